@@ -1,0 +1,9 @@
+"""`python -m bot` runs the `hedgebot` command line."""
+
+from __future__ import annotations
+
+import sys
+
+from bot.cli import main
+
+sys.exit(main())

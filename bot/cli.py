@@ -1,0 +1,207 @@
+"""The `hedgebot` command line: run · rebalance · status · journal · check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import re
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, fields, is_dataclass
+from decimal import Decimal
+from typing import Any
+
+from bot.config import Config, load_config
+from bot.errors import HedgebotError
+from bot.journal.records import to_jsonable
+from bot.journal.store import Journal
+
+DEFAULT_CONFIG = "config/paper.toml"
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="TOML config file")
+    parser.add_argument("--journal", help="journal URL (overrides journal.url)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
+
+
+def _add_paper(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        help="history CSV directory for paper replay (default: paper.data_dir, then "
+        "$HEDGEBOT_DATA_DIR; none = simulated market)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="hedgebot",
+        description="Insure a crypto spot portfolio with short USDT-margined perps.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="keep the hedge, cycle after cycle")
+    _add_common(run)
+    _add_paper(run)
+    run.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="paper replay: simulated seconds per wall second (0 = flat out)",
+    )
+    run.add_argument("--max-cycles", type=int, help="stop after this many cycles")
+    run.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    run.set_defaults(handler=start_run)
+
+    rebalance = commands.add_parser("rebalance", help="plan, show, place once, exit")
+    _add_common(rebalance)
+    _add_paper(rebalance)
+    rebalance.add_argument("--dry-run", action="store_true", help="show the plan, place nothing")
+    rebalance.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    rebalance.set_defaults(handler=start_rebalance)
+
+    status = commands.add_parser("status", help="holdings, hedge per leg, liquidation, costs")
+    _add_common(status)
+    status.add_argument("--venue", help="venue/session to show (default: the latest)")
+    status.set_defaults(handler=start_status)
+
+    journal = commands.add_parser("journal", help="list what the journal recorded")
+    _add_common(journal)
+    journal.add_argument("what", choices=["fills", "funding", "rebalances", "orders"])
+    journal.add_argument("--venue", help="only this venue/session")
+    journal.add_argument("--limit", type=int, default=50, help="latest N rows (0 = all)")
+    journal.add_argument("--csv", action="store_true", help="write CSV to stdout")
+    journal.set_defaults(handler=start_journal)
+
+    check = commands.add_parser("check-config", help="validate a config and print it")
+    check.add_argument("file", help="TOML config file")
+    check.set_defaults(handler=start_check_config)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    if getattr(args, "journal", None):
+        journal = config.journal.model_copy(update={"url": args.journal})
+        config = config.model_copy(update={"journal": journal})
+    return config
+
+
+def start_run(args: argparse.Namespace) -> int:
+    """Run the loop until the replay ends or a signal arrives."""
+    from bot.commands.run import run_loop
+
+    return asyncio.run(run_loop(_config(args), args))
+
+
+def start_rebalance(args: argparse.Namespace) -> int:
+    """Plan once, show, and (after confirmation) place."""
+    from bot.commands.rebalance import rebalance_once
+
+    return asyncio.run(rebalance_once(_config(args), args))
+
+
+def start_status(args: argparse.Namespace) -> int:
+    """Show the hedge as the journal last saw it."""
+    from bot.commands.status import show_status
+
+    config = _config(args)
+    with Journal.open(config.journal.url) as journal:
+        print(show_status(journal, args.venue))
+    return 0
+
+
+def _row(item: Any) -> dict[str, Any]:
+    data: dict[str, Any] = asdict(item) if is_dataclass(item) and not isinstance(item, type) else {}
+    return {k: to_jsonable(v) for k, v in data.items()}
+
+
+def start_journal(args: argparse.Namespace) -> int:
+    """List fills, funding payments, rebalances or orders."""
+    from bot.commands.status import latest_venue
+
+    config = _config(args)
+    with Journal.open(config.journal.url) as journal:
+        venue = args.venue or latest_venue(journal)
+        listing: dict[str, Callable[..., Sequence[Any]]] = {
+            "fills": journal.fills,
+            "funding": journal.funding,
+            "rebalances": journal.rebalances,
+            "orders": journal.orders,
+        }
+        rows = [_row(item) for item in listing[args.what](args.limit or None, venue=venue)]
+    if args.csv:
+        names = list(rows[0]) if rows else []
+        writer = csv.DictWriter(sys.stdout, fieldnames=names)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()}
+            )
+        return 0
+    from bot.commands.status import journal_table
+
+    print(journal_table(args.what, rows))
+    return 0
+
+
+_SECRET_NAME = re.compile(r"(key|secret|password|token|passphrase)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]+@")
+
+
+def mask_secrets(value: Any, name: str = "") -> Any:
+    """Return ``value`` with secret-looking fields and URL passwords replaced by ``***``."""
+    if isinstance(value, dict):
+        return {k: mask_secrets(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v, name) for v in value]
+    if isinstance(value, str):
+        if _SECRET_NAME.search(name) and value:
+            return "***"
+        return _URL_PASSWORD.sub(r"\1***@", value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def start_check_config(args: argparse.Namespace) -> int:
+    """Validate a config file and print the effective configuration."""
+    config = load_config(args.file)
+    effective = mask_secrets(config.model_dump(mode="json"))
+    print(f"# {args.file}: valid")
+    print(json.dumps(effective, indent=2, sort_keys=False))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `hedgebot` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args))
+    except HedgebotError as error:
+        print(f"hedgebot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """Make SIGINT and SIGTERM finish the current step and stop the loop."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
+            signal.signal(signum, lambda *_: stop.set())
+
+
+__all__ = ["fields", "main"]

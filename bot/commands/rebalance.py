@@ -1,0 +1,63 @@
+"""`hedgebot rebalance`: plan once, show the plan, place it after confirmation, exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bot.app import build_paper, build_strategy, session_tag
+from bot.config import Config
+from bot.display import holdings_table, money, plan_table
+from bot.engine import Engine
+from bot.journal.records import RunMode
+from bot.journal.store import Journal
+
+
+async def rebalance_once(config: Config, args: argparse.Namespace) -> int:
+    """Run one cycle; with ``--dry-run`` only plan and show, placing nothing."""
+    strategy = build_strategy(config)
+    warmup = int(getattr(strategy, "history_bars", 0))
+    setup = build_paper(config, args.data_dir, 0.0, session_tag(), warmup)
+    print(f"hedgebot rebalance — paper venue, {setup.data.label}")
+    print(f"as of {setup.clock.now():%Y-%m-%d %H:%M} UTC\n")
+    mode = RunMode.DRY_RUN if args.dry_run else RunMode.PAPER
+    with Journal.open(config.journal.url) as journal:
+        engine = Engine(config, setup.venue, journal, strategy, setup.clock, mode)
+        plan = await engine.cycle(dry_run=True, one_shot=True)
+        print(holdings_table(plan))
+        print(f"\nstrategy: {plan.reason}")
+        for note in plan.notes:
+            print(f"note: {note}")
+        print()
+        print(plan_table(plan))
+        intents = [p.intent for p in plan.plans if p.intent is not None]
+        if plan.status == "skipped":
+            print(f"\nnothing placed: {plan.reason}")
+            return 1
+        if args.dry_run or not intents:
+            print("\ndry run: nothing placed." if args.dry_run else "\nnothing to do.")
+            return 0
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("\nrefusing to place orders without confirmation: pass --yes")
+                return 1
+            prompt = f"\nplace {len(intents)} order(s)? [y/N] "
+            answer = (await asyncio.to_thread(input, prompt)).strip().lower()
+            if answer not in ("y", "yes"):
+                print("nothing placed.")
+                return 1
+        report = await engine.cycle(one_shot=True)
+        print()
+        for execution in report.executions:
+            result = execution.result
+            if result is None:
+                print(f"{execution.intent.symbol}: {execution.status.value} — {execution.reason}")
+                continue
+            for fill in result.fills:
+                print(
+                    f"{fill.symbol}: {fill.side.value} {fill.amount} @ {money(fill.price, 4)} "
+                    f"fee {money(fill.fee, 4)} {fill.fee_currency} (order {result.client_order_id})"
+                )
+        await setup.venue.close()
+        return 0 if report.status in ("done", "held") else 1

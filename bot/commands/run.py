@@ -1,0 +1,120 @@
+"""`hedgebot run`: the unattended loop (paper replay here; live venues plug in the same way)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.app import PaperSetup, build_paper, build_strategy, session_tag
+from bot.config import Config
+from bot.display import cycle_line, money, percent, signed
+from bot.domain import ZERO
+from bot.engine import CycleReport, Engine
+from bot.journal.records import RunMode
+from bot.journal.store import Journal
+
+
+@dataclass(slots=True)
+class HedgeAccount:
+    """The hedge's result read off the paper venue: wallet, margins and open P&L."""
+
+    equity: Decimal
+    unrealized: Decimal
+    open_short_notional: Decimal
+
+
+def hedge_account(setup: PaperSetup) -> HedgeAccount:
+    """Return the futures account's equity and open P&L at the current marks."""
+    exchange = setup.venue.exchange
+    unrealized = ZERO
+    margin = ZERO
+    notional = ZERO
+    for symbol, pos in exchange.positions.items():
+        if pos.contracts == 0:
+            continue
+        mark = setup.venue.mark_price(symbol)
+        size = exchange.markets[symbol].contract_size
+        unrealized += pos.contracts * size * (mark - pos.entry_price)
+        margin += pos.isolated_margin
+        notional += -pos.contracts * size * mark
+    return HedgeAccount(exchange.wallet + margin + unrealized, unrealized, notional)
+
+
+def summary(
+    config: Config,
+    setup: PaperSetup,
+    journal: Journal,
+    first: CycleReport,
+    last: CycleReport,
+    cycles: int,
+) -> str:
+    """Return the end-of-run summary: spot change, hedge P&L by source, hedged vs unhedged."""
+    venue = setup.venue.name
+    totals = journal.totals(venue=venue)
+    account = hedge_account(setup)
+    spot_start, spot_end = first.spot_value, last.spot_value
+    spot_change = spot_end - spot_start
+    hedge_pnl = account.equity - config.paper.collateral
+    trading = totals.realized_pnl + account.unrealized
+    check = trading - totals.fees + totals.funding_net - hedge_pnl
+    hedged_change = spot_change + hedge_pnl
+    base = spot_start + config.paper.collateral
+    lines = [
+        "",
+        f"== hedgebot paper run: {setup.data.label}",
+        f"period      {first.time:%Y-%m-%d %H:%M} → {last.time:%Y-%m-%d %H:%M} UTC, "
+        f"{cycles} cycles every {config.interval}, strategy {config.strategy.name} "
+        f"{config.strategy.params()}",
+        f"spot        {money(spot_start)} → {money(spot_end)} "
+        f"({signed(spot_change)}, {percent(spot_change / spot_start if spot_start else None)})",
+        f"hedge P&L   {signed(hedge_pnl)} = trading {signed(trading)} "
+        f"(realized {signed(totals.realized_pnl)}, open {signed(account.unrealized)}) "
+        f"fees {signed(-totals.fees)} funding {signed(totals.funding_net)}"
+        + ("" if abs(check) < Decimal("0.01") else f" [unreconciled {signed(check)}]"),
+        f"funding     received {money(totals.funding_received)}, paid {money(totals.funding_paid)}"
+        f" over {totals.funding_payments} payments",
+        f"portfolio   unhedged {percent(spot_change / base)} vs hedged "
+        f"{percent(hedged_change / base)} (spot + {money(config.paper.collateral)} collateral)",
+        f"open short  {money(account.open_short_notional)} vs spot {money(spot_end)} "
+        f"({percent(account.open_short_notional / spot_end if spot_end else None)})",
+        f"activity    {totals.orders} orders, {totals.fills} fills, "
+        f"{totals.liquidation_count} liquidations, {totals.rebalances} rebalances",
+        f"journal     {config.journal.url} (venue {venue})",
+    ]
+    return "\n".join(lines)
+
+
+async def run_loop(config: Config, args: argparse.Namespace) -> int:
+    """Replay the paper market through the engine until the data ends or a signal arrives."""
+    from bot.cli import install_stop_signals
+
+    strategy = build_strategy(config)
+    warmup = int(getattr(strategy, "history_bars", 0))
+    setup = build_paper(config, args.data_dir, args.speed, session_tag(), warmup)
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    reports: list[CycleReport] = []
+    span_days = (setup.end - setup.start).days
+    print(f"hedgebot paper run — {setup.data.label}")
+    print(
+        f"replaying {setup.start:%Y-%m-%d} → {setup.end:%Y-%m-%d} ({span_days} days), "
+        f"journal {config.journal.url}, venue {setup.venue.name}"
+    )
+    with Journal.open(config.journal.url) as journal:
+        engine = Engine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)
+        every = max(1, (span_days * 86400 // config.interval_seconds) // 20)
+
+        def progress(report: CycleReport) -> None:
+            reports.append(report)
+            if args.quiet:
+                return
+            if len(reports) % every == 0 or report.status in ("failed", "partial", "skipped"):
+                print(cycle_line(report), flush=True)
+
+        cycles = await engine.run(stop, setup.end, progress, args.max_cycles)
+        await setup.venue.close()
+        if reports:
+            print(summary(config, setup, journal, reports[0], reports[-1], cycles))
+    return 0

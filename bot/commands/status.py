@@ -1,0 +1,125 @@
+"""`hedgebot status` and `hedgebot journal`: what the journal says about the hedge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from bot.display import money, percent, signed, table
+from bot.domain import PositionSide
+from bot.journal.store import Journal
+from bot.risk import liquidation_distance
+
+
+def latest_venue(journal: Journal) -> str | None:
+    """Return the venue of the most recent rebalance, or None for an empty journal."""
+    latest = journal.rebalances(1)
+    return latest[-1].venue if latest else None
+
+
+def show_status(journal: Journal, venue: str | None) -> str:
+    """Render holdings, each leg's achieved hedge, liquidation distance and running costs."""
+    venue = venue or latest_venue(journal)
+    if venue is None:
+        return "the journal is empty: run `hedgebot run` or `hedgebot rebalance` first"
+    rebalances = journal.rebalances(1, venue=venue)
+    lines = [f"venue {venue}"]
+    if rebalances:
+        last = rebalances[-1]
+        lines.append(
+            f"last rebalance {last.id} at {last.time:%Y-%m-%d %H:%M} UTC: "
+            f"{last.status} — {last.reason}"
+        )
+        holdings = last.inputs.get("holdings", {})
+        rows = [
+            [asset, h["amount"], money(Decimal(h["price"]), 4), money(Decimal(h["value"]))]
+            for asset, h in holdings.items()
+        ]
+        lines += ["", table(["asset", "amount", "price", "value"], rows)]
+    rows = []
+    for snap in journal.latest_snapshots(venue):
+        short = -snap.contracts * snap.mark_price
+        side = PositionSide.SHORT if snap.contracts < 0 else PositionSide.LONG
+        distance = liquidation_distance(side, snap.mark_price, snap.liquidation_price)
+        ratio = short / snap.hedged_value if snap.hedged_value else None
+        rows.append(
+            [
+                snap.symbol,
+                f"{snap.contracts.normalize():f}",
+                money(snap.mark_price, 4),
+                money(short),
+                money(snap.target_notional),
+                percent(ratio),
+                money(snap.liquidation_price, 4),
+                percent(distance),
+                money(snap.isolated_margin),
+                f"{snap.leverage}x",
+            ]
+        )
+    headers = [
+        "leg",
+        "contracts",
+        "mark",
+        "short notional",
+        "target",
+        "hedge ratio",
+        "liq. price",
+        "liq. distance",
+        "margin",
+        "lev",
+    ]
+    lines += ["", table(headers, rows)]
+    totals = journal.totals(venue=venue)
+    lines += [
+        "",
+        f"fees paid         {money(totals.fees)}",
+        f"funding received  {money(totals.funding_received)} / paid {money(totals.funding_paid)}"
+        f" (net {signed(totals.funding_net)}, {totals.funding_payments} payments)",
+        f"realized P&L      {signed(totals.realized_pnl)} over {totals.fills} fills, "
+        f"{totals.liquidation_count} liquidations",
+    ]
+    return "\n".join(lines)
+
+
+_COLUMNS = {
+    "fills": [
+        "timestamp",
+        "symbol",
+        "side",
+        "amount",
+        "price",
+        "fee",
+        "realized_pnl",
+        "is_liquidation",
+        "client_order_id",
+    ],
+    "funding": ["timestamp", "symbol", "rate", "position_contracts", "amount"],
+    "rebalances": ["time", "id", "status", "strategy", "reason"],
+    "orders": [
+        "created_at",
+        "client_order_id",
+        "symbol",
+        "side",
+        "amount",
+        "reduce_only",
+        "status",
+        "filled",
+        "average_price",
+        "reason",
+    ],
+}
+
+
+def journal_table(what: str, rows: Sequence[dict[str, Any]]) -> str:
+    """Render journal rows of one kind as a table."""
+    columns = _COLUMNS[what]
+    body = [[_cell(row.get(c)) for c in columns] for row in rows]
+    return table(columns, body) + f"\n{len(rows)} row(s)"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    return text if len(text) <= 70 else text[:67] + "..."

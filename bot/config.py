@@ -1,0 +1,246 @@
+"""Configuration: TOML files validated by pydantic models.
+
+A wrong value fails before anything runs, with a message naming the field, the value and what is
+allowed (`load_config` raises `ConfigError`). Secrets never live here: API keys come from the
+environment or a secrets file (see `bot.secrets`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.errors import ConfigError
+from strategies.registry import create_strategy
+
+HARD_MAX_LEVERAGE = 3
+"""No config can raise leverage above this: the article prescribes 1–2×, 3× is the ceiling."""
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str | int | float) -> int:
+    """Return seconds for ``"30s"``, ``"15m"``, ``"4h"``, ``"1d"`` or a plain number of seconds."""
+    if isinstance(text, int | float):
+        seconds = int(text)
+    else:
+        match = _DURATION.match(text)
+        if match is None:
+            raise ValueError(f"{text!r} is not a duration; use e.g. '30s', '15m', '4h' or '1d'")
+        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{text!r} must be a positive duration")
+    return seconds
+
+
+Ratio = Annotated[Decimal, Field(ge=0)]
+Positive = Annotated[Decimal, Field(gt=0)]
+Asset = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,15}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProxyLeg(_Model):
+    """One perp used to hedge a holding that has no perp of its own."""
+
+    asset: Asset
+    weight: Positive
+
+
+class HedgeConfig(_Model):
+    """How targets become legs and orders."""
+
+    deadband: Annotated[Decimal, Field(ge=0, le=Decimal("0.5"))] = Decimal("0.05")
+    """Skip a leg whose gap is at most this fraction of its target (no churn)."""
+    proxies: dict[str, list[ProxyLeg]] = Field(default_factory=dict)
+    """Holding asset -> perps (and weights) hedging it when it has no perp of its own."""
+    perps: list[Asset] | None = None
+    """Assets with a tradable perp; None = every perp the venue lists."""
+    quote: str = "USDT"
+
+    @field_validator("proxies")
+    @classmethod
+    def _weights_sum_to_one(cls, proxies: dict[str, list[ProxyLeg]]) -> dict[str, list[ProxyLeg]]:
+        for asset, legs in proxies.items():
+            if not legs:
+                raise ValueError(f"proxy basket for {asset} is empty; list at least one leg")
+            total = sum((leg.weight for leg in legs), Decimal(0))
+            if total != 1:
+                raise ValueError(f"proxy weights for {asset} sum to {total}; they must sum to 1")
+        return proxies
+
+
+class StrategyConfig(BaseModel):
+    """The strategy by name plus its own parameters (validated by the strategy itself)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = "static"
+
+    def params(self) -> dict[str, Any]:
+        """Return the strategy's own parameters (everything but ``name``)."""
+        return dict(self.model_extra or {})
+
+
+class RiskConfig(_Model):
+    """Hard limits the guards enforce on every cycle."""
+
+    leverage: Annotated[int, Field(ge=1)] = 1
+    max_leverage: Annotated[int, Field(ge=1, le=HARD_MAX_LEVERAGE)] = 2
+    max_order_notional: Positive = Decimal(1_000_000)
+    max_total_notional: Positive = Decimal(5_000_000)
+    max_price_age: str = "15m"
+    max_hedge_ratio: Annotated[Decimal, Field(ge=0, le=3)] = Decimal("1.5")
+    """Total short notional may not exceed this multiple of the insured spot value."""
+
+    @field_validator("max_price_age")
+    @classmethod
+    def _valid_age(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _leverage_within_cap(self) -> RiskConfig:
+        if self.leverage > self.max_leverage:
+            raise ValueError(
+                f"leverage {self.leverage} is above max_leverage {self.max_leverage}; "
+                f"use 1..{self.max_leverage} (hard ceiling {HARD_MAX_LEVERAGE})"
+            )
+        return self
+
+    @property
+    def max_price_age_seconds(self) -> int:
+        """Return the staleness limit in seconds."""
+        return parse_duration(self.max_price_age)
+
+
+class PaperConfig(_Model):
+    """The simulated account and market of paper mode."""
+
+    holdings: dict[Asset, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
+    collateral: Annotated[Decimal, Field(ge=0)] = Decimal(10_000)
+    """USDT in the futures wallet, set aside for margin; never the insured spot."""
+    taker_fee: Annotated[Decimal, Field(ge=0, le=Decimal("0.01"))] = Decimal("0.0005")
+    slippage_bps: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(2)
+    data_dir: str | None = None
+    """Directory of history CSVs; unset = env HEDGEBOT_DATA_DIR, else the simulated market."""
+    start: datetime | None = None
+    end: datetime | None = None
+    simulated_bars: Annotated[int, Field(ge=10)] = 540
+    seed: int = 7
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PaperConfig:
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
+
+
+class ExchangeConfig(_Model):
+    """Which venue: the paper simulator or a ccxt exchange."""
+
+    name: Literal["paper", "binanceusdm", "bybit"] = "paper"
+    testnet: bool = False
+    account: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")] = "main"
+
+
+class JournalConfig(_Model):
+    """Where every order, fill and funding payment is recorded."""
+
+    url: str = "sqlite:///hedgebot.sqlite"
+
+
+class Config(_Model):
+    """The whole configuration file."""
+
+    exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
+    paper: PaperConfig = Field(default_factory=PaperConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    hedge: HedgeConfig = Field(default_factory=HedgeConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    journal: JournalConfig = Field(default_factory=JournalConfig)
+    interval: str = "4h"
+
+    @field_validator("interval")
+    @classmethod
+    def _valid_interval(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _paper_has_holdings(self) -> Config:
+        if self.exchange.name == "paper" and not any(self.paper.holdings.values()):
+            raise ValueError(
+                "paper mode needs holdings: add e.g. [paper.holdings] BTC = 0.5 "
+                "(asset = amount, at least one above zero)"
+            )
+        return self
+
+    @property
+    def interval_seconds(self) -> int:
+        """Return the loop interval in seconds."""
+        return parse_duration(self.interval)
+
+    @property
+    def is_paper(self) -> bool:
+        """Return True when the venue is the paper simulator."""
+        return self.exchange.name == "paper"
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    """Turn pydantic's errors into lines naming field, value and what is allowed."""
+    lines = [f"invalid configuration in {source}:"]
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field; check the spelling against the README's reference"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"  - {field}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
+    """Validate a config mapping; raise `ConfigError` naming each bad field."""
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, source)) from None
+    create_strategy(config.strategy.name, config.strategy.params(), source)
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    return parse_config(data, str(path))

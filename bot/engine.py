@@ -1,0 +1,382 @@
+"""The engine: observe → decide → act → record, once per interval.
+
+One `cycle` is exactly what the one-shot `rebalance` command runs; `run` repeats it until told to
+stop (SIGINT/SIGTERM set the stop event: the current cycle finishes, then the loop returns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.domain import ZERO, HedgeTarget, Market, Position, Quote, perp_symbol, spot_symbol
+from bot.guards import cap_order_size, cap_targets, fit_to_margin, stale_quotes
+from bot.journal.records import (
+    PositionSnapshot,
+    RebalanceRecord,
+    RebalanceStatus,
+    RunMode,
+    to_jsonable,
+)
+from bot.journal.store import Journal
+from bot.orders import Execution, OrderManager
+from bot.planner import LegPlan, plan_rebalance
+from bot.venue.base import Venue
+from strategies.base import HedgeDecision, HoldingView, Strategy, StrategyInput
+from strategies.baskets import LegWeight, legs_for, map_to_legs
+
+log = logging.getLogger(__name__)
+
+STABLECOINS = frozenset({"USDT", "USDC", "FDUSD", "BUSD", "DAI", "TUSD", "USDP"})
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the venue showed at the start of a cycle."""
+
+    time: datetime
+    holdings: tuple[HoldingView, ...]
+    quotes: Mapping[str, Quote]
+    positions: Mapping[str, Position]
+    collateral: Decimal
+    history: Mapping[str, Sequence[Decimal]]
+    stale: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """Everything one cycle saw, decided and did."""
+
+    rebalance_id: str
+    time: datetime
+    status: RebalanceStatus
+    reason: str
+    observation: Observation
+    targets: tuple[HedgeTarget, ...] = ()
+    plans: tuple[LegPlan, ...] = ()
+    executions: tuple[Execution, ...] = ()
+    new_fills: int = 0
+    new_funding: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def spot_value(self) -> Decimal:
+        """Return the insured spot value."""
+        return sum((h.value for h in self.observation.holdings), ZERO)
+
+
+def rebalance_slot(now: datetime, interval_seconds: int) -> datetime:
+    """Return ``now`` floored to the interval grid (UTC epoch-aligned)."""
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % interval_seconds, UTC)
+
+
+class Engine:
+    """Keeps the hedge of one account on one venue."""
+
+    def __init__(
+        self,
+        config: Config,
+        venue: Venue,
+        journal: Journal,
+        strategy: Strategy,
+        clock: Clock,
+        mode: RunMode,
+    ) -> None:
+        """Wire the parts; nothing is called on the venue until `prepare`."""
+        self.config = config
+        self.venue = venue
+        self.journal = journal
+        self.strategy = strategy
+        self.clock = clock
+        self.mode = mode
+        self.orders = OrderManager(venue, journal, clock)
+        self.markets: dict[str, Market] = {}
+        self.proxies = {
+            asset: [LegWeight(leg.asset, leg.weight) for leg in legs]
+            for asset, legs in config.hedge.proxies.items()
+        }
+        self._legs_ready: set[str] = set()
+        self._strategy_state: Mapping[str, Any] = {}
+
+    # -- observe ---------------------------------------------------------------------------
+    async def _ensure_markets(self, assets: Sequence[str]) -> None:
+        quote = self.config.hedge.quote
+        allowed = self.config.hedge.perps
+        wanted = {perp_symbol(a, quote) for a in assets if allowed is None or a in allowed}
+        for legs in self.proxies.values():
+            wanted.update(perp_symbol(leg.asset, quote) for leg in legs)
+        missing = wanted - set(self.markets)
+        if missing:
+            self.markets.update(await self.venue.load_markets(sorted(missing)))
+
+    def _leg_symbols(self, assets: Sequence[str]) -> list[str]:
+        perp_assets = {m.base for m in self.markets.values()}
+        symbols = {
+            perp_symbol(leg.asset, self.config.hedge.quote)
+            for asset in assets
+            for leg in legs_for(asset, perp_assets, self.proxies)
+        }
+        return sorted(symbols & set(self.markets))
+
+    async def observe(self) -> Observation:
+        """Read holdings, prices, positions and collateral from the venue."""
+        quote = self.config.hedge.quote
+        raw = [h for h in await self.venue.fetch_holdings() if h.asset not in STABLECOINS]
+        assets = [h.asset for h in raw if h.amount > 0]
+        await self._ensure_markets(assets)
+        legs = self._leg_symbols(assets)
+        spot = [spot_symbol(a, quote) for a in assets]
+        quotes = await self.venue.fetch_quotes(spot + legs)
+        positions = await self.venue.fetch_positions(sorted(set(legs) | set(self.markets)))
+        collateral = await self.venue.fetch_collateral()
+        now = self.clock.now()
+        stale = stale_quotes(quotes, spot + legs, now, self.config.risk.max_price_age_seconds)
+        holdings = tuple(
+            HoldingView(h.asset, h.amount, quotes[spot_symbol(h.asset, quote)].price)
+            for h in raw
+            if h.amount > 0 and spot_symbol(h.asset, quote) in quotes
+        )
+        bars = int(getattr(self.strategy, "history_bars", 0))
+        history = await self.venue.fetch_closes(assets, bars) if bars else {}
+        return Observation(now, holdings, quotes, positions, collateral, history, tuple(stale))
+
+    async def sync_journal(self) -> tuple[int, int]:
+        """Journal fills and funding the venue reports since the last journaled ones."""
+        venue = self.venue.name
+        fills = await self.venue.fetch_fills(
+            sorted(self.markets), self.journal.last_fill_time(venue)
+        )
+        funding = await self.venue.fetch_funding(self.journal.last_funding_time(venue))
+        return self.journal.record_fills(fills), self.journal.record_funding(funding)
+
+    # -- decide ----------------------------------------------------------------------------
+    def decide(
+        self, rebalance_id: str, seen: Observation
+    ) -> tuple[HedgeDecision, tuple[HedgeTarget, ...], list[LegPlan], list[str]]:
+        """Ask the strategy, map to legs, apply the limits and plan the orders."""
+        view = StrategyInput(
+            time=seen.time,
+            holdings=seen.holdings,
+            positions=seen.positions,
+            history=seen.history,
+            history_interval_seconds=self.config.interval_seconds,
+            state=self._strategy_state,
+        )
+        decision = self.strategy.decide(view)
+        perp_assets = {m.base for m in self.markets.values()}
+        mapping = map_to_legs(
+            decision, seen.holdings, perp_assets, self.proxies, self.config.hedge.quote
+        )
+        risk = self.config.risk
+        guarded = cap_targets(
+            mapping.targets, view.total_value, risk.max_total_notional, risk.max_hedge_ratio
+        )
+        prices = {s: q.mark_or_last for s, q in seen.quotes.items() if ":" in s}
+        plans = plan_rebalance(
+            rebalance_id,
+            guarded.targets,
+            seen.positions,
+            prices,
+            self.markets,
+            self.config.hedge.deadband,
+        )
+        steps = {s: m.amount_step for s, m in self.markets.items()}
+        plans, clipped = cap_order_size(plans, risk.max_order_notional, steps)
+        plans, unfunded = fit_to_margin(plans, seen.collateral, risk.leverage, self.markets)
+        notes = [*mapping.unhedged, *guarded.notes, *clipped, *unfunded]
+        return decision, guarded.targets, plans, notes
+
+    # -- act -------------------------------------------------------------------------------
+    async def _setup_legs(self, symbols: Sequence[str]) -> None:
+        for symbol in symbols:
+            if symbol not in self._legs_ready:
+                await self.venue.setup_leg(symbol, self.config.risk.leverage)
+                self._legs_ready.add(symbol)
+
+    # -- one cycle -------------------------------------------------------------------------
+    def rebalance_id(self, now: datetime, one_shot: bool = False) -> str:
+        """Return the id of the rebalance at ``now``: the interval slot (minute for one-shot)."""
+        seconds = 60 if one_shot else self.config.interval_seconds
+        slot = rebalance_slot(now, seconds)
+        return f"{slot:%Y%m%dT%H%M}-{self.venue.name}-{self.config.exchange.account}"
+
+    async def cycle(self, *, dry_run: bool = False, one_shot: bool = False) -> CycleReport:
+        """Run observe → decide → act → record once."""
+        new_fills, new_funding = (0, 0) if dry_run else await self.sync_journal()
+        seen = await self.observe()
+        rid = self.rebalance_id(seen.time, one_shot)
+        if seen.stale:
+            reason = "refused to act on stale or missing prices: " + "; ".join(seen.stale)
+            report = CycleReport(
+                rid,
+                seen.time,
+                RebalanceStatus.SKIPPED,
+                reason,
+                seen,
+                (),
+                (),
+                (),
+                new_fills,
+                new_funding,
+            )
+            if not dry_run:
+                self._record(report, None)
+            return report
+        decision, targets, plans, notes = self.decide(rid, seen)
+        intents = [p.intent for p in plans if p.intent is not None]
+        executions: list[Execution] = []
+        status = RebalanceStatus.DONE if intents else RebalanceStatus.HELD
+        if dry_run:
+            status = RebalanceStatus.DRY_RUN
+        if not dry_run:
+            self._record(
+                CycleReport(
+                    rid,
+                    seen.time,
+                    RebalanceStatus.PLANNED,
+                    decision.reason,
+                    seen,
+                    targets,
+                    tuple(plans),
+                    (),
+                    new_fills,
+                    new_funding,
+                    tuple(notes),
+                ),
+                decision,
+            )
+            if intents:
+                await self._setup_legs([i.symbol for i in intents])
+                executions = await self.orders.execute(rid, intents)
+                failed = [e for e in executions if e.result is None]
+                if failed:
+                    status = (
+                        RebalanceStatus.PARTIAL
+                        if len(failed) < len(executions)
+                        else RebalanceStatus.FAILED
+                    )
+            self._strategy_state = decision.state
+        report = CycleReport(
+            rid,
+            seen.time,
+            status,
+            decision.reason,
+            seen,
+            targets,
+            tuple(plans),
+            tuple(executions),
+            new_fills,
+            new_funding,
+            tuple(notes),
+        )
+        if not dry_run:
+            self.journal.set_rebalance_status(rid, status, "; ".join(notes) or None)
+            await self._snapshot(rid, targets, seen)
+        return report
+
+    def _record(self, report: CycleReport, decision: HedgeDecision | None) -> None:
+        seen = report.observation
+        inputs: dict[str, Any] = {
+            "holdings": {
+                h.asset: {"amount": h.amount, "price": h.price, "value": h.value}
+                for h in seen.holdings
+            },
+            "perp_prices": {s: q.mark_or_last for s, q in seen.quotes.items() if ":" in s},
+            "positions": {
+                s: {
+                    "short_contracts": p.short_contracts,
+                    "entry": p.entry_price,
+                    "margin": p.isolated_margin,
+                }
+                for s, p in seen.positions.items()
+            },
+            "collateral": seen.collateral,
+            "strategy": dict(decision.inputs) if decision else {},
+        }
+        targets = {t.symbol: {"notional": t.notional, "reason": t.reason} for t in report.targets}
+        self.journal.record_rebalance(
+            RebalanceRecord(
+                id=report.rebalance_id,
+                time=report.time,
+                mode=self.mode,
+                venue=self.venue.name,
+                strategy=self.strategy.name,
+                inputs=to_jsonable(inputs),
+                targets=to_jsonable(targets),
+                reason=report.reason,
+                status=report.status,
+                note="; ".join(report.notes) or None,
+            )
+        )
+
+    async def _snapshot(
+        self, rebalance_id: str, targets: Sequence[HedgeTarget], seen: Observation
+    ) -> None:
+        symbols = sorted({t.symbol for t in targets} | set(seen.positions))
+        if not symbols:
+            return
+        positions = await self.venue.fetch_positions(symbols)
+        wanted = {t.symbol: t for t in targets}
+        snapshots = []
+        for symbol in symbols:
+            position = positions.get(symbol)
+            quote = seen.quotes.get(symbol)
+            target = wanted.get(symbol)
+            snapshots.append(
+                PositionSnapshot(
+                    time=seen.time,
+                    venue=self.venue.name,
+                    symbol=symbol,
+                    contracts=position.signed_contracts if position else ZERO,
+                    entry_price=position.entry_price if position else ZERO,
+                    mark_price=quote.mark_or_last if quote else ZERO,
+                    isolated_margin=position.isolated_margin if position else ZERO,
+                    leverage=position.leverage if position else self.config.risk.leverage,
+                    liquidation_price=position.liquidation_price if position else None,
+                    target_notional=target.notional if target else ZERO,
+                    hedged_value=sum((v for _, v in target.sources), ZERO) if target else None,
+                    rebalance_id=rebalance_id,
+                )
+            )
+        self.journal.record_snapshots(snapshots)
+
+    # -- the loop --------------------------------------------------------------------------
+    async def run(
+        self,
+        stop: asyncio.Event,
+        until: datetime | None = None,
+        on_cycle: Callable[[CycleReport], Awaitable[None] | None] | None = None,
+        max_cycles: int | None = None,
+    ) -> int:
+        """Repeat `cycle` every interval until stopped, past ``until`` or after ``max_cycles``."""
+        cycles = 0
+        interval = self.config.interval_seconds
+        while not stop.is_set() and (until is None or self.clock.now() <= until):
+            if max_cycles is not None and cycles >= max_cycles:
+                break
+            report = await self.cycle()
+            cycles += 1
+            if on_cycle is not None:
+                maybe = on_cycle(report)
+                if maybe is not None:
+                    await maybe
+            next_slot = rebalance_slot(self.clock.now(), interval) + timedelta(seconds=interval)
+            wait = (next_slot - self.clock.now()).total_seconds()
+            await self._sleep(wait, stop)
+        await self.sync_journal()
+        return cycles
+
+    async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopper = asyncio.ensure_future(stop.wait())
+        _, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()

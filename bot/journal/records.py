@@ -1,0 +1,157 @@
+"""Plain frozen records that cross the journal's boundary; ORM rows never leave bot/journal/."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum, StrEnum
+from typing import Any
+
+from bot.domain import HedgeTarget, OrderStatus, Side
+
+
+class RunMode(StrEnum):
+    """How a rebalance was executed."""
+
+    PAPER = "paper"
+    LIVE = "live"
+    DRY_RUN = "dry-run"
+
+
+class RebalanceStatus(StrEnum):
+    """Outcome of one rebalance."""
+
+    PLANNED = "planned"  # journaled before any order is sent
+    DONE = "done"  # orders placed and confirmed
+    HELD = "held"  # every leg within its deadband: nothing to do
+    DRY_RUN = "dry-run"  # planned and shown only (never journaled by the engine)
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    PARTIAL = "partial"
+
+
+@dataclass(frozen=True, slots=True)
+class RebalanceRecord:
+    """One rebalance: what the strategy saw, what it wanted, and why.
+
+    ``mode`` and ``status`` also accept their plain string values (``"dry-run"``, ``"done"``);
+    unknown values raise ``ValueError``. ``inputs`` and ``targets`` may hold Decimals and
+    datetimes: the journal stores them through :func:`to_jsonable`, so they come back as strings.
+    """
+
+    id: str
+    time: datetime
+    mode: RunMode
+    venue: str
+    strategy: str
+    inputs: dict[str, Any]
+    targets: dict[str, Any]
+    reason: str
+    status: RebalanceStatus
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        """Coerce ``mode`` and ``status`` to their enums, refusing unknown values."""
+        object.__setattr__(self, "mode", RunMode(self.mode))
+        object.__setattr__(self, "status", RebalanceStatus(self.status))
+
+
+@dataclass(frozen=True, slots=True)
+class JournaledOrder:
+    """An order as the journal knows it: the intent plus the venue's latest word on it."""
+
+    client_order_id: str
+    venue: str
+    symbol: str
+    side: Side
+    amount: Decimal
+    reduce_only: bool
+    reference_price: Decimal
+    status: OrderStatus
+    filled: Decimal
+    reason: str
+    created_at: datetime
+    updated_at: datetime
+    venue_order_id: str | None = None
+    average_price: Decimal | None = None
+    rebalance_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PositionSnapshot:
+    """A perp position at one moment; ``contracts`` is signed (negative = short)."""
+
+    time: datetime
+    venue: str
+    symbol: str
+    contracts: Decimal
+    entry_price: Decimal
+    mark_price: Decimal
+    isolated_margin: Decimal
+    leverage: int
+    liquidation_price: Decimal | None = None
+    target_notional: Decimal | None = None
+    hedged_value: Decimal | None = None
+    rebalance_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalTotals:
+    """What the insurance cost over a window, exact to the last digit.
+
+    ``fees`` sums fees charged in USDT; fees charged in any other currency (e.g. BNB) are summed
+    per currency in ``other_fees``. ``funding_paid`` is a positive number;
+    ``funding_net = funding_received - funding_paid``.
+    """
+
+    fees: Decimal
+    funding_received: Decimal
+    funding_paid: Decimal
+    funding_net: Decimal
+    realized_pnl: Decimal
+    liquidation_count: int
+    fills: int
+    funding_payments: int
+    orders: int
+    rebalances: int
+    other_fees: dict[str, Decimal] = field(default_factory=dict)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Return ``obj`` as JSON-safe data: Decimals become strings, datetimes ISO strings.
+
+    Walks dicts (keys become strings), lists, tuples, sets and dataclass instances; enums
+    become their values. Raises ``TypeError`` for anything else that JSON cannot hold.
+    """
+    if obj is None or isinstance(obj, bool | int | float):
+        return obj
+    if isinstance(obj, Enum):
+        return to_jsonable(obj.value)
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, Decimal):
+        return format(obj, "f")
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if isinstance(obj, Mapping):
+        return {str(to_jsonable(key)): to_jsonable(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [to_jsonable(item) for item in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    raise TypeError(f"cannot store {type(obj).__name__} as JSON: {obj!r}")
+
+
+def targets_json(targets: Iterable[HedgeTarget]) -> dict[str, Any]:
+    """Return hedge targets in the journal's shape: symbol -> notional, reason, sources."""
+    return {
+        target.symbol: {
+            "notional": format(target.notional, "f"),
+            "reason": target.reason,
+            "sources": {asset: format(notional, "f") for asset, notional in target.sources},
+        }
+        for target in targets
+    }

@@ -1,0 +1,477 @@
+"""The `Journal`: records rebalances, orders, fills, funding and positions, and sums their cost."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, Executable, Table, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from sqlalchemy.sql import ColumnElement
+
+from bot.domain import Fill, FundingPayment, OrderIntent, OrderStatus, Side
+from bot.errors import JournalError
+from bot.journal.models import (
+    Base,
+    EventRow,
+    FillRow,
+    FundingRow,
+    OrderRow,
+    RebalanceRow,
+    SnapshotRow,
+)
+from bot.journal.records import (
+    JournaledOrder,
+    JournalTotals,
+    PositionSnapshot,
+    RebalanceRecord,
+    RebalanceStatus,
+    to_jsonable,
+)
+
+USDT = "USDT"
+_ZERO = Decimal(0)
+_PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)([^@\s]*)@")
+_Row = TypeVar("_Row", bound=Base)
+_Out = TypeVar("_Out")
+
+
+def _secret_of(url: str) -> str | None:
+    """Return the password in ``url``, if any."""
+    try:
+        return make_url(url).password
+    except (ArgumentError, ValueError):
+        match = _PASSWORD_IN_URL.search(url)
+        return match.group(2) if match else None
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    """Return ``text`` with the password (and any URL password) replaced by ``***``."""
+    if secret:
+        text = text.replace(secret, "***")
+    return _PASSWORD_IN_URL.sub(r"\1***@", text)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Turn on foreign keys and write-ahead logging for each new SQLite connection."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """Filters shared by the totals and the listings: venue, symbol, [since, until)."""
+
+    venue: str | None = None
+    symbol: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def on(
+        self,
+        time: InstrumentedAttribute[datetime],
+        venue: InstrumentedAttribute[str],
+        symbol: InstrumentedAttribute[str] | None = None,
+    ) -> list[ColumnElement[bool]]:
+        """Return the WHERE conditions for these columns (symbol ignored when None)."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.venue is not None:
+            conditions.append(venue == self.venue)
+        if self.symbol is not None and symbol is not None:
+            conditions.append(symbol == self.symbol)
+        if self.since is not None:
+            conditions.append(time >= self.since)
+        if self.until is not None:
+            conditions.append(time < self.until)
+        return conditions
+
+
+class Journal:
+    """Durable record of what the bot did and what the insurance cost.
+
+    Every method opens its own short session and commits before returning. Database failures
+    raise `JournalError`, whose message names the URL with its password masked. Time windows
+    are half-open: ``since <= t < until``. Datetimes must be timezone-aware.
+    """
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        """Wrap an engine whose schema exists; use :meth:`open` instead."""
+        self._engine = engine
+        self._secret = _secret_of(url)
+        self._shown = _scrub(url, self._secret)
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> Journal:
+        """Connect to ``url`` (e.g. ``sqlite:///var/journal.db``) and create missing tables."""
+        secret = _secret_of(url)
+        engine: Engine | None = None
+        try:
+            parsed = make_url(url)
+            if parsed.get_backend_name() == "sqlite":
+                database = parsed.database
+                if database and database != ":memory:" and not database.startswith("file:"):
+                    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(parsed)
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _sqlite_pragmas)
+            Base.metadata.create_all(engine)
+        except (SQLAlchemyError, ImportError, OSError, ValueError) as exc:
+            if engine is not None:
+                engine.dispose()
+            message = _scrub(f"cannot open journal {url}: {exc}", secret)
+            leaks = secret is not None and secret in str(exc)
+            raise JournalError(message) from (None if leaks else exc)
+        return cls(engine, url)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Journal:
+        """Return the journal itself."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the journal."""
+        self.close()
+
+    def __repr__(self) -> str:
+        """Show the URL with its password masked."""
+        return f"Journal({self._shown!r})"
+
+    @contextmanager
+    def _session(self, action: str) -> Iterator[Session]:
+        """Yield a session in a transaction; wrap database failures in `JournalError`."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            message = _scrub(f"journal {self._shown}: cannot {action}: {exc}", self._secret)
+            raise JournalError(message) from exc
+
+    def _insert_new(self, table: Table, keys: list[str], rows: list[dict[str, Any]]) -> int:
+        """Insert ``rows`` skipping those whose ``keys`` already exist; return rows inserted."""
+        if not rows:
+            return 0
+        dialect = self._engine.dialect.name
+        statement: Executable
+        if dialect == "postgresql":
+            statement = (
+                postgresql.insert(table)
+                .on_conflict_do_nothing(index_elements=keys)
+                .returning(table.c.id)
+            )
+        elif dialect == "sqlite":
+            statement = (
+                sqlite.insert(table)
+                .on_conflict_do_nothing(index_elements=keys)
+                .returning(table.c.id)
+            )
+        else:
+            raise JournalError(f"journal {self._shown}: unsupported database {dialect!r}")
+        with self._session(f"insert into {table.name}") as session:
+            return len(session.execute(statement, rows).all())
+
+    def _recent(
+        self,
+        model: type[_Row],
+        order: Sequence[InstrumentedAttribute[Any]],
+        conditions: list[ColumnElement[bool]],
+        limit: int | None,
+        convert: Callable[[_Row], _Out],
+    ) -> list[_Out]:
+        """Return the latest ``limit`` rows (all when None), oldest first."""
+        statement = (
+            select(model).where(*conditions).order_by(*(c.desc() for c in order)).limit(limit)
+        )
+        with self._session(f"read {model.__tablename__}") as session:
+            records = [convert(row) for row in session.scalars(statement)]
+        records.reverse()
+        return records
+
+    def record_rebalance(self, record: RebalanceRecord) -> None:
+        """Insert a rebalance; if its id exists, update status, reason, targets and inputs."""
+        with self._session("record rebalance") as session:
+            row = session.get(RebalanceRow, record.id)
+            if row is None:
+                session.add(RebalanceRow.from_record(record))
+                return
+            row.status = record.status.value
+            row.reason = record.reason
+            row.targets = to_jsonable(record.targets)
+            row.inputs = to_jsonable(record.inputs)
+
+    def set_rebalance_status(
+        self, rebalance_id: str, status: RebalanceStatus | str, note: str | None = None
+    ) -> None:
+        """Set a rebalance's status, and its note when one is given."""
+        value = RebalanceStatus(status).value
+        with self._session("set rebalance status") as session:
+            row = session.get(RebalanceRow, rebalance_id)
+            if row is None:
+                raise JournalError(f"no journaled rebalance {rebalance_id!r}")
+            row.status = value
+            if note is not None:
+                row.note = note
+
+    def record_order_intent(
+        self, intent: OrderIntent, *, venue: str, rebalance_id: str | None, time: datetime
+    ) -> bool:
+        """Journal an intent as ``pending``; return False if its client order id exists."""
+        row = {
+            "client_order_id": intent.client_order_id,
+            "venue": venue,
+            "rebalance_id": rebalance_id,
+            "symbol": intent.symbol,
+            "side": Side(intent.side).value,
+            "amount": intent.amount,
+            "reduce_only": intent.reduce_only,
+            "reference_price": intent.reference_price,
+            "status": OrderStatus.PENDING.value,
+            "filled": _ZERO,
+            "reason": intent.reason,
+            "created_at": time,
+            "updated_at": time,
+        }
+        orders = Base.metadata.tables[OrderRow.__tablename__]
+        return self._insert_new(orders, ["client_order_id"], [row]) == 1
+
+    def update_order(
+        self,
+        client_order_id: str,
+        *,
+        status: OrderStatus,
+        time: datetime,
+        venue_order_id: str | None = None,
+        filled: Decimal | None = None,
+        average_price: Decimal | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Record the venue's latest word on an order; None arguments leave fields unchanged."""
+        value = OrderStatus(status).value
+        with self._session("update order") as session:
+            row = session.scalar(
+                select(OrderRow).where(OrderRow.client_order_id == client_order_id)
+            )
+            if row is None:
+                raise JournalError(f"no journaled order with client order id {client_order_id!r}")
+            row.status = value
+            row.updated_at = time
+            if venue_order_id is not None:
+                row.venue_order_id = venue_order_id
+            if filled is not None:
+                row.filled = filled
+            if average_price is not None:
+                row.average_price = average_price
+            if reason is not None:
+                row.reason = reason
+
+    def get_order(self, client_order_id: str) -> JournaledOrder | None:
+        """Return the journaled order with this client order id, or None."""
+        statement = select(OrderRow).where(OrderRow.client_order_id == client_order_id)
+        with self._session("read order") as session:
+            row = session.scalar(statement)
+            return None if row is None else row.to_record()
+
+    def orders_in_status(self, statuses: Iterable[OrderStatus]) -> list[JournaledOrder]:
+        """Return orders whose status is one of ``statuses``, oldest first."""
+        values = [OrderStatus(status).value for status in statuses]
+        statement = (
+            select(OrderRow)
+            .where(OrderRow.status.in_(values))
+            .order_by(OrderRow.created_at, OrderRow.id)
+        )
+        with self._session("read orders") as session:
+            return [row.to_record() for row in session.scalars(statement)]
+
+    def record_fills(self, fills: Iterable[Fill]) -> int:
+        """Insert fills not yet journaled (keyed by venue and trade id); return how many."""
+        table = Base.metadata.tables[FillRow.__tablename__]
+        return self._insert_new(table, ["venue", "trade_id"], [FillRow.values_of(f) for f in fills])
+
+    def record_funding(self, payments: Iterable[FundingPayment]) -> int:
+        """Insert funding payments not yet journaled (keyed by venue and id); return how many."""
+        table = Base.metadata.tables[FundingRow.__tablename__]
+        rows = [FundingRow.values_of(payment) for payment in payments]
+        return self._insert_new(table, ["venue", "payment_id"], rows)
+
+    def record_snapshots(self, snapshots: Iterable[PositionSnapshot]) -> None:
+        """Insert position snapshots."""
+        rows = [SnapshotRow.from_record(snapshot) for snapshot in snapshots]
+        if rows:
+            with self._session("record position snapshots") as session:
+                session.add_all(rows)
+
+    def record_event(
+        self, kind: str, time: datetime, message: str, data: dict[str, Any] | None = None
+    ) -> None:
+        """Insert an operational event; ``data`` is made JSON-safe."""
+        row = EventRow(kind=kind, time=time, message=message, data=to_jsonable(data))
+        with self._session("record event") as session:
+            session.add(row)
+
+    def last_fill_time(self, venue: str) -> datetime | None:
+        """Return the time of the venue's latest journaled fill, or None."""
+        statement = select(func.max(FillRow.time)).where(FillRow.venue == venue)
+        with self._session("read last fill time") as session:
+            return session.scalar(statement)
+
+    def last_funding_time(self, venue: str) -> datetime | None:
+        """Return the time of the venue's latest journaled funding payment, or None."""
+        statement = select(func.max(FundingRow.time)).where(FundingRow.venue == venue)
+        with self._session("read last funding time") as session:
+            return session.scalar(statement)
+
+    def totals(
+        self,
+        venue: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        symbol: str | None = None,
+    ) -> JournalTotals:
+        """Sum fees, funding and realised PnL exactly over ``since <= t < until``.
+
+        ``symbol`` filters fills, funding and orders; rebalances are counted by venue and time.
+        """
+        window = _Window(venue=venue, symbol=symbol, since=since, until=until)
+        fills = select(
+            FillRow.fee, FillRow.fee_currency, FillRow.realized_pnl, FillRow.is_liquidation
+        ).where(*window.on(FillRow.time, FillRow.venue, FillRow.symbol))
+        funding = select(FundingRow.amount).where(
+            *window.on(FundingRow.time, FundingRow.venue, FundingRow.symbol)
+        )
+        orders = select(func.count(OrderRow.id)).where(
+            *window.on(OrderRow.created_at, OrderRow.venue, OrderRow.symbol)
+        )
+        rebalances = select(func.count(RebalanceRow.id)).where(
+            *window.on(RebalanceRow.time, RebalanceRow.venue)
+        )
+        with self._session("compute totals") as session:
+            fill_rows = session.execute(fills).all()
+            amounts = list(session.scalars(funding))
+            order_count = session.scalar(orders) or 0
+            rebalance_count = session.scalar(rebalances) or 0
+        fees = _ZERO
+        other_fees: dict[str, Decimal] = {}
+        for fee, currency, _pnl, _liquidation in fill_rows:
+            if currency == USDT:
+                fees += fee
+            else:
+                other_fees[currency] = other_fees.get(currency, _ZERO) + fee
+        received = sum((amount for amount in amounts if amount > 0), _ZERO)
+        paid = -sum((amount for amount in amounts if amount < 0), _ZERO)
+        return JournalTotals(
+            fees=fees,
+            funding_received=received,
+            funding_paid=paid,
+            funding_net=received - paid,
+            realized_pnl=sum((row.realized_pnl for row in fill_rows), _ZERO),
+            liquidation_count=sum(1 for row in fill_rows if row.is_liquidation),
+            fills=len(fill_rows),
+            funding_payments=len(amounts),
+            orders=order_count,
+            rebalances=rebalance_count,
+            other_fees=other_fees,
+        )
+
+    def fills(
+        self,
+        limit: int | None = None,
+        *,
+        venue: str | None = None,
+        symbol: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Fill]:
+        """Return the latest ``limit`` fills (all when None), oldest first."""
+        conditions = _Window(venue, symbol, since, until).on(
+            FillRow.time, FillRow.venue, FillRow.symbol
+        )
+        order = (FillRow.time, FillRow.id)
+        return self._recent(FillRow, order, conditions, limit, FillRow.to_fill)
+
+    def funding(
+        self,
+        limit: int | None = None,
+        *,
+        venue: str | None = None,
+        symbol: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[FundingPayment]:
+        """Return the latest ``limit`` funding payments (all when None), oldest first."""
+        conditions = _Window(venue, symbol, since, until).on(
+            FundingRow.time, FundingRow.venue, FundingRow.symbol
+        )
+        order = (FundingRow.time, FundingRow.id)
+        return self._recent(FundingRow, order, conditions, limit, FundingRow.to_payment)
+
+    def rebalances(
+        self,
+        limit: int | None = None,
+        *,
+        venue: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[RebalanceRecord]:
+        """Return the latest ``limit`` rebalances (all when None), oldest first."""
+        conditions = _Window(venue, None, since, until).on(RebalanceRow.time, RebalanceRow.venue)
+        order = (RebalanceRow.time, RebalanceRow.id)
+        return self._recent(RebalanceRow, order, conditions, limit, RebalanceRow.to_record)
+
+    def orders(
+        self,
+        limit: int | None = None,
+        *,
+        venue: str | None = None,
+        symbol: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[JournaledOrder]:
+        """Return the latest ``limit`` orders by creation time (all when None), oldest first."""
+        conditions = _Window(venue, symbol, since, until).on(
+            OrderRow.created_at, OrderRow.venue, OrderRow.symbol
+        )
+        order = (OrderRow.created_at, OrderRow.id)
+        return self._recent(OrderRow, order, conditions, limit, OrderRow.to_record)
+
+    def latest_snapshots(self, venue: str | None = None) -> list[PositionSnapshot]:
+        """Return the latest snapshot of each (venue, symbol), sorted by venue and symbol."""
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=(SnapshotRow.venue, SnapshotRow.symbol),
+                order_by=(SnapshotRow.time.desc(), SnapshotRow.id.desc()),
+            )
+            .label("rank")
+        )
+        ranked = select(SnapshotRow.id, rank)
+        if venue is not None:
+            ranked = ranked.where(SnapshotRow.venue == venue)
+        latest = ranked.subquery()
+        statement = (
+            select(SnapshotRow)
+            .join(latest, SnapshotRow.id == latest.c.id)
+            .where(latest.c.rank == 1)
+            .order_by(SnapshotRow.venue, SnapshotRow.symbol)
+        )
+        with self._session("read position snapshots") as session:
+            return [row.to_record() for row in session.scalars(statement)]

@@ -1,0 +1,221 @@
+"""Load real market history from CSV files into :class:`MarketData`.
+
+File layout (one directory, e.g. ``../shared/data``), for an asset ``A`` quoted in ``Q``:
+
+* ``binance_spot_{A}{Q}_{tf}.csv`` and ``binance_perp_{A}{Q}_{tf}.csv``: header
+  ``timestamp_ms,open,high,low,close,volume``, ``timestamp_ms`` = candle open time (epoch ms, UTC).
+* ``binance_perp_{A}{Q}_mark_{tf}.csv``: mark-price candles, same header.
+* ``binance_perp_{A}{Q}_funding.csv``: header ``timestamp_ms,rate``, one row per funding event.
+
+Rows are sorted ascending; missing candles are absent rows and stay absent. A timeframe without a
+file of its own is aggregated from the coarsest finer file that exists (e.g. 4h from 1h).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from itertools import pairwise
+from pathlib import Path
+
+from bot.market.series import Bar, BarSeries, FundingEvent, FundingSeries, MarketData
+
+DATA_DIR_ENV = "HEDGEBOT_DATA_DIR"
+
+_TIMEFRAMES: dict[str, int] = {"1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
+_CANDLE_HEADER = ["timestamp_ms", "open", "high", "low", "close", "volume"]
+_FUNDING_HEADER = ["timestamp_ms", "rate"]
+_NO_END = 2**63
+
+
+def timeframe_ms(tf: str) -> int:
+    """Return the length of timeframe ``tf`` in milliseconds."""
+    try:
+        return _TIMEFRAMES[tf]
+    except KeyError:
+        allowed = ", ".join(_TIMEFRAMES)
+        raise ValueError(f"unsupported timeframe {tf!r}; allowed: {allowed}") from None
+
+
+def find_data_dir(explicit: str | Path | None) -> Path | None:
+    """Return the history directory: ``explicit``, else ``$HEDGEBOT_DATA_DIR``, else None."""
+    if explicit is not None:
+        return _existing_dir(Path(explicit).expanduser(), "data directory")
+    from_env = os.environ.get(DATA_DIR_ENV)
+    if from_env:
+        return _existing_dir(Path(from_env).expanduser(), f"data directory from ${DATA_DIR_ENV}")
+    return None
+
+
+def default_shared_data_dir() -> Path | None:
+    """Return ``shared/data`` next to the repository holding this file, or None if absent."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pyproject.toml").is_file():
+            candidate = parent.parent / "shared" / "data"
+            return candidate if candidate.is_dir() else None
+    return None
+
+
+def available_assets(data_dir: Path, quote: str = "USDT") -> list[str]:
+    """Return the assets that have spot candles in ``data_dir``, sorted."""
+    timeframes = "|".join(_TIMEFRAMES)
+    pattern = re.compile(rf"binance_spot_(\w+?){re.escape(quote)}_(?:{timeframes})\.csv")
+    found = {m.group(1) for p in data_dir.iterdir() if (m := pattern.fullmatch(p.name))}
+    return sorted(found)
+
+
+def load_history(
+    data_dir: Path,
+    assets: Sequence[str],
+    timeframe: str = "4h",
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    quote: str = "USDT",
+    warmup_bars: int = 0,
+) -> MarketData:
+    """Load spot, perp, mark candles and funding of ``assets`` from ``data_dir``.
+
+    Keep candles whose whole period lies in ``[start_ms - warmup_bars * tf, end_ms]`` and funding
+    events inside the same window. Spot candles are required; perp, mark and funding are optional.
+    """
+    tf_ms = timeframe_ms(timeframe)
+    if warmup_bars < 0:
+        raise ValueError(f"warmup_bars must be >= 0, got {warmup_bars}")
+    if start_ms is not None and end_ms is not None and start_ms > end_ms:
+        raise ValueError(f"start_ms {start_ms} is after end_ms {end_ms}")
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"market history directory {data_dir} does not exist")
+    lo = -_NO_END if start_ms is None else start_ms - warmup_bars * tf_ms
+    hi = _NO_END if end_ms is None else end_ms
+
+    spot: dict[str, BarSeries] = {}
+    perp: dict[str, BarSeries] = {}
+    mark: dict[str, BarSeries] = {}
+    funding: dict[str, FundingSeries] = {}
+    for asset in assets:
+        symbol = f"{asset}{quote}"
+        bars = _load_candles(data_dir, f"binance_spot_{symbol}", timeframe, lo, hi)
+        if bars is None:
+            names = (f"binance_spot_{symbol}_{tf}.csv" for tf in _source_timeframes(timeframe))
+            looked_for = ", ".join(names)
+            raise FileNotFoundError(
+                f"no spot candles for asset {asset!r}: looked for {looked_for} in {data_dir}"
+            )
+        spot[asset] = BarSeries(tf_ms, bars)
+        for table, stem in (
+            (perp, f"binance_perp_{symbol}"),
+            (mark, f"binance_perp_{symbol}_mark"),
+        ):
+            optional = _load_candles(data_dir, stem, timeframe, lo, hi)
+            if optional is not None:
+                table[asset] = BarSeries(tf_ms, optional)
+        funding_path = data_dir / f"binance_perp_{symbol}_funding.csv"
+        if funding_path.is_file():
+            funding[asset] = FundingSeries(_read_funding(funding_path, lo, hi))
+    return MarketData(
+        label=f"historical replay from {data_dir}",
+        timeframe_ms=tf_ms,
+        spot=spot,
+        perp=perp,
+        mark=mark,
+        funding=funding,
+    )
+
+
+def _existing_dir(path: Path, what: str) -> Path:
+    """Return ``path`` if it is a directory, else raise FileNotFoundError naming it."""
+    if not path.is_dir():
+        raise FileNotFoundError(f"{what} {path} does not exist or is not a directory")
+    return path
+
+
+def _source_timeframes(timeframe: str) -> list[str]:
+    """Return the file timeframes that can supply ``timeframe`` candles, preferred first."""
+    target = _TIMEFRAMES[timeframe]
+    finer = [tf for tf, ms in _TIMEFRAMES.items() if ms < target and target % ms == 0]
+    return [timeframe, *sorted(finer, key=_TIMEFRAMES.__getitem__, reverse=True)]
+
+
+def _load_candles(data_dir: Path, stem: str, timeframe: str, lo: int, hi: int) -> list[Bar] | None:
+    """Return the candles of ``stem`` at ``timeframe`` within ``[lo, hi]``, or None if no file."""
+    for source in _source_timeframes(timeframe):
+        path = data_dir / f"{stem}_{source}.csv"
+        if path.is_file():
+            return _read_candles(path, _TIMEFRAMES[source], _TIMEFRAMES[timeframe], lo, hi)
+    return None
+
+
+def _read_candles(path: Path, source_ms: int, target_ms: int, lo: int, hi: int) -> list[Bar]:
+    """Read the ``source_ms`` candles of ``path`` as ``target_ms`` bars lying in ``[lo, hi]``.
+
+    Each bar is open=first, high=max, low=min, close=last, volume=sum of the source candles in the
+    UTC-aligned bucket ``[t, t + target_ms)``; buckets without any source candle produce no bar.
+    """
+    times, rows = _read_table(path, _CANDLE_HEADER, source_ms)
+    first_row = bisect_left(times, -(-lo // target_ms) * target_ms)
+    end_row = bisect_left(times, hi // target_ms * target_ms)
+    times, rows = times[first_row:end_row], rows[first_row:end_row]
+    dec = Decimal
+    try:
+        if source_ms == target_ms:
+            return [
+                Bar(t, dec(r[1]), dec(r[2]), dec(r[3]), dec(r[4]), dec(r[5]))
+                for t, r in zip(times, rows, strict=True)
+            ]
+        bars: list[Bar] = []
+        bucket: int | None = None
+        first = top = bottom = last = volume = dec(0)
+        for t, r in zip(times, rows, strict=True):
+            start = t - t % target_ms
+            high, low = dec(r[2]), dec(r[3])
+            if start != bucket:
+                if bucket is not None:
+                    bars.append(Bar(bucket, first, top, bottom, last, volume))
+                bucket = start
+                first, top, bottom, volume = dec(r[1]), high, low, dec(r[5])
+            else:
+                top = max(top, high)
+                bottom = min(bottom, low)
+                volume += dec(r[5])
+            last = dec(r[4])
+        if bucket is not None:
+            bars.append(Bar(bucket, first, top, bottom, last, volume))
+        return bars
+    except (IndexError, InvalidOperation) as exc:
+        raise ValueError(f"{path}: bad candle value: {exc!r}") from exc
+
+
+def _read_funding(path: Path, lo: int, hi: int) -> list[FundingEvent]:
+    """Read the funding events of ``path`` with time in ``[lo, hi]``."""
+    times, rows = _read_table(path, _FUNDING_HEADER, 1)
+    first_row, end_row = bisect_left(times, lo), bisect_right(times, hi)
+    try:
+        return [
+            FundingEvent(t, Decimal(r[1]))
+            for t, r in zip(times[first_row:end_row], rows[first_row:end_row], strict=True)
+        ]
+    except (IndexError, InvalidOperation) as exc:
+        raise ValueError(f"{path}: bad funding rate: {exc!r}") from exc
+
+
+def _read_table(path: Path, header: list[str], step_ms: int) -> tuple[list[int], list[list[str]]]:
+    """Return the timestamps and rows of ``path``, checking header, order and alignment."""
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        if (found := next(reader, None)) != header:
+            raise ValueError(f"{path}: header {found!r}, expected {','.join(header)}")
+        rows = [row for row in reader if row]
+    try:
+        times = [int(row[0]) for row in rows]
+    except ValueError as exc:
+        raise ValueError(f"{path}: bad timestamp: {exc}") from exc
+    for prev, t in pairwise(times):
+        if t <= prev:
+            raise ValueError(f"{path}: timestamp {t} does not follow {prev} in ascending order")
+    if step_ms > 1 and any(t % step_ms for t in times):
+        raise ValueError(f"{path}: timestamps not aligned to {step_ms} ms candles")
+    return times, rows

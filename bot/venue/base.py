@@ -1,0 +1,73 @@
+"""The `Venue` port: everything the engine needs from an exchange, real or simulated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from bot.domain import (
+    Fill,
+    FundingPayment,
+    Holding,
+    Market,
+    OrderIntent,
+    OrderResult,
+    Position,
+    Quote,
+)
+
+
+class Venue(Protocol):
+    """An exchange account holding spot assets and USDT-margined perps (one-way, isolated)."""
+
+    name: str
+
+    async def load_markets(self, symbols: Iterable[str]) -> dict[str, Market]:
+        """Return the trading rules of the given perp symbols."""
+        ...
+
+    async def fetch_holdings(self) -> list[Holding]:
+        """Return the spot balances (the insured portfolio), stablecoins excluded."""
+        ...
+
+    async def fetch_collateral(self) -> Decimal:
+        """Return the free stablecoin collateral of the futures wallet (not the spot)."""
+        ...
+
+    async def fetch_quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
+        """Return the latest quotes of spot and perp symbols, in one batched call."""
+        ...
+
+    async def fetch_closes(self, assets: Iterable[str], count: int) -> dict[str, list[Decimal]]:
+        """Return up to ``count`` recent spot closes per asset, one per interval, oldest first."""
+        ...
+
+    async def fetch_positions(self, symbols: Iterable[str]) -> dict[str, Position]:
+        """Return open perp positions of the given symbols (absent = flat)."""
+        ...
+
+    async def setup_leg(self, symbol: str, leverage: int) -> None:
+        """Set one-way isolated margin and ``leverage`` on ``symbol``; already set is success."""
+        ...
+
+    async def place_order(self, intent: OrderIntent) -> OrderResult:
+        """Place a market order and return it confirmed, with its fills."""
+        ...
+
+    async def find_order(self, client_order_id: str, symbol: str) -> OrderResult | None:
+        """Look an order up by client order id; None when the venue never saw it."""
+        ...
+
+    async def fetch_fills(self, symbols: Sequence[str], since: datetime | None) -> list[Fill]:
+        """Return fills (ours and liquidations) after ``since``, oldest first."""
+        ...
+
+    async def fetch_funding(self, since: datetime | None) -> list[FundingPayment]:
+        """Return funding payments after ``since``, oldest first."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,340 @@
+"""The simulated exchange account: one implementation behind PaperVenue and the emulator.
+
+USDT-margined linear perps, one-way mode, isolated margin, market orders only. Accounting follows
+Binance USDⓈ-M:
+- opening or growing a position moves ``notional / leverage`` from the wallet into the position's
+  isolated margin, and the taker fee out of the wallet;
+- reducing releases margin pro rata and settles realised PnL and the fee in the wallet;
+- funding settles in the position's isolated margin (Binance sends the isolated wallet with each
+  funding update): ``amount = −signed size × mark × rate`` (rate > 0: shorts receive);
+- when the mark reaches the liquidation price (`bot.risk.liquidation_price`, with the symbol's
+  maintenance brackets) the position is closed at that price and what is left of its isolated
+  margin goes to the insurance fund (journaled as the liquidation fill's fee).
+Rejections carry Binance's error codes so the emulator can speak them verbatim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from bot.domain import ZERO, Market, OrderStatus, PositionSide, Side
+from bot.risk import Bracket, liquidation_price
+
+BPS = Decimal("0.0001")
+
+
+class SimRejected(Exception):
+    """The simulated exchange refused a request, with Binance's code and message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        """Keep the exchange code beside the message."""
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+MARGIN_INSUFFICIENT = -2019
+REDUCE_ONLY_REJECTED = -2022
+MIN_NOTIONAL = -4164
+BAD_PRECISION = -1111
+BAD_QUANTITY = -4003
+NO_NEED_TO_CHANGE_MARGIN = -4046
+MARGIN_TYPE_WITH_POSITION = -4048
+UNKNOWN_ORDER = -2013
+
+
+@dataclass(slots=True)
+class SimPosition:
+    """A position as the simulated exchange keeps it; ``contracts`` < 0 is a short."""
+
+    symbol: str
+    contracts: Decimal = ZERO
+    entry_price: Decimal = ZERO
+    isolated_margin: Decimal = ZERO
+
+    @property
+    def side(self) -> PositionSide:
+        """Return the position's side."""
+        return PositionSide.SHORT if self.contracts < 0 else PositionSide.LONG
+
+
+@dataclass(slots=True)
+class SimOrder:
+    """An order on the simulated exchange."""
+
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    amount: Decimal
+    reduce_only: bool
+    time: datetime
+    status: OrderStatus = OrderStatus.OPEN
+    filled: Decimal = ZERO
+    average_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimTrade:
+    """One execution (or liquidation) on the simulated exchange."""
+
+    trade_id: str
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: Side
+    amount: Decimal
+    price: Decimal
+    fee: Decimal
+    realized_pnl: Decimal
+    time: datetime
+    is_liquidation: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SimFunding:
+    """One funding settlement on one position."""
+
+    payment_id: str
+    symbol: str
+    time: datetime
+    rate: Decimal
+    mark_price: Decimal
+    position_contracts: Decimal
+    amount: Decimal
+
+
+@dataclass(slots=True)
+class SimExchange:
+    """State and rules of one simulated futures account."""
+
+    markets: dict[str, Market]
+    brackets: Callable[[str], tuple[Bracket, ...]]
+    wallet: Decimal
+    taker_fee: Decimal = Decimal("0.0005")
+    slippage_bps: Decimal = ZERO
+    default_leverage: int = 20
+    positions: dict[str, SimPosition] = field(default_factory=dict)
+    leverage: dict[str, int] = field(default_factory=dict)
+    isolated: set[str] = field(default_factory=set)
+    orders: dict[str, SimOrder] = field(default_factory=dict)  # by client order id
+    trades: list[SimTrade] = field(default_factory=list)
+    funding: list[SimFunding] = field(default_factory=list)
+    _sequence: int = 0
+
+    def _next_id(self) -> str:
+        self._sequence += 1
+        return str(self._sequence)
+
+    def market(self, symbol: str) -> Market:
+        """Return the market of ``symbol`` or refuse like the exchange does."""
+        if symbol not in self.markets:
+            raise SimRejected(-1121, "Invalid symbol.")
+        return self.markets[symbol]
+
+    def position(self, symbol: str) -> SimPosition:
+        """Return the (possibly flat) position of ``symbol``."""
+        return self.positions.setdefault(symbol, SimPosition(symbol))
+
+    def leverage_of(self, symbol: str) -> int:
+        """Return the leverage set on ``symbol``."""
+        return self.leverage.get(symbol, self.default_leverage)
+
+    def set_leverage(self, symbol: str, leverage: int) -> None:
+        """Set the leverage of ``symbol``."""
+        market = self.market(symbol)
+        if not 1 <= leverage <= market.max_leverage:
+            raise SimRejected(-4028, f"Leverage {leverage} is not valid")
+        self.leverage[symbol] = leverage
+
+    def set_isolated(self, symbol: str) -> None:
+        """Switch ``symbol`` to isolated margin; already isolated is Binance's -4046."""
+        self.market(symbol)
+        if symbol in self.isolated:
+            raise SimRejected(NO_NEED_TO_CHANGE_MARGIN, "No need to change margin type.")
+        if self.position(symbol).contracts != 0:
+            raise SimRejected(
+                MARGIN_TYPE_WITH_POSITION, "Margin type cannot be changed if there exists position."
+            )
+        self.isolated.add(symbol)
+
+    def liquidation_price(self, symbol: str) -> Decimal | None:
+        """Return the liquidation price of the open position, or None when flat."""
+        pos = self.position(symbol)
+        if pos.contracts == 0:
+            return None
+        market = self.markets[symbol]
+        return liquidation_price(
+            pos.side,
+            abs(pos.contracts),
+            pos.entry_price,
+            pos.isolated_margin,
+            self.brackets(symbol),
+            market.contract_size,
+        )
+
+    def _validate(
+        self, market: Market, side: Side, amount: Decimal, reduce_only: bool, price: Decimal
+    ) -> None:
+        if amount <= 0 or amount < market.min_amount:
+            raise SimRejected(BAD_QUANTITY, f"Quantity less than or equal to {market.min_amount}.")
+        if amount % market.amount_step != 0:
+            raise SimRejected(
+                BAD_PRECISION, "Precision is over the maximum defined for this asset."
+            )
+        held = self.position(market.symbol).contracts
+        if reduce_only:
+            reduces = (side is Side.BUY and held < 0) or (side is Side.SELL and held > 0)
+            if not reduces or amount > abs(held):
+                raise SimRejected(REDUCE_ONLY_REJECTED, "ReduceOnly Order is rejected.")
+        elif amount * market.contract_size * price < market.min_notional:
+            raise SimRejected(
+                MIN_NOTIONAL,
+                f"Order's notional must be no smaller than {market.min_notional} "
+                "(unless you choose reduce only).",
+            )
+
+    def fill_price(self, side: Side, price: Decimal) -> Decimal:
+        """Return the execution price of a market order: ``price`` moved by the slippage."""
+        slip = self.slippage_bps * BPS
+        return price * (1 + slip) if side is Side.BUY else price * (1 - slip)
+
+    def market_order(
+        self,
+        symbol: str,
+        side: Side,
+        amount: Decimal,
+        *,
+        client_order_id: str,
+        reduce_only: bool,
+        price: Decimal,
+        time: datetime,
+        fill_ratio: Decimal = Decimal(1),
+    ) -> SimOrder:
+        """Execute a market order at ``price`` (plus slippage); return the order."""
+        market = self.market(symbol)
+        self._validate(market, side, amount, reduce_only, price)
+        executed = (
+            amount
+            if fill_ratio >= 1
+            else (
+                (amount * fill_ratio / market.amount_step).to_integral_value() * market.amount_step
+            )
+        )
+        fill = self.fill_price(side, price)
+        order = SimOrder(self._next_id(), client_order_id, symbol, side, amount, reduce_only, time)
+        if executed > 0:
+            trade = self._execute(order, executed, fill, time)
+            order.filled = trade.amount
+            order.average_price = trade.price
+        order.status = OrderStatus.FILLED if executed == amount else OrderStatus.PARTIALLY_FILLED
+        self.orders[client_order_id] = order
+        return order
+
+    def _execute(
+        self, order: SimOrder, amount: Decimal, price: Decimal, time: datetime
+    ) -> SimTrade:
+        market = self.markets[order.symbol]
+        pos = self.position(order.symbol)
+        signed = amount if order.side is Side.BUY else -amount
+        notional = amount * market.contract_size * price
+        fee = notional * self.taker_fee
+        opening = pos.contracts == 0 or (pos.contracts > 0) == (signed > 0)
+        realized = ZERO
+        if opening:
+            margin = notional / self.leverage_of(order.symbol)
+            if margin + fee > self.wallet:
+                raise SimRejected(MARGIN_INSUFFICIENT, "Margin is insufficient.")
+            total = abs(pos.contracts) + amount
+            pos.entry_price = (abs(pos.contracts) * pos.entry_price + amount * price) / total
+            pos.contracts += signed
+            pos.isolated_margin += margin
+            self.wallet -= margin + fee
+        else:
+            direction = Decimal(1) if pos.contracts > 0 else Decimal(-1)
+            realized = direction * amount * market.contract_size * (price - pos.entry_price)
+            released = pos.isolated_margin * amount / abs(pos.contracts)
+            pos.contracts += signed
+            pos.isolated_margin -= released
+            self.wallet += released + realized - fee
+            if pos.contracts == 0:
+                self.wallet += pos.isolated_margin  # rounding remainder goes home
+                pos.isolated_margin = ZERO
+                pos.entry_price = ZERO
+        trade = SimTrade(
+            self._next_id(),
+            order.order_id,
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            amount,
+            price,
+            fee,
+            realized,
+            time,
+        )
+        self.trades.append(trade)
+        return trade
+
+    def add_margin(self, symbol: str, amount: Decimal) -> None:
+        """Move ``amount`` from the wallet into the isolated margin of ``symbol``'s position."""
+        pos = self.position(symbol)
+        if pos.contracts == 0:
+            raise SimRejected(-4051, "Isolated balance insufficient (no position).")
+        if amount <= 0 or amount > self.wallet:
+            raise SimRejected(MARGIN_INSUFFICIENT, "Margin is insufficient.")
+        self.wallet -= amount
+        pos.isolated_margin += amount
+
+    def apply_funding(
+        self, symbol: str, rate: Decimal, mark: Decimal, time: datetime
+    ) -> SimFunding | None:
+        """Settle one funding event on ``symbol``'s position; None when flat."""
+        pos = self.position(symbol)
+        if pos.contracts == 0:
+            return None
+        size = self.markets[symbol].contract_size
+        amount = -pos.contracts * size * mark * rate
+        pos.isolated_margin += amount
+        payment = SimFunding(self._next_id(), symbol, time, rate, mark, pos.contracts, amount)
+        self.funding.append(payment)
+        return payment
+
+    def check_liquidation(
+        self, symbol: str, high: Decimal, low: Decimal, time: datetime
+    ) -> SimTrade | None:
+        """Liquidate ``symbol``'s position if the mark range [low, high] reached its price."""
+        pos = self.position(symbol)
+        liq = self.liquidation_price(symbol)
+        if liq is None:
+            return None
+        hit = high >= liq if pos.contracts < 0 else low <= liq
+        if not hit:
+            return None
+        market = self.markets[symbol]
+        amount = abs(pos.contracts)
+        direction = Decimal(1) if pos.contracts > 0 else Decimal(-1)
+        realized = direction * amount * market.contract_size * (liq - pos.entry_price)
+        clearance = pos.isolated_margin + realized  # what is left goes to the insurance fund
+        side = Side.BUY if pos.contracts < 0 else Side.SELL
+        trade = SimTrade(
+            self._next_id(),
+            self._next_id(),
+            None,
+            symbol,
+            side,
+            amount,
+            liq,
+            max(clearance, ZERO),
+            realized,
+            time,
+            is_liquidation=True,
+        )
+        pos.contracts = ZERO
+        pos.isolated_margin = ZERO
+        pos.entry_price = ZERO
+        self.trades.append(trade)
+        return trade

@@ -1,0 +1,55 @@
+"""Strategies by name: the built-ins plus any registered under the `hedgebot.strategies` group."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any, cast
+
+from pydantic import ValidationError
+
+from bot.errors import ConfigError
+from strategies.base import Strategy
+from strategies.static import StaticRatio
+
+ENTRY_POINT_GROUP = "hedgebot.strategies"
+_BUILT_IN: dict[str, type[Strategy]] = {StaticRatio.name: cast(type[Strategy], StaticRatio)}
+
+
+def available_strategies() -> dict[str, type[Strategy]]:
+    """Return every known strategy class by name (entry points may add more)."""
+    found = dict(_BUILT_IN)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name not in found:
+            found[entry.name] = cast(type[Strategy], entry.load())
+    return found
+
+
+def _strategy_class(name: str, source: str) -> type[Strategy]:
+    classes = available_strategies()
+    if name not in classes:
+        allowed = ", ".join(sorted(classes))
+        raise ConfigError(
+            f"invalid configuration in {source}:\n"
+            f"  - strategy.name: unknown strategy {name!r}; allowed: {allowed}"
+        )
+    return classes[name]
+
+
+def _validated_params(cls: type[Strategy], params: dict[str, Any], source: str) -> Any:
+    try:
+        return cls.Params.model_validate(params)
+    except ValidationError as error:
+        lines = [f"invalid configuration in {source}:"]
+        for item in error.errors():
+            field = ".".join(str(p) for p in item["loc"])
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                message = f"not a parameter of strategy {cls.name!r}"
+            lines.append(f"  - strategy.{field}: {message} (got {item.get('input')!r})")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def create_strategy(name: str, params: dict[str, Any], source: str = "<config>") -> Strategy:
+    """Build the named strategy with validated parameters; raise `ConfigError` otherwise."""
+    cls = _strategy_class(name, source)
+    return cls(_validated_params(cls, params, source))
