@@ -119,7 +119,7 @@ class RiskConfig(_Model):
     def _leverage_within_cap(self) -> RiskConfig:
         if self.leverage > self.max_leverage:
             raise ValueError(
-                f"leverage {self.leverage} is above max_leverage {self.max_leverage}; "
+                f"leverage: {self.leverage} is above max_leverage {self.max_leverage}; "
                 f"use 1..{self.max_leverage} (hard ceiling {HARD_MAX_LEVERAGE})"
             )
         return self
@@ -155,7 +155,7 @@ class PaperConfig(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> PaperConfig:
         if self.start and self.end and self.end <= self.start:
-            raise ValueError(f"end {self.end} must be after start {self.start}")
+            raise ValueError(f"end: {self.end} must be after start {self.start}")
         return self
 
 
@@ -194,7 +194,7 @@ class Config(_Model):
     def _paper_has_holdings(self) -> Config:
         if self.exchange.name == "paper" and not any(self.paper.holdings.values()):
             raise ValueError(
-                "paper mode needs holdings: add e.g. [paper.holdings] BTC = 0.5 "
+                "paper.holdings: paper mode needs holdings; add e.g. [paper.holdings] BTC = 0.5 "
                 "(asset = amount, at least one above zero)"
             )
         return self
@@ -210,17 +210,26 @@ class Config(_Model):
         return self.exchange.name == "paper"
 
 
+_SUBFIELD = re.compile(r"^([a-z_][a-z_.]*): (.*)$", re.DOTALL)
+
+
 def format_validation_error(error: ValidationError, source: str) -> str:
-    """Turn pydantic's errors into lines naming field, value and what is allowed."""
+    """Turn pydantic's errors into lines naming field, value and what is allowed.
+
+    A cross-field check names its field by starting its message with ``"field: "``.
+    """
     lines = [f"invalid configuration in {source}:"]
     for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        path = [str(part) for part in item["loc"]]
         message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown field; check the spelling against the README's reference"
         value = item.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        lines.append(f"  - {field}: {message}{shown}")
+        named = _SUBFIELD.match(message) if item["type"] == "value_error" else None
+        if named is not None:
+            path, message, shown = [*path, named.group(1)], named.group(2), ""
+        if item["type"] == "extra_forbidden":
+            message = "unknown field; check the spelling against the README's reference"
+        lines.append(f"  - {'.'.join(path) or '(top level)'}: {message}{shown}")
     return "\n".join(lines)
 
 

@@ -132,7 +132,7 @@ class HedgeTarget:
     symbol: str
     notional: Decimal
     reason: str = ""
-    sources: tuple[tuple[str, Decimal], ...] = ()  # (holding asset, notional it contributes)
+    sources: tuple[tuple[str, Decimal], ...] = ()  # (holding asset, spot value it insures)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,7 @@ def map_to_legs(
             symbol = perp_symbol(leg.asset, quote)
             part = ratio * leg.weight * holding.value
             notional[symbol] += part
-            sources[symbol].append((holding.asset, part))
+            sources[symbol].append((holding.asset, leg.weight * holding.value))
             share = "" if leg.weight == ONE else f" × {leg.weight * 100:.4g}%"
             words[symbol].append(f"{ratio * 100:.4g}%{share} of {holding.asset}")
     targets = tuple(

@@ -453,6 +453,22 @@ class Journal:
         order = (OrderRow.created_at, OrderRow.id)
         return self._recent(OrderRow, order, conditions, limit, OrderRow.to_record)
 
+    def snapshots(
+        self,
+        limit: int | None = None,
+        *,
+        venue: str | None = None,
+        symbol: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[PositionSnapshot]:
+        """Return the latest ``limit`` position snapshots (all when None), oldest first."""
+        conditions = _Window(venue, symbol, since, until).on(
+            SnapshotRow.time, SnapshotRow.venue, SnapshotRow.symbol
+        )
+        order = (SnapshotRow.time, SnapshotRow.id)
+        return self._recent(SnapshotRow, order, conditions, limit, SnapshotRow.to_record)
+
     def latest_snapshots(self, venue: str | None = None) -> list[PositionSnapshot]:
         """Return the latest snapshot of each (venue, symbol), sorted by venue and symbol."""
         rank = (

@@ -1,0 +1,117 @@
+"""The `hedgebot` command as a newcomer runs it: a real subprocess, the shipped configs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.journal.store import Journal
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def hedgebot(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "HEDGEBOT_DATA_DIR"}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    return tmp_path
+
+
+def test_demo_on_the_simulated_market_completes_and_journals_every_fill(workdir: Path) -> None:
+    result = hedgebot("run", "--config", "config/paper.toml", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "SIMULATED MARKET" in result.stdout
+    assert "hedge P&L" in result.stdout and "unreconciled" not in result.stdout
+    with Journal.open(f"sqlite:///{workdir / 'var/hedgebot-paper.sqlite'}") as journal:
+        totals = journal.totals()
+        assert totals.fills > 0 and totals.funding_payments > 0
+        assert totals.rebalances == 540
+        assert totals.orders == totals.fills  # every market order filled whole, once
+
+
+def test_rebalance_dry_run_prints_the_plan_and_places_nothing(workdir: Path) -> None:
+    result = hedgebot("rebalance", "--dry-run", "--config", "config/paper.toml", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "dry run: nothing placed." in result.stdout
+    for leg in ("BTC/USDT:USDT", "ETH/USDT:USDT", "ADA/USDT:USDT", "XRP/USDT:USDT"):
+        assert leg in result.stdout
+    assert "sell" in result.stdout  # the plan opens shorts
+    with Journal.open(f"sqlite:///{workdir / 'var/hedgebot-paper.sqlite'}") as journal:
+        totals = journal.totals()
+        assert (totals.orders, totals.fills, totals.rebalances) == (0, 0, 0)
+
+
+def test_rebalance_with_yes_places_and_shows_fills(workdir: Path) -> None:
+    result = hedgebot("rebalance", "--yes", "--config", "config/paper.toml", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert " sell " in result.stdout and "fee" in result.stdout
+    status = hedgebot("status", "--config", "config/paper.toml", cwd=workdir)
+    assert status.returncode == 0, status.stderr
+    assert "liq. distance" in status.stdout and "ADA/USDT:USDT" in status.stdout
+    listing = hedgebot("journal", "fills", "--csv", "--config", "config/paper.toml", cwd=workdir)
+    lines = listing.stdout.strip().splitlines()
+    assert lines[0].startswith("venue,trade_id") and len(lines) == 1 + 5
+
+
+def test_rebalance_refuses_to_place_without_confirmation_when_not_interactive(
+    workdir: Path,
+) -> None:
+    result = hedgebot("rebalance", "--config", "config/paper.toml", cwd=workdir)
+    assert result.returncode == 1
+    assert "pass --yes" in result.stdout
+
+
+BAD_CONFIGS = {
+    "negative ratio": ("[strategy]\nname = 'static'\nratio = -0.2\n", "strategy.ratio"),
+    "leverage over the cap": ("[risk]\nleverage = 10\n", "risk.leverage"),
+    "unknown strategy": ("[strategy]\nname = 'yolo'\n", "strategy.name"),
+    "missing holdings": ("", "paper.holdings"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_exits_non_zero_naming_the_field_and_writes_nothing(
+    tmp_path: Path, case: str
+) -> None:
+    body, field = BAD_CONFIGS[case]
+    holdings = "" if case == "missing holdings" else "[paper.holdings]\nBTC = 1\n"
+    journal = tmp_path / "journal.sqlite"
+    config = tmp_path / "bad.toml"
+    config.write_text(f"{body}{holdings}[journal]\nurl = 'sqlite:///{journal}'\n")
+    for command in (["check-config", str(config)], ["run", "--config", str(config)]):
+        result = hedgebot(*command, cwd=tmp_path)
+        assert result.returncode == 2, (case, result.stdout, result.stderr)
+        assert field in result.stderr, result.stderr
+    assert not journal.exists()
+
+
+def test_check_config_prints_the_effective_config_with_secrets_masked(tmp_path: Path) -> None:
+    config = tmp_path / "ok.toml"
+    config.write_text(
+        "[paper.holdings]\nBTC = 1\n[journal]\nurl = 'postgresql://bot:hunter2@db:5432/hedge'\n"
+    )
+    result = hedgebot("check-config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout and '"ratio"' not in result.stdout
+    assert "hunter2" not in result.stdout and "bot:***@db" in result.stdout
+    assert '"deadband": "0.05"' in result.stdout
