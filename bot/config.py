@@ -108,6 +108,16 @@ class RiskConfig(_Model):
     max_price_age: str = "15m"
     max_hedge_ratio: Annotated[Decimal, Field(ge=0, le=3)] = Decimal("1.5")
     """Total short notional may not exceed this multiple of the insured spot value."""
+    max_daily_turnover: Positive = Decimal(2_000_000)
+    """Notional traded over any 24 hours (fills plus planned orders); guard cuts are exempt."""
+    liquidation_warning: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.25")
+    """Below this distance from mark to liquidation, add isolated margin from free collateral."""
+    liquidation_target: Annotated[Decimal, Field(gt=0, lt=2)] = Decimal("0.35")
+    """Distance that a margin top-up (or a cut) restores."""
+    liquidation_critical: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.10")
+    """Below this distance, with no collateral left to add, cut the hedge."""
+    kill_switch_file: str = "var/hedgebot.halt"
+    """While this file exists no order is placed (the loop keeps observing and recording)."""
 
     @field_validator("max_price_age")
     @classmethod
@@ -121,6 +131,16 @@ class RiskConfig(_Model):
             raise ValueError(
                 f"leverage: {self.leverage} is above max_leverage {self.max_leverage}; "
                 f"use 1..{self.max_leverage} (hard ceiling {HARD_MAX_LEVERAGE})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _liquidation_levels_ordered(self) -> RiskConfig:
+        if not self.liquidation_critical < self.liquidation_warning < self.liquidation_target:
+            raise ValueError(
+                "liquidation_warning: levels must satisfy liquidation_critical "
+                f"({self.liquidation_critical}) < liquidation_warning "
+                f"({self.liquidation_warning}) < liquidation_target ({self.liquidation_target})"
             )
         return self
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import Config
 from bot.domain import ZERO, HedgeTarget, Market, Position, Quote, perp_symbol, spot_symbol
-from bot.guards import cap_order_size, cap_targets, fit_to_margin, stale_quotes
+from bot.guards import cap_order_size, cap_targets, cap_turnover, fit_to_margin, stale_quotes
 from bot.journal.records import (
     PositionSnapshot,
     RebalanceRecord,
@@ -26,8 +26,16 @@ from bot.journal.records import (
     to_jsonable,
 )
 from bot.journal.store import Journal
+from bot.kill_switch import KillSwitch
+from bot.margin_guard import plan_margin_actions
 from bot.orders import Execution, OrderManager
 from bot.planner import LegPlan, plan_rebalance
+from bot.protection import (
+    apply_margin_actions,
+    record_vanished,
+    turnover_last_day,
+    vanished_positions,
+)
 from bot.venue.base import Venue
 from strategies.base import HedgeDecision, HoldingView, Strategy, StrategyInput
 from strategies.baskets import LegWeight, legs_for, map_to_legs
@@ -103,8 +111,10 @@ class Engine:
             asset: [LegWeight(leg.asset, leg.weight) for leg in legs]
             for asset, legs in config.hedge.proxies.items()
         }
+        self.kill_switch = KillSwitch(config.risk.kill_switch_file)
         self._legs_ready: set[str] = set()
         self._strategy_state: Mapping[str, Any] = {}
+        self._last_cycle: tuple[dict[str, Decimal], datetime] | None = None
 
     # -- observe ---------------------------------------------------------------------------
     async def _ensure_markets(self, assets: Sequence[str]) -> None:
@@ -159,7 +169,7 @@ class Engine:
 
     # -- decide ----------------------------------------------------------------------------
     def decide(
-        self, rebalance_id: str, seen: Observation
+        self, rebalance_id: str, seen: Observation, turnover_used: Decimal
     ) -> tuple[HedgeDecision, tuple[HedgeTarget, ...], list[LegPlan], list[str]]:
         """Ask the strategy, map to legs, apply the limits and plan the orders."""
         view = StrategyInput(
@@ -190,8 +200,9 @@ class Engine:
         )
         steps = {s: m.amount_step for s, m in self.markets.items()}
         plans, clipped = cap_order_size(plans, risk.max_order_notional, steps)
+        plans, churn = cap_turnover(plans, turnover_used, risk.max_daily_turnover, steps)
         plans, unfunded = fit_to_margin(plans, seen.collateral, risk.leverage, self.markets)
-        notes = [*mapping.unhedged, *guarded.notes, *clipped, *unfunded]
+        notes = [*mapping.unhedged, *guarded.notes, *clipped, *churn, *unfunded]
         return decision, guarded.targets, plans, notes
 
     # -- act -------------------------------------------------------------------------------
@@ -209,78 +220,118 @@ class Engine:
         return f"{slot:%Y%m%dT%H%M}-{self.venue.name}-{self.config.exchange.account}"
 
     async def cycle(self, *, dry_run: bool = False, one_shot: bool = False) -> CycleReport:
-        """Run observe → decide → act → record once."""
+        """Run observe → decide → act → record once; ``dry_run`` only observes and plans."""
         new_fills, new_funding = (0, 0) if dry_run else await self.sync_journal()
         seen = await self.observe()
         rid = self.rebalance_id(seen.time, one_shot)
-        if seen.stale:
-            reason = "refused to act on stale or missing prices: " + "; ".join(seen.stale)
-            report = CycleReport(
-                rid,
-                seen.time,
-                RebalanceStatus.SKIPPED,
-                reason,
-                seen,
-                (),
-                (),
-                (),
-                new_fills,
-                new_funding,
-            )
-            if not dry_run:
-                self._record(report, None)
-            return report
-        decision, targets, plans, notes = self.decide(rid, seen)
-        intents = [p.intent for p in plans if p.intent is not None]
-        executions: list[Execution] = []
-        status = RebalanceStatus.DONE if intents else RebalanceStatus.HELD
-        if dry_run:
-            status = RebalanceStatus.DRY_RUN
-        if not dry_run:
-            self._record(
-                CycleReport(
-                    rid,
-                    seen.time,
-                    RebalanceStatus.PLANNED,
-                    decision.reason,
-                    seen,
-                    targets,
-                    tuple(plans),
-                    (),
-                    new_fills,
-                    new_funding,
-                    tuple(notes),
-                ),
-                decision,
-            )
-            if intents:
-                await self._setup_legs([i.symbol for i in intents])
-                executions = await self.orders.execute(rid, intents)
-                failed = [e for e in executions if e.result is None]
-                if failed:
-                    status = (
-                        RebalanceStatus.PARTIAL
-                        if len(failed) < len(executions)
-                        else RebalanceStatus.FAILED
-                    )
-            self._strategy_state = decision.state
         report = CycleReport(
             rid,
             seen.time,
-            status,
-            decision.reason,
+            RebalanceStatus.PLANNED,
+            "",
             seen,
-            targets,
-            tuple(plans),
-            tuple(executions),
-            new_fills,
-            new_funding,
-            tuple(notes),
+            new_fills=new_fills,
+            new_funding=new_funding,
         )
-        if not dry_run:
-            self.journal.set_rebalance_status(rid, status, "; ".join(notes) or None)
-            await self._snapshot(rid, targets, seen)
+        if dry_run:
+            return await self._plan_only(report)
+        notes = self._check_positions(seen)
+        if seen.stale:
+            reason = "refused to act on stale or missing prices: " + "; ".join(seen.stale)
+            skipped = replace(
+                report, status=RebalanceStatus.SKIPPED, reason=reason, notes=tuple(notes)
+            )
+            return await self._finish(skipped, None)
+        self._record(replace(report, reason="risk checks"), None)
+        halted = self.kill_switch.reason()
+        if halted is None:
+            notes += await self._guard_margins(rid, seen)
+            if notes:
+                seen = await self.observe()
+        turnover = turnover_last_day(self.journal, self.venue.name, seen.time)
+        decision, targets, plans, planned = self.decide(rid, seen, turnover)
+        report = replace(
+            report,
+            observation=seen,
+            reason=decision.reason,
+            targets=targets,
+            plans=tuple(plans),
+            notes=tuple(notes + planned),
+        )
+        self._record(report, decision)
+        intents = [p.intent for p in plans if p.intent is not None]
+        if halted is not None:
+            status = RebalanceStatus.HALTED
+            report = replace(report, notes=(*report.notes, f"kill switch on: {halted}"))
+        elif intents:
+            await self._setup_legs([i.symbol for i in intents])
+            executions = await self.orders.execute(rid, intents)
+            failed = sum(1 for e in executions if e.result is None)
+            status = RebalanceStatus.DONE
+            if failed:
+                partial = failed < len(executions)
+                status = RebalanceStatus.PARTIAL if partial else RebalanceStatus.FAILED
+            report = replace(report, executions=tuple(executions))
+        else:
+            status = RebalanceStatus.HELD
+        self._strategy_state = decision.state
+        return await self._finish(replace(report, status=status), decision, snapshot=True)
+
+    async def _plan_only(self, report: CycleReport) -> CycleReport:
+        seen = report.observation
+        if seen.stale:
+            reason = "refused to act on stale or missing prices: " + "; ".join(seen.stale)
+            return replace(report, status=RebalanceStatus.SKIPPED, reason=reason)
+        decision, targets, plans, notes = self.decide(report.rebalance_id, seen, ZERO)
+        return replace(
+            report,
+            status=RebalanceStatus.DRY_RUN,
+            reason=decision.reason,
+            targets=targets,
+            plans=tuple(plans),
+            notes=tuple(notes),
+        )
+
+    async def _finish(
+        self, report: CycleReport, decision: HedgeDecision | None, snapshot: bool = False
+    ) -> CycleReport:
+        """Journal the rebalance; after acting, snapshot positions as the next cycle's baseline."""
+        self._record(report, decision)
+        if snapshot:
+            after = await self._snapshot(report.rebalance_id, report.targets, report.observation)
+            # Fills journaled from now on were not in this snapshot (``since`` is inclusive).
+            self._last_cycle = (after, self.clock.now() + timedelta(microseconds=1))
         return report
+
+    def _check_positions(self, seen: Observation) -> list[str]:
+        """Journal positions that shrank or vanished since the last cycle without our orders."""
+        if self._last_cycle is None:
+            return []
+        before, since = self._last_cycle
+        vanished = vanished_positions(before, seen.positions, self.journal, self.venue.name, since)
+        return record_vanished(self.journal, vanished, seen.time)
+
+    async def _guard_margins(self, rid: str, seen: Observation) -> list[str]:
+        risk = self.config.risk
+        if not seen.positions:
+            return []
+        brackets = await self.venue.fetch_brackets(sorted(seen.positions))
+        marks = {s: q.mark_or_last for s, q in seen.quotes.items() if ":" in s}
+        actions = plan_margin_actions(
+            seen.positions,
+            marks,
+            brackets.__getitem__,
+            self.markets,
+            seen.collateral,
+            risk.liquidation_warning,
+            risk.liquidation_target,
+            risk.liquidation_critical,
+        )
+        if not actions:
+            return []
+        return await apply_margin_actions(
+            self.venue, self.journal, self.orders, rid, actions, seen.time
+        )
 
     def _record(self, report: CycleReport, decision: HedgeDecision | None) -> None:
         seen = report.observation
@@ -319,10 +370,11 @@ class Engine:
 
     async def _snapshot(
         self, rebalance_id: str, targets: Sequence[HedgeTarget], seen: Observation
-    ) -> None:
+    ) -> dict[str, Decimal]:
+        """Journal each leg's position after acting; return signed contracts per symbol."""
         symbols = sorted({t.symbol for t in targets} | set(seen.positions))
         if not symbols:
-            return
+            return {}
         positions = await self.venue.fetch_positions(symbols)
         wanted = {t.symbol: t for t in targets}
         snapshots = []
@@ -347,6 +399,7 @@ class Engine:
                 )
             )
         self.journal.record_snapshots(snapshots)
+        return {s: p.signed_contracts for s, p in positions.items()}
 
     # -- the loop --------------------------------------------------------------------------
     async def run(

@@ -134,3 +134,38 @@ def fit_to_margin(
         )
         fitted.append(replace(plan, amount=amount, intent=replace(intent, amount=amount)))
     return fitted, notes
+
+
+def cap_turnover(
+    plans: Sequence[LegPlan], used: Decimal, limit: Decimal, steps: Mapping[str, Decimal]
+) -> tuple[list[LegPlan], list[str]]:
+    """Clip orders that grow a short once the day's traded notional reaches ``limit``.
+
+    Reduce-only orders are exempt: shrinking exposure is never blocked by a churn limit.
+    """
+    room = limit - used
+    capped: list[LegPlan] = []
+    notes: list[str] = []
+    for plan in plans:
+        intent = plan.intent
+        if intent is None or intent.reduce_only or intent.notional <= room:
+            room -= intent.notional if intent is not None and not intent.reduce_only else ZERO
+            capped.append(plan)
+            continue
+        amount = round_down(max(room, ZERO) / intent.reference_price, steps[plan.symbol])
+        reason = (
+            f"max_daily_turnover {limit:,.2f} reached ({used:,.2f} traded in 24h): "
+            f"order {intent.notional:,.2f} "
+        )
+        if amount <= 0:
+            capped.append(
+                replace(
+                    plan, action=LegAction.SKIP, intent=None, amount=ZERO, reason=reason + "refused"
+                )
+            )
+            notes.append(f"{plan.symbol}: {reason}refused")
+            continue
+        room -= amount * intent.reference_price
+        capped.append(replace(plan, amount=amount, intent=replace(intent, amount=amount)))
+        notes.append(f"{plan.symbol}: {reason}clipped to {amount} contracts")
+    return capped, notes

@@ -28,6 +28,7 @@ class RebalanceStatus(StrEnum):
     DONE = "done"  # orders placed and confirmed
     HELD = "held"  # every leg within its deadband: nothing to do
     DRY_RUN = "dry-run"  # planned and shown only (never journaled by the engine)
+    HALTED = "halted"  # the kill switch is on: planned and recorded, nothing placed
     SKIPPED = "skipped"
     FAILED = "failed"
     PARTIAL = "partial"

@@ -17,6 +17,7 @@ from bot.domain import (
     Position,
     Quote,
 )
+from bot.risk import Bracket
 
 
 class Venue(Protocol):
@@ -50,6 +51,14 @@ class Venue(Protocol):
 
     async def setup_leg(self, symbol: str, leverage: int) -> None:
         """Set one-way isolated margin and ``leverage`` on ``symbol``; already set is success."""
+        ...
+
+    async def add_margin(self, symbol: str, amount: Decimal) -> None:
+        """Move ``amount`` of free collateral into ``symbol``'s isolated margin."""
+        ...
+
+    async def fetch_brackets(self, symbols: Iterable[str]) -> dict[str, tuple[Bracket, ...]]:
+        """Return the maintenance-margin brackets of each symbol (leverage tiers)."""
         ...
 
     async def place_order(self, intent: OrderIntent) -> OrderResult:

@@ -27,8 +27,8 @@ from bot.domain import (
     perp_symbol,
 )
 from bot.errors import InsufficientMargin, InvalidOrderError, RejectedError
-from bot.market.series import MarketData
-from bot.risk import bundled_brackets
+from bot.market.series import FundingEvent, MarketData
+from bot.risk import Bracket, bundled_brackets
 from bot.venue.simcore import MARGIN_INSUFFICIENT, SimExchange, SimOrder, SimRejected, SimTrade
 
 MIN_NOTIONAL_OVERRIDES = {"BTC": Decimal(100), "ETH": Decimal(20)}
@@ -119,9 +119,17 @@ class PaperVenue:
         series = self.data.perp[asset]
         mark_series = self.data.mark.get(asset)
         funding = self.data.funding.get(asset)
-        previous_ms = self._last_ms
+        # Funding events are settled in time order between the bars, each at the mark known at
+        # its time: those strictly before a bar's close before it, those at its close after it,
+        # and those after the last close (a gap in the candles, or a call between two closes)
+        # at the end, so that none is lost or seen twice whatever the catch-up cadence.
+        events = list(funding.between(self._last_ms, now_ms)) if funding is not None else []
+        pending = 0
         for bar in series.closed_between(self._last_ms, now_ms):
             close_ms = bar.open_ms + series.timeframe_ms
+            while pending < len(events) and events[pending].time_ms < close_ms:
+                self._settle_funding(symbol, events[pending])
+                pending += 1
             mark_bar = mark_series.last_closed(close_ms) if mark_series else None
             if mark_bar is not None and mark_bar.open_ms != bar.open_ms:
                 mark_bar = None
@@ -131,12 +139,16 @@ class PaperVenue:
             self._last[symbol] = bar.close
             self._mark[symbol] = mark_bar.close if mark_bar else bar.close
             self._seen_ms[symbol] = close_ms
-            if funding is not None:
-                for event in funding.between(previous_ms, close_ms):
-                    self.exchange.apply_funding(
-                        symbol, event.rate, self._mark[symbol], from_ms(event.time_ms)
-                    )
-            previous_ms = close_ms
+            while pending < len(events) and events[pending].time_ms <= close_ms:
+                self._settle_funding(symbol, events[pending])
+                pending += 1
+        for event in events[pending:]:
+            self._settle_funding(symbol, event)
+
+    def _settle_funding(self, symbol: str, event: FundingEvent) -> None:
+        mark = self._mark.get(symbol)
+        if mark is not None:  # no price seen yet: no position can be open
+            self.exchange.apply_funding(symbol, event.rate, mark, from_ms(event.time_ms))
 
     def mark_price(self, symbol: str) -> Decimal:
         """Return the current mark price of a perp."""
@@ -228,6 +240,10 @@ class PaperVenue:
             self.exchange.add_margin(symbol, amount)
         except SimRejected as rejection:
             raise InsufficientMargin(str(rejection)) from None
+
+    async def fetch_brackets(self, symbols: Iterable[str]) -> dict[str, tuple[Bracket, ...]]:
+        """Return the bundled Binance brackets of each symbol."""
+        return {symbol: bundled_brackets(symbol) for symbol in symbols}
 
     async def place_order(self, intent: OrderIntent) -> OrderResult:
         """Fill a market order at the last price plus slippage, with the taker fee."""
