@@ -11,7 +11,8 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -78,6 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument("--csv", action="store_true", help="write CSV to stdout")
     journal.set_defaults(handler=start_journal)
 
+    report = commands.add_parser("report", help="cost of insurance: fees, funding, P&L per leg")
+    _add_common(report)
+    report.add_argument("--venue", help="venue/session to report (default: the latest)")
+    report.add_argument("--from", dest="since", type=_utc, help="start, e.g. 2022-01-01")
+    report.add_argument("--to", dest="until", type=_utc, help="end (exclusive)")
+    report.set_defaults(handler=start_report)
+
+    halt = commands.add_parser("halt", help="kill switch: stop new orders (recording goes on)")
+    _add_common(halt)
+    halt.add_argument("--reason", default="halted by operator", help="why (journaled)")
+    halt.set_defaults(handler=start_halt)
+
+    resume = commands.add_parser("resume", help="undo `halt`: allow orders again")
+    _add_common(resume)
+    resume.set_defaults(handler=start_resume)
+
     check = commands.add_parser("check-config", help="validate a config and print it")
     check.add_argument("file", help="TOML config file")
     check.set_defaults(handler=start_check_config)
@@ -113,6 +130,44 @@ def start_status(args: argparse.Namespace) -> int:
     config = _config(args)
     with Journal.open(config.journal.url) as journal:
         print(show_status(journal, args.venue))
+    return 0
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def start_report(args: argparse.Namespace) -> int:
+    """Print the cost-of-insurance report."""
+    from bot.commands.report import show_report
+
+    config = _config(args)
+    with Journal.open(config.journal.url) as journal:
+        print(show_report(journal, args.venue, args.since, args.until))
+    return 0
+
+
+def start_halt(args: argparse.Namespace) -> int:
+    """Turn the kill switch on."""
+    from bot.commands.report import halt
+    from bot.kill_switch import KillSwitch
+
+    config = _config(args)
+    with Journal.open(config.journal.url) as journal:
+        switch = KillSwitch(config.risk.kill_switch_file)
+        print(halt(switch, journal, args.reason, datetime.now(UTC)))
+    return 0
+
+
+def start_resume(args: argparse.Namespace) -> int:
+    """Turn the kill switch off."""
+    from bot.commands.report import resume
+    from bot.kill_switch import KillSwitch
+
+    config = _config(args)
+    with Journal.open(config.journal.url) as journal:
+        print(resume(KillSwitch(config.risk.kill_switch_file), journal, datetime.now(UTC)))
     return 0
 
 
@@ -202,6 +257,3 @@ def install_stop_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(signum, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             signal.signal(signum, lambda *_: stop.set())
-
-
-__all__ = ["fields", "main"]

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from strategies.baskets import DEFAULT_CANDIDATES, BasketRules
 from strategies.registry import create_strategy
 
 HARD_MAX_LEVERAGE = 3
@@ -63,6 +64,55 @@ class ProxyLeg(_Model):
     weight: Positive
 
 
+class BasketConfig(_Model):
+    """How holdings without a usable perp are proxied, and how their legs are sized."""
+
+    min_volume: Positive | None = None
+    """24h quote volume (USDT) a holding's own perp needs; below it the holding is proxied."""
+    auto_proxy: bool = True
+    """Hedge a holding with no usable perp and no configured proxy by anchor + best candidate."""
+    anchor: Asset = "BTC"
+    anchor_weight: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.5")
+    candidates: list[Asset] = Field(default_factory=lambda: list(DEFAULT_CANDIDATES))
+    """Perps tried as the auto proxy's second leg: the one most correlated with the holding."""
+    lookback: str = "30d"
+    """History used for correlations and betas."""
+    beta: bool = False
+    """Size proxy legs by the holding's beta to them: notional = ratio × beta × value."""
+    min_variance: bool = False
+    """Size a multi-leg proxy by one joint regression (minimum-variance hedge) instead."""
+    beta_range: tuple[Positive, Positive] = (Decimal("0.5"), Decimal(2))
+
+    @field_validator("lookback")
+    @classmethod
+    def _valid_lookback(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("beta_range")
+    @classmethod
+    def _ordered(cls, value: tuple[Decimal, Decimal]) -> tuple[Decimal, Decimal]:
+        if value[0] > value[1]:
+            raise ValueError(f"beta_range {list(value)} is reversed; write [low, high]")
+        return value
+
+    def rules(self, interval_seconds: int) -> BasketRules:
+        """Return the basket rules with the lookback counted in bars of ``interval_seconds``."""
+        return BasketRules(
+            min_volume=self.min_volume,
+            auto_proxy=self.auto_proxy,
+            anchor=self.anchor,
+            anchor_weight=self.anchor_weight,
+            candidates=tuple(self.candidates),
+            lookback_bars=max(2, parse_duration(self.lookback) // interval_seconds),
+            lookback=self.lookback,
+            beta=self.beta,
+            min_variance=self.min_variance,
+            beta_min=self.beta_range[0],
+            beta_max=self.beta_range[1],
+        )
+
+
 class HedgeConfig(_Model):
     """How targets become legs and orders."""
 
@@ -73,6 +123,7 @@ class HedgeConfig(_Model):
     perps: list[Asset] | None = None
     """Assets with a tradable perp; None = every perp the venue lists."""
     quote: str = "USDT"
+    baskets: BasketConfig = Field(default_factory=BasketConfig)
 
     @field_validator("proxies")
     @classmethod
@@ -110,6 +161,8 @@ class RiskConfig(_Model):
     """Total short notional may not exceed this multiple of the insured spot value."""
     max_daily_turnover: Positive = Decimal(2_000_000)
     """Notional traded over any 24 hours (fills plus planned orders); guard cuts are exempt."""
+    margin_guard: bool = True
+    """Keep positions away from liquidation (top up, then cut); off only to study its absence."""
     liquidation_warning: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.25")
     """Below this distance from mark to liquidation, add isolated margin from free collateral."""
     liquidation_target: Annotated[Decimal, Field(gt=0, lt=2)] = Decimal("0.35")
@@ -202,6 +255,8 @@ class Config(_Model):
     hedge: HedgeConfig = Field(default_factory=HedgeConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     journal: JournalConfig = Field(default_factory=JournalConfig)
+    inputs: dict[str, Decimal] = Field(default_factory=dict)
+    """Outside figures handed to the strategy, e.g. ``implied_vol = 0.65`` (an IV index of 65)."""
     interval: str = "4h"
 
     @field_validator("interval")

@@ -38,7 +38,13 @@ from bot.protection import (
 )
 from bot.venue.base import Venue
 from strategies.base import HedgeDecision, HoldingView, Strategy, StrategyInput
-from strategies.baskets import LegWeight, legs_for, map_to_legs
+from strategies.baskets import (
+    LegWeight,
+    Universe,
+    history_bars,
+    map_to_legs,
+    possible_leg_assets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,8 @@ class Observation:
     collateral: Decimal
     history: Mapping[str, Sequence[Decimal]]
     stale: tuple[str, ...]
+    volumes: Mapping[str, Decimal] = field(default_factory=dict)
+    """Perp asset -> 24h quote volume, when the venue reports volumes (``fetch_volumes``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +119,8 @@ class Engine:
             asset: [LegWeight(leg.asset, leg.weight) for leg in legs]
             for asset, legs in config.hedge.proxies.items()
         }
+        self.baskets = config.hedge.baskets.rules(config.interval_seconds)
+        self._proxy_picks: Mapping[str, str] = {}
         self.kill_switch = KillSwitch(config.risk.kill_switch_file)
         self._legs_ready: set[str] = set()
         self._strategy_state: Mapping[str, Any] = {}
@@ -123,18 +133,27 @@ class Engine:
         wanted = {perp_symbol(a, quote) for a in assets if allowed is None or a in allowed}
         for legs in self.proxies.values():
             wanted.update(perp_symbol(leg.asset, quote) for leg in legs)
+        auto = self.baskets.auto_assets()
+        wanted.update(perp_symbol(a, quote) for a in auto if allowed is None or a in allowed)
         missing = wanted - set(self.markets)
         if missing:
             self.markets.update(await self.venue.load_markets(sorted(missing)))
 
-    def _leg_symbols(self, assets: Sequence[str]) -> list[str]:
-        perp_assets = {m.base for m in self.markets.values()}
+    def _leg_symbols(self, assets: Sequence[str], universe: Universe) -> list[str]:
         symbols = {
-            perp_symbol(leg.asset, self.config.hedge.quote)
+            perp_symbol(leg, self.config.hedge.quote)
             for asset in assets
-            for leg in legs_for(asset, perp_assets, self.proxies)
+            for leg in possible_leg_assets(asset, universe)
         }
         return sorted(symbols & set(self.markets))
+
+    async def _volumes(self) -> dict[str, Decimal]:
+        """Return 24h perp volumes by asset when a threshold is set and the venue reports them."""
+        fetch = getattr(self.venue, "fetch_volumes", None)  # optional venue capability
+        if self.baskets.min_volume is None or fetch is None:
+            return {}
+        found = await fetch(sorted(self.markets))
+        return {self.markets[s].base: v for s, v in found.items() if s in self.markets}
 
     async def observe(self) -> Observation:
         """Read holdings, prices, positions and collateral from the venue."""
@@ -142,7 +161,10 @@ class Engine:
         raw = [h for h in await self.venue.fetch_holdings() if h.asset not in STABLECOINS]
         assets = [h.asset for h in raw if h.amount > 0]
         await self._ensure_markets(assets)
-        legs = self._leg_symbols(assets)
+        volumes = await self._volumes()
+        perp_assets = {m.base for m in self.markets.values()}
+        universe = Universe(perp_assets, self.proxies, self.baskets, volumes=volumes)
+        legs = self._leg_symbols(assets, universe)
         spot = [spot_symbol(a, quote) for a in assets]
         quotes = await self.venue.fetch_quotes(spot + legs)
         positions = await self.venue.fetch_positions(sorted(set(legs) | set(self.markets)))
@@ -154,9 +176,15 @@ class Engine:
             for h in raw
             if h.amount > 0 and spot_symbol(h.asset, quote) in quotes
         )
-        bars = int(getattr(self.strategy, "history_bars", 0))
-        history = await self.venue.fetch_closes(assets, bars) if bars else {}
-        return Observation(now, holdings, quotes, positions, collateral, history, tuple(stale))
+        bars = max(int(getattr(self.strategy, "history_bars", 0)), history_bars(assets, universe))
+        extra = {self.markets[s].base for s in legs} | set(
+            getattr(self.strategy, "history_assets", ())
+        )
+        wanted = sorted(set(assets) | extra)
+        history = await self.venue.fetch_closes(wanted, bars) if bars else {}
+        return Observation(
+            now, holdings, quotes, positions, collateral, history, tuple(stale), volumes
+        )
 
     async def sync_journal(self) -> tuple[int, int]:
         """Journal fills and funding the venue reports since the last journaled ones."""
@@ -178,13 +206,23 @@ class Engine:
             positions=seen.positions,
             history=seen.history,
             history_interval_seconds=self.config.interval_seconds,
+            external=self.config.inputs,
             state=self._strategy_state,
         )
         decision = self.strategy.decide(view)
         perp_assets = {m.base for m in self.markets.values()}
         mapping = map_to_legs(
-            decision, seen.holdings, perp_assets, self.proxies, self.config.hedge.quote
+            decision,
+            seen.holdings,
+            perp_assets,
+            self.proxies,
+            self.config.hedge.quote,
+            rules=self.baskets,
+            history=seen.history,
+            volumes=seen.volumes,
+            picks=self._proxy_picks,
         )
+        self._proxy_picks = mapping.picks
         risk = self.config.risk
         guarded = cap_targets(
             mapping.targets, view.total_value, risk.max_total_notional, risk.max_hedge_ratio
@@ -309,11 +347,11 @@ class Engine:
             return []
         before, since = self._last_cycle
         vanished = vanished_positions(before, seen.positions, self.journal, self.venue.name, since)
-        return record_vanished(self.journal, vanished, seen.time)
+        return record_vanished(self.journal, self.venue.name, vanished, seen.time)
 
     async def _guard_margins(self, rid: str, seen: Observation) -> list[str]:
         risk = self.config.risk
-        if not seen.positions:
+        if not risk.margin_guard or not seen.positions:
             return []
         brackets = await self.venue.fetch_brackets(sorted(seen.positions))
         marks = {s: q.mark_or_last for s, q in seen.quotes.items() if ":" in s}

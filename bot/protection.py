@@ -46,9 +46,8 @@ async def apply_margin_actions(
             "rebalance_id": rebalance_id,
             "outcome": outcome,
         }
-        journal.record_event(
-            "margin_guard", now, f"{action.symbol}: {action.reason}", to_jsonable(data)
-        )
+        message = f"{action.symbol}: {action.reason}"
+        journal.record_event("margin_guard", now, message, to_jsonable(data), venue=venue.name)
         notes.append(f"{action.symbol}: {action.reason} — {outcome}")
         log.warning("margin guard %s: %s (%s)", action.symbol, action.reason, outcome)
     return notes
@@ -128,26 +127,20 @@ def vanished_positions(
 
 
 def record_vanished(
-    journal: Journal, items: Sequence[VanishedPosition], now: datetime
+    journal: Journal, venue: str, items: Sequence[VanishedPosition], now: datetime
 ) -> list[str]:
     """Journal each vanished position as a `liquidation` event; return notes."""
     notes = []
     for item in items:
         how = "liquidated" if item.liquidated else "changed without an order of ours"
         message = f"{item.symbol}: position {item.before} → {item.after} contracts, {how}"
-        journal.record_event(
-            "liquidation",
-            now,
-            message,
-            to_jsonable(
-                {
-                    "symbol": item.symbol,
-                    "before": item.before,
-                    "after": item.after,
-                    "liquidation_fill": item.liquidated,
-                }
-            ),
-        )
+        data = {
+            "symbol": item.symbol,
+            "before": item.before,
+            "after": item.after,
+            "liquidation_fill": item.liquidated,
+        }
+        journal.record_event("liquidation", now, message, to_jsonable(data), venue=venue)
         log.error(message)
         notes.append(message)
     return notes

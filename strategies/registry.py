@@ -9,10 +9,17 @@ from pydantic import ValidationError
 
 from bot.errors import ConfigError
 from strategies.base import Strategy
+from strategies.combine import MaxOf
+from strategies.event_calendar import EventCalendar
+from strategies.profit_taking import ProfitTaking
 from strategies.static import StaticRatio
+from strategies.volatility_regime import VolatilityRegime
 
 ENTRY_POINT_GROUP = "hedgebot.strategies"
-_BUILT_IN: dict[str, type[Strategy]] = {StaticRatio.name: cast(type[Strategy], StaticRatio)}
+_BUILT_IN: dict[str, type[Strategy]] = {
+    cls.name: cast(type[Strategy], cls)
+    for cls in (StaticRatio, VolatilityRegime, EventCalendar, ProfitTaking, MaxOf)
+}
 
 
 def available_strategies() -> dict[str, type[Strategy]]:

@@ -22,6 +22,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from bot.domain import Fill, FundingPayment, OrderStatus, Side
 from bot.journal.records import (
+    EventRecord,
     JournaledOrder,
     PositionSnapshot,
     RebalanceRecord,
@@ -379,4 +380,9 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(), index=True)
     time: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     message: Mapped[str] = mapped_column(Text())
+    venue: Mapped[str | None] = mapped_column(String(), index=True)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+    def to_record(self) -> EventRecord:
+        """Convert to the journal's boundary type."""
+        return EventRecord(self.kind, self.time, self.message, self.data or {}, self.venue)

@@ -35,6 +35,17 @@ class RebalanceStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An operational event: a guard trip, a liquidation seen, the kill switch flipped."""
+
+    kind: str
+    time: datetime
+    message: str
+    data: dict[str, Any]
+    venue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RebalanceRecord:
     """One rebalance: what the strategy saw, what it wanted, and why.
 

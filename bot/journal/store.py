@@ -31,6 +31,7 @@ from bot.journal.models import (
     SnapshotRow,
 )
 from bot.journal.records import (
+    EventRecord,
     JournaledOrder,
     JournalTotals,
     PositionSnapshot,
@@ -82,7 +83,7 @@ class _Window:
     def on(
         self,
         time: InstrumentedAttribute[datetime],
-        venue: InstrumentedAttribute[str],
+        venue: InstrumentedAttribute[str] | InstrumentedAttribute[str | None],
         symbol: InstrumentedAttribute[str] | None = None,
     ) -> list[ColumnElement[bool]]:
         """Return the WHERE conditions for these columns (symbol ignored when None)."""
@@ -208,7 +209,7 @@ class Journal:
         return records
 
     def record_rebalance(self, record: RebalanceRecord) -> None:
-        """Insert a rebalance; if its id exists, update status, reason, targets and inputs."""
+        """Insert a rebalance; if its id exists, update status, reason, targets, inputs, note."""
         with self._session("record rebalance") as session:
             row = session.get(RebalanceRow, record.id)
             if row is None:
@@ -218,6 +219,7 @@ class Journal:
             row.reason = record.reason
             row.targets = to_jsonable(record.targets)
             row.inputs = to_jsonable(record.inputs)
+            row.note = record.note
 
     def set_rebalance_status(
         self, rebalance_id: str, status: RebalanceStatus | str, note: str | None = None
@@ -321,12 +323,34 @@ class Journal:
                 session.add_all(rows)
 
     def record_event(
-        self, kind: str, time: datetime, message: str, data: dict[str, Any] | None = None
+        self,
+        kind: str,
+        time: datetime,
+        message: str,
+        data: dict[str, Any] | None = None,
+        *,
+        venue: str | None = None,
     ) -> None:
         """Insert an operational event; ``data`` is made JSON-safe."""
-        row = EventRow(kind=kind, time=time, message=message, data=to_jsonable(data))
+        row = EventRow(kind=kind, time=time, message=message, data=to_jsonable(data), venue=venue)
         with self._session("record event") as session:
             session.add(row)
+
+    def events(
+        self,
+        limit: int | None = None,
+        *,
+        kind: str | None = None,
+        venue: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[EventRecord]:
+        """Return the latest ``limit`` events (all when None), oldest first."""
+        conditions = _Window(venue, None, since, until).on(EventRow.time, EventRow.venue, None)
+        if kind is not None:
+            conditions.append(EventRow.kind == kind)
+        order = (EventRow.time, EventRow.id)
+        return self._recent(EventRow, order, conditions, limit, EventRow.to_record)
 
     def last_fill_time(self, venue: str) -> datetime | None:
         """Return the time of the venue's latest journaled fill, or None."""

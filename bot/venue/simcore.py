@@ -234,6 +234,25 @@ class SimExchange:
         self.orders[client_order_id] = order
         return order
 
+    def expire_order(
+        self,
+        symbol: str,
+        side: Side,
+        amount: Decimal,
+        *,
+        client_order_id: str,
+        reduce_only: bool,
+        price: Decimal,
+        time: datetime,
+    ) -> SimOrder:
+        """Validate an order priced at ``price`` and record it as expired unfilled (IOC miss)."""
+        market = self.market(symbol)
+        self._validate(market, side, amount, reduce_only, price)
+        order = SimOrder(self._next_id(), client_order_id, symbol, side, amount, reduce_only, time)
+        order.status = OrderStatus.CANCELED
+        self.orders[client_order_id] = order
+        return order
+
     def _execute(
         self, order: SimOrder, amount: Decimal, price: Decimal, time: datetime
     ) -> SimTrade:

@@ -1,0 +1,86 @@
+"""`hedgebot report`, `halt` and `resume`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.display import money, percent, signed, table
+from bot.journal.store import Journal
+from bot.kill_switch import KillSwitch
+from bot.report import InsuranceReport, LegCost, insurance_report
+
+
+def _row(report: InsuranceReport, leg: LegCost) -> list[str]:
+    return [
+        leg.symbol,
+        money(leg.protected_value),
+        money(leg.fees),
+        money(leg.funding_received),
+        money(leg.funding_paid),
+        money(leg.carry_cost),
+        percent(report.cost_per_year(leg), 2),
+        signed(leg.realized_pnl),
+        signed(leg.unrealized_pnl),
+        signed(leg.net),
+    ]
+
+
+def render_report(report: InsuranceReport) -> str:
+    """Render the cost-of-insurance table."""
+    headers = [
+        "leg",
+        "protected",
+        "fees",
+        "funding in",
+        "funding out",
+        "carry cost",
+        "cost/yr",
+        "realized",
+        "unrealized",
+        "net",
+    ]
+    rows = [_row(report, leg) for leg in report.legs]
+    rows.append(_row(report, report.total))
+    days = (report.until - report.since).total_seconds() / 86400
+    return "\n".join(
+        [
+            f"cost of insurance, venue {report.venue}",
+            f"period {report.since:%Y-%m-%d %H:%M} → {report.until:%Y-%m-%d %H:%M} UTC "
+            f"({days:.1f} days)",
+            "",
+            table(headers, rows),
+            "",
+            "carry cost = fees + funding paid − funding received; cost/yr = carry cost ÷ average "
+            "protected spot value ÷ years; net = realized + unrealized − carry cost",
+        ]
+    )
+
+
+def show_report(
+    journal: Journal, venue: str | None, since: datetime | None, until: datetime | None
+) -> str:
+    """Build and render the report for ``venue`` (default: the latest one)."""
+    from bot.commands.status import latest_venue
+
+    venue = venue or latest_venue(journal)
+    if venue is None:
+        return "the journal is empty: run `hedgebot run` or `hedgebot rebalance` first"
+    return render_report(insurance_report(journal, venue, since, until))
+
+
+def halt(switch: KillSwitch, journal: Journal, reason: str, now: datetime) -> str:
+    """Turn the kill switch on and journal it."""
+    switch.halt(reason, now)
+    journal.record_event("kill_switch", now, f"halted: {reason}", {"path": str(switch.path)})
+    return (
+        f"halted: no new orders from the next cycle on ({switch.path}). "
+        "`hedgebot resume` undoes it."
+    )
+
+
+def resume(switch: KillSwitch, journal: Journal, now: datetime) -> str:
+    """Turn the kill switch off and journal it."""
+    if not switch.resume():
+        return f"not halted ({switch.path} does not exist)"
+    journal.record_event("kill_switch", now, "resumed", {"path": str(switch.path)})
+    return "resumed: orders allowed from the next cycle on."

@@ -1,0 +1,119 @@
+"""Point the real ccxt Binance clients at an emulator. TEST-ONLY helpers.
+
+`point_at` rewrites the host of every ``urls['api']`` entry and keeps each path.
+`make_binance_clients` builds a USDⓈ-M client and a spot client for an emulator with the options
+that avoid calls the emulator does not serve. The clients are small subclasses whose only change is
+`get_exceptions_by_url`: ccxt picks Binance's per-market error table from the URL's *host*
+(``fapi.binance.com`` -> linear), so on ``127.0.0.1`` codes such as -2019 or -4164 would come back
+as a bare ``ExchangeError``. The subclasses pick the table from the URL's *path* instead. Production
+code must build plain ``ccxt.async_support`` clients and must not rely on this mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import ccxt.async_support as ccxt_async
+
+PATH_MARKET_TYPES = (
+    ("/fapi/", "linear"),
+    ("/futures/", "linear"),
+    ("/dapi/", "inverse"),
+    ("/eapi/", "option"),
+    ("/papi/", "portfolioMargin"),
+    ("/api/", "spot"),
+    ("/sapi/", "spot"),
+)
+
+
+def point_at(exchange: Any, base_url: str) -> None:
+    """Send every API of ``exchange`` to ``base_url``'s scheme and host, keeping the paths."""
+    target = urlsplit(base_url)
+
+    def rewrite(entry: Any) -> Any:
+        if isinstance(entry, str):
+            parts = urlsplit(entry)
+            return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
+        if isinstance(entry, dict):
+            return {key: rewrite(value) for key, value in entry.items()}
+        return entry
+
+    exchange.urls["api"] = rewrite(exchange.urls["api"])
+
+
+def _local_exceptions(exchange: Any, url: str | None, exact_or_broad: str) -> dict[str, Any] | None:
+    """Return Binance's error table for a local URL, chosen by path; None when not local."""
+    if url is None or urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
+        return None
+    path = urlsplit(url).path
+    for prefix, market_type in PATH_MARKET_TYPES:
+        if path.startswith(prefix):
+            table: dict[str, Any] = exchange.exceptions.get(market_type, {}).get(exact_or_broad, {})
+            return table
+    return {}
+
+
+class EmulatedBinanceUsdm(ccxt_async.binanceusdm):  # type: ignore[misc]
+    """ccxt's binanceusdm with Binance's error-code mapping on a local emulator. TEST-ONLY."""
+
+    def get_exceptions_by_url(self, url: str | None, exactOrBroad: str) -> dict[str, Any]:
+        """Return the error table by path on 127.0.0.1, else ccxt's choice by host."""
+        local = _local_exceptions(self, url, exactOrBroad)
+        return local if local is not None else super().get_exceptions_by_url(url, exactOrBroad)
+
+
+class EmulatedBinance(ccxt_async.binance):  # type: ignore[misc]
+    """ccxt's binance (spot) with Binance's error-code mapping on a local emulator. TEST-ONLY."""
+
+    def get_exceptions_by_url(self, url: str | None, exactOrBroad: str) -> dict[str, Any]:
+        """Return the error table by path on 127.0.0.1, else ccxt's choice by host."""
+        local = _local_exceptions(self, url, exactOrBroad)
+        return local if local is not None else super().get_exceptions_by_url(url, exactOrBroad)
+
+
+def make_binance_clients(
+    base_url: str,
+    api_key: str,
+    api_secret: str,
+    *,
+    enable_rate_limit: bool = True,
+    timeout_ms: int | None = None,
+) -> tuple[Any, Any]:
+    """Return ``(binanceusdm, binance spot)`` clients pointed at the emulator at ``base_url``.
+
+    Options: ``fetchCurrencies`` off (else load_markets calls a sapi capital endpoint),
+    ``fetchMarkets.types`` limited to ``linear`` / ``spot``, and
+    ``fetchPositionsRisk.useV2`` so positions carry leverage and margin type.
+    """
+    common: dict[str, Any] = {
+        "apiKey": api_key,
+        "secret": api_secret,
+        "enableRateLimit": enable_rate_limit,
+    }
+    if timeout_ms is not None:
+        common["timeout"] = timeout_ms
+    futures = EmulatedBinanceUsdm(
+        {
+            **common,
+            "options": {
+                "fetchCurrencies": False,
+                "fetchMarkets": {"types": ["linear"]},
+                "fetchPositionsRisk": {"useV2": True},
+            },
+        }
+    )
+    spot = EmulatedBinance(
+        {
+            **common,
+            "options": {
+                "fetchCurrencies": False,
+                "fetchMarkets": {"types": ["spot"]},
+                "fetchMargins": False,
+                "defaultType": "spot",
+            },
+        }
+    )
+    point_at(futures, base_url)
+    point_at(spot, base_url)
+    return futures, spot

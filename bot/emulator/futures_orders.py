@@ -1,0 +1,179 @@
+"""Signed /fapi order endpoints: new order, query, cancel, open and all orders, user trades.
+
+Orders are MARKET or LIMIT with ``timeInForce=IOC``, one-way mode. A market order fills at the last
+price plus the venue's slippage; an IOC limit fills the same way when its price is marketable
+against that fill price, else it expires unfilled. Nothing ever rests on the book, so open orders
+are always empty and cancelling answers -2011. As on Binance, ``newClientOrderId`` only has to be
+unique among open orders: re-sending a client id places a new order (the hazard clients must
+reconcile against), and a query by client id finds the latest one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from bot.clock import to_ms
+from bot.domain import ZERO, Side
+from bot.emulator import codec
+from bot.emulator.account import Account, OrderRecord, binance_id
+from bot.emulator.codec import JsonDict
+from bot.emulator.errors import BinanceError, invalid, missing
+from bot.emulator.faults import ORDER_ENDPOINT, Fault, FaultInjector, FaultKind
+from bot.emulator.params import Params, decimal, flag, integer, limit, required
+from bot.venue.simcore import SimOrder
+
+WEEK_MS = 7 * 86_400_000
+
+
+class FuturesOrders:
+    """Order endpoints of one emulated futures account."""
+
+    def __init__(self, account: Account, faults: FaultInjector) -> None:
+        """Place orders on ``account``; partial fills come from ``faults``."""
+        self.account = account
+        self.faults = faults
+
+    async def new_order(self, params: Params) -> JsonDict:
+        """Answer POST /fapi/v1/order."""
+        account = self.account
+        symbol = account.symbol(required(params, "symbol"))
+        side = _side(required(params, "side"))
+        kind = required(params, "type").upper()
+        if kind not in ("MARKET", "LIMIT"):
+            raise BinanceError(-1116, "Invalid orderType.")
+        if account.dual_side_position or params.get("positionSide", "BOTH").upper() != "BOTH":
+            raise BinanceError(-4061, "Order's position side does not match user's setting.")
+        amount = decimal(params, "quantity")
+        reduce_only = flag(params, "reduceOnly")
+        client_id = params.get("newClientOrderId") or secrets.token_hex(11)
+        last = await account.last_price(symbol)
+        now = account.venue.clock.now()
+        sim = account.sim
+        price = ZERO
+        time_in_force = "GTC"
+        marketable = True
+        if kind == "LIMIT":
+            time_in_force = required(params, "timeInForce").upper()
+            if time_in_force != "IOC":
+                raise BinanceError(-1115, "Invalid timeInForce: the emulator fills IOC only.")
+            price = decimal(params, "price")
+            if price <= 0 or price % sim.markets[symbol].price_tick:
+                raise BinanceError(-4014, "Price not increased by tick size.")
+            fill = sim.fill_price(side, last)
+            marketable = price >= fill if side is Side.BUY else price <= fill
+        if marketable:
+            partial = self.faults.take(FaultKind.PARTIAL_FILL, *ORDER_ENDPOINT)
+            order = sim.market_order(
+                symbol,
+                side,
+                amount,
+                client_order_id=client_id,
+                reduce_only=reduce_only,
+                price=last,
+                time=now,
+                fill_ratio=partial.ratio if partial else Decimal(1),
+            )
+        else:
+            partial = None
+            order = sim.expire_order(
+                symbol,
+                side,
+                amount,
+                client_order_id=client_id,
+                reduce_only=reduce_only,
+                price=price,
+                time=now,
+            )
+        record = OrderRecord(order, kind, time_in_force, price, _status(order, partial), to_ms(now))
+        account.record(record)
+        if params.get("newOrderRespType", "ACK").upper() == "RESULT":
+            return codec.order(record, with_time=False)
+        return codec.acknowledged(record)
+
+    async def query_order(self, params: Params) -> JsonDict:
+        """Answer GET /fapi/v1/order by ``orderId`` or ``origClientOrderId`` (-2013 unknown)."""
+        return codec.order(self._find(params))
+
+    async def cancel_order(self, params: Params) -> JsonDict:
+        """Answer DELETE /fapi/v1/order: nothing rests, so every cancel is -2011."""
+        try:
+            self._find(params)
+        except BinanceError as error:
+            if error.code != -2013:
+                raise
+        raise BinanceError(-2011, "Unknown order sent.")
+
+    async def open_orders(self, params: Params) -> list[JsonDict]:
+        """Answer GET /fapi/v1/openOrders: always empty."""
+        if "symbol" in params:
+            self.account.symbol(params["symbol"])
+        return []
+
+    async def all_orders(self, params: Params) -> list[JsonDict]:
+        """Answer GET /fapi/v1/allOrders for one symbol, oldest first."""
+        symbol_id = required(params, "symbol")
+        self.account.symbol(symbol_id)
+        from_id = integer(params, "orderId")
+        start = integer(params, "startTime")
+        end = integer(params, "endTime")
+        rows = [
+            record
+            for record in self.account.orders.values()
+            if binance_id(record.sim.symbol) == symbol_id
+            and (from_id is None or record.order_id >= from_id)
+            and (start is None or to_ms(record.sim.time) >= start)
+            and (end is None or to_ms(record.sim.time) <= end)
+        ]
+        count = limit(params, 500, 1000)
+        chosen = rows[:count] if from_id is not None or start is not None else rows[-count:]
+        return [codec.order(record) for record in chosen]
+
+    async def user_trades(self, params: Params) -> list[JsonDict]:
+        """Answer GET /fapi/v1/userTrades: the last 7 days by default, oldest first."""
+        symbol_id = required(params, "symbol")
+        symbol = self.account.symbol(symbol_id)
+        order_id = integer(params, "orderId")
+        from_id = integer(params, "fromId")
+        start = integer(params, "startTime")
+        end = integer(params, "endTime")
+        if start is None and end is None and from_id is None and order_id is None:
+            start = self.account.now_ms() - WEEK_MS
+        rows = [
+            fill
+            for fill in self.account.sim.trades
+            if fill.symbol == symbol
+            and (order_id is None or int(fill.order_id) == order_id)
+            and (from_id is None or int(fill.trade_id) >= from_id)
+            and (start is None or to_ms(fill.time) >= start)
+            and (end is None or to_ms(fill.time) <= end)
+        ]
+        count = limit(params, 500, 1000)
+        chosen = rows[:count] if start is not None or from_id is not None else rows[-count:]
+        return [codec.trade(fill) for fill in chosen]
+
+    def _find(self, params: Params) -> OrderRecord:
+        symbol_id = required(params, "symbol")
+        self.account.symbol(symbol_id)
+        order_id = integer(params, "orderId")
+        client_id = params.get("origClientOrderId")
+        if order_id is None and not client_id:
+            raise missing("orderId")
+        return self.account.find_order(symbol_id, order_id, client_id)
+
+
+def _side(text: str) -> Side:
+    """Return the side of ``BUY``/``SELL``."""
+    try:
+        return Side(text.lower())
+    except ValueError:
+        raise invalid("side") from None
+
+
+def _status(order: SimOrder, partial: Fault | None) -> str:
+    """Return Binance's final status: the unfilled rest of market and IOC orders expires."""
+    if order.filled == order.amount:
+        return "FILLED"
+    if order.filled == 0 or partial is None:
+        return "EXPIRED"
+    return partial.order_status

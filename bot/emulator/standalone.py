@@ -1,0 +1,104 @@
+"""Run the Binance emulator on its own, for a bot (or ccxt) in another process.
+
+``await run_standalone(data_dir, assets, port, api_key, api_secret, speed)`` builds a PaperVenue on
+the history in ``data_dir`` (``load_history``), or on a seeded SIMULATED market when ``data_dir`` is
+None, starts the emulator on 127.0.0.1:``port`` and serves until cancelled. Replay time starts a
+week into the data and runs at ``speed`` times the wall clock (``speed=3600``: an hour per second).
+Spot holdings default to about 10 000 USDT of each asset at the start; the futures wallet holds
+``collateral`` USDT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from bot.clock import from_ms, to_ms
+from bot.emulator.server import BinanceEmulator
+from bot.market.history import load_history
+from bot.market.series import MarketData
+from bot.market.simulated import simulate_market
+from bot.venue.paper import PaperVenue
+
+log = logging.getLogger(__name__)
+
+SIMULATED_START = datetime(2024, 1, 1, tzinfo=UTC)
+SIMULATED_BARS = 365 * 6  # a year of 4-hour bars
+WARMUP = timedelta(days=7)
+HOLDING_VALUE = Decimal(10_000)
+
+
+class ScaledClock:
+    """Replay time that runs ``speed`` times as fast as the wall clock from ``start``."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        """Start at ``start`` now; ``speed`` must be > 0."""
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        self._start = start
+        self._wall_start = time.monotonic()
+        self.speed = speed
+
+    def now(self) -> datetime:
+        """Return the scaled time."""
+        elapsed = (time.monotonic() - self._wall_start) * self.speed
+        return self._start + timedelta(seconds=elapsed)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of scaled time."""
+        await asyncio.sleep(seconds / self.speed)
+
+
+def _market(data_dir: str | None, assets: Sequence[str]) -> MarketData:
+    if data_dir is None:
+        return simulate_market(assets, to_ms(SIMULATED_START), SIMULATED_BARS)
+    return load_history(Path(data_dir), assets)
+
+
+def _default_holdings(data: MarketData, start_ms: int) -> dict[str, Decimal]:
+    holdings: dict[str, Decimal] = {}
+    for asset, series in data.spot.items():
+        bar = series.last_closed(start_ms) or (series.bars[0] if series.bars else None)
+        if bar is not None and bar.close > 0:
+            holdings[asset] = (HOLDING_VALUE / bar.close).quantize(Decimal("0.0001"))
+    return holdings
+
+
+async def run_standalone(
+    data_dir: str | None,
+    assets: list[str],
+    port: int,
+    api_key: str,
+    api_secret: str,
+    speed: float,
+    *,
+    collateral: Decimal = Decimal(100_000),
+    holdings: Mapping[str, Decimal] | None = None,
+    taker_fee: Decimal = Decimal("0.0005"),
+    slippage_bps: Decimal = Decimal(2),
+) -> None:
+    """Serve an emulated Binance account on 127.0.0.1:``port`` until cancelled."""
+    data = _market(data_dir, assets)
+    first_ms, last_ms = data.common_range_ms(assets)
+    start = min(from_ms(first_ms) + WARMUP, from_ms(last_ms))
+    clock = ScaledClock(start, speed)
+    venue = PaperVenue(
+        data,
+        clock,
+        holdings if holdings is not None else _default_holdings(data, to_ms(start)),
+        collateral,
+        taker_fee,
+        slippage_bps,
+    )
+    emulator = BinanceEmulator(venue, api_key, api_secret)
+    url = await emulator.start(port)
+    log.warning("Binance emulator at %s on %s, replay from %s ×%g", url, data.label, start, speed)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await emulator.stop()
