@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,11 +10,12 @@ from pathlib import Path
 from bot.clock import ReplayClock, from_ms, to_ms
 from bot.config import Config
 from bot.errors import ConfigError
-from bot.market.history import find_data_dir, load_history, timeframe_ms
+from bot.market.history import available_assets, find_data_dir, load_history, timeframe_ms
 from bot.market.series import MarketData
 from bot.market.simulated import simulate_market
 from bot.venue.paper import PaperVenue
 from strategies.base import Strategy
+from strategies.baskets import LegWeight, Universe, history_bars, possible_leg_assets
 from strategies.registry import create_strategy
 
 SIMULATED_START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -29,14 +31,80 @@ class PaperSetup:
     data: MarketData
     start: datetime
     end: datetime
+    notes: tuple[str, ...] = ()
+    """What the replay left out: optional assets without (enough) history."""
 
 
-def market_assets(config: Config) -> list[str]:
-    """Return every asset whose prices the paper market needs: holdings and proxy legs."""
-    assets = {a for a, amount in config.paper.holdings.items() if amount > 0}
-    for legs in config.hedge.proxies.values():
-        assets.update(leg.asset for leg in legs)
-    return sorted(assets)
+@dataclass(frozen=True, slots=True)
+class MarketAssets:
+    """The assets a paper market loads, and the closes it needs before its first cycle."""
+
+    required: tuple[str, ...]
+    """Holdings and configured proxy legs: the replay cannot run without their history."""
+    optional: tuple[str, ...]
+    """Auto-proxy legs and the strategy's history assets that the data has."""
+    skipped: tuple[str, ...]
+    """Optional assets the data does not have: left out."""
+    legs: frozenset[str]
+    """Every perp the baskets may hedge a holding with."""
+    warmup_bars: int
+    """Closes the strategy and the baskets' estimates need at the first cycle."""
+
+    @property
+    def assets(self) -> list[str]:
+        """Return every asset to load, required and optional, sorted."""
+        return sorted({*self.required, *self.optional})
+
+
+def _holdings(config: Config) -> list[str]:
+    return sorted(a for a, amount in config.paper.holdings.items() if amount > 0)
+
+
+def _basket_universe(config: Config, has_perp: Callable[[str], bool]) -> Universe:
+    """Return what the engine's baskets see at the start: the perps it loads, proxies, rules."""
+    rules = config.hedge.baskets.rules(config.interval_seconds)
+    proxies = {
+        asset: [LegWeight(leg.asset, leg.weight) for leg in legs]
+        for asset, legs in config.hedge.proxies.items()
+    }
+    allowed = config.hedge.perps
+    wanted = {
+        a for a in (*_holdings(config), *rules.auto_assets()) if allowed is None or a in allowed
+    }
+    wanted.update(leg.asset for legs in proxies.values() for leg in legs)
+    return Universe({a for a in wanted if has_perp(a)}, proxies, rules)
+
+
+def market_assets(
+    config: Config,
+    strategy: Strategy | None = None,
+    available: Collection[str] | None = None,
+    perps: Collection[str] | None = None,
+) -> MarketAssets:
+    """Return the assets whose prices the paper market needs, and the warmup they need.
+
+    Required: the holdings and their configured proxy legs. Optional: the perps an automatic
+    proxy basket (``[hedge.baskets]``) may pick for a holding without a usable perp, and the
+    strategy's ``history_assets`` (e.g. a volatility ``reference`` not held); only those in
+    ``available`` (assets with spot history; None = any, as in the simulated market) are kept.
+    ``perps`` are the assets with perp history (None = all). The warmup covers the strategy's
+    ``history_bars`` and the baskets' lookback when they estimate correlations or betas.
+    """
+    holdings = _holdings(config)
+    proxy_legs = {leg.asset for legs in config.hedge.proxies.values() for leg in legs}
+    required = sorted({*holdings, *proxy_legs})
+    universe = _basket_universe(config, lambda asset: perps is None or asset in perps)
+    legs = {leg for asset in holdings for leg in possible_leg_assets(asset, universe)}
+    wanted = (legs | set(getattr(strategy, "history_assets", ()))) - set(required)
+    optional = sorted(a for a in wanted if available is None or a in available)
+    bars = max(int(getattr(strategy, "history_bars", 0)), history_bars(holdings, universe))
+    return MarketAssets(
+        tuple(required),
+        tuple(optional),
+        tuple(sorted(wanted - set(optional))),
+        frozenset(legs),
+        bars,
+    )
 
 
 def build_strategy(config: Config) -> Strategy:
@@ -59,12 +127,25 @@ def build_paper(
     speed: float = 0.0,
     session: str | None = None,
     warmup_bars: int = 0,
+    strategy: Strategy | None = None,
 ) -> PaperSetup:
-    """Load history (or simulate a market) and open a paper account at the replay start."""
+    """Load history (or simulate a market) and open a paper account at the replay start.
+
+    The market holds `market_assets`: a missing holding or proxy leg is an error, a missing
+    optional asset is left out with a note. The replay starts once ``warmup_bars`` closes lie
+    behind it, and at least what ``strategy`` and the baskets need.
+    """
     _check_interval(config)
     paper = config.paper
-    assets = market_assets(config)
     directory = find_data_dir(data_dir if data_dir is not None else paper.data_dir)
+    if directory is None:
+        plan = market_assets(config, strategy)
+    else:
+        spot, perps = available_assets(directory), available_assets(directory, market="perp")
+        plan = market_assets(config, strategy, spot, perps)
+        _check_required(config, spot, directory)
+    warmup_bars = max(warmup_bars, plan.warmup_bars)
+    assets, required = plan.assets, list(plan.required)
     bar_ms = timeframe_ms(REPLAY_TIMEFRAME)
     if directory is None:
         start = paper.start or SIMULATED_START
@@ -81,19 +162,22 @@ def build_paper(
             end_ms=to_ms(paper.end) if paper.end else None,
             warmup_bars=warmup_bars,
         )
-        first, _ = data.common_range_ms(assets)
+        first, _ = data.common_range_ms(required)
         first += warmup_bars * bar_ms
         if paper.start is not None:
             first = max(first, to_ms(paper.start))
-    _, last = data.common_range_ms(assets)
+    _, last = data.common_range_ms(required)
     if paper.end is not None:
         last = min(last, to_ms(paper.end))
     first = -(-first // bar_ms) * bar_ms  # align to a bar close
     if last <= first:
         raise ConfigError(
-            f"paper.start/paper.end: no common history for {', '.join(assets)} in that period "
+            f"paper.start/paper.end: no common history for {', '.join(required)} in that period "
             f"(data covers {from_ms(first):%F} → {from_ms(last):%F})"
         )
+    notes = _drop_unusable_perps(data, plan, first, last)
+    if plan.skipped:
+        notes.insert(0, f"no history of {', '.join(plan.skipped)} in {directory}: left out")
     clock = ReplayClock(from_ms(first), speed)
     name = f"paper:{session}" if session else "paper"
     venue = PaperVenue(
@@ -106,7 +190,58 @@ def build_paper(
         config.hedge.quote,
         name,
     )
-    return PaperSetup(venue, clock, data, from_ms(first), from_ms(last))
+    return PaperSetup(venue, clock, data, from_ms(first), from_ms(last), tuple(notes))
+
+
+def _check_required(config: Config, spot: Collection[str], directory: Path) -> None:
+    """Raise ConfigError naming the holdings or proxy legs without spot history."""
+    for field, assets in (
+        ("paper.holdings", _holdings(config)),
+        ("hedge.proxies", [leg.asset for legs in config.hedge.proxies.values() for leg in legs]),
+    ):
+        missing = sorted({a for a in assets if a not in spot})
+        if missing:
+            raise ConfigError(
+                f"{field}: no spot history of {', '.join(missing)} in {directory} "
+                f"(it has {', '.join(spot) or 'none'})"
+            )
+
+
+def _drop_unusable_perps(data: MarketData, plan: MarketAssets, first: int, last: int) -> list[str]:
+    """Keep an optional asset's perp only if it may be a leg and trades over the whole replay.
+
+    A history-only asset needs its spot closes alone; a proxy candidate listed before its perp
+    has prices would leave the cycles without a quote for it. Return a note naming the latter.
+    """
+    unusable: list[str] = []
+    for asset in plan.optional:
+        series = data.perp.get(asset)
+        if series is None:
+            continue
+        begins, ends = series.first_close_ms, series.last_close_ms
+        covers = begins is not None and ends is not None and begins <= first and ends >= last
+        if asset in plan.legs and covers:
+            continue
+        for table in (data.perp, data.mark, data.funding):
+            table.pop(asset, None)
+        if asset in plan.legs:
+            unusable.append(asset)
+    if not unusable:
+        return []
+    names = ", ".join(unusable)
+    return [f"perp history of {names} does not cover the replay: not used as proxy legs"]
+
+
+def open_paper(
+    config: Config, data_dir: str | Path | None, speed: float = 0.0, session: str | None = None
+) -> tuple[Strategy, PaperSetup]:
+    """Create the configured strategy and a paper account whose history covers its warmup.
+
+    The warmup also covers the baskets' lookback; ``session`` defaults to `session_tag`.
+    """
+    strategy = build_strategy(config)
+    setup = build_paper(config, data_dir, speed, session or session_tag(), strategy=strategy)
+    return strategy, setup
 
 
 def session_tag(now: datetime | None = None) -> str:

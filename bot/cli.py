@@ -95,6 +95,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(resume)
     resume.set_defaults(handler=start_resume)
 
+    emulator = commands.add_parser(
+        "emulator", help="serve an emulated Binance USDⓈ-M account on 127.0.0.1 (offline testing)"
+    )
+    emulator.add_argument("--data-dir", help="history to replay (default: simulated market)")
+    emulator.add_argument("--assets", default="BTC,ETH,ADA,XRP,LTC", help="comma-separated")
+    emulator.add_argument("--port", type=int, default=8765)
+    emulator.add_argument("--speed", type=float, default=1.0, help="replay s per wall second")
+    emulator.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    emulator.set_defaults(handler=start_emulator)
+
+    backtest = commands.add_parser(
+        "backtest", help="replay history: hedged vs unhedged, metrics, plots"
+    )
+    _add_common(backtest)
+    _add_paper(backtest)
+    backtest.add_argument("--from", dest="since", type=_utc, help="start, e.g. 2022-01-01")
+    backtest.add_argument("--to", dest="until", type=_utc, help="end, e.g. 2023-01-01")
+    backtest.add_argument("--window", help="named crash window, e.g. november-2022 (list: 'list')")
+    backtest.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="SPEC",
+        help="strategies side by side: a ratio (0.4 = static 40%%), NAME, "
+        "NAME:key=value,… or a TOML file's [strategy]; default: the config's",
+    )
+    backtest.add_argument("--out", default="var/backtest", help="directory for JSON, CSV, PNG")
+    backtest.add_argument("--plots", action="store_true", help="write PNG figures (matplotlib)")
+    backtest.add_argument("--quiet", "-q", action="store_true", help="print only the table")
+    backtest.set_defaults(handler=start_backtest)
+
     check = commands.add_parser("check-config", help="validate a config and print it")
     check.add_argument("file", help="TOML config file")
     check.set_defaults(handler=start_check_config)
@@ -148,6 +178,13 @@ def start_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def start_backtest(args: argparse.Namespace) -> int:
+    """Replay history for one or more strategies beside the unhedged portfolio."""
+    from bot.commands.backtest import run_backtest
+
+    return run_backtest(_config(args), args)
+
+
 def start_halt(args: argparse.Namespace) -> int:
     """Turn the kill switch on."""
     from bot.commands.report import halt
@@ -168,6 +205,24 @@ def start_resume(args: argparse.Namespace) -> int:
     config = _config(args)
     with Journal.open(config.journal.url) as journal:
         print(resume(KillSwitch(config.risk.kill_switch_file), journal, datetime.now(UTC)))
+    return 0
+
+
+def start_emulator(args: argparse.Namespace) -> int:
+    """Serve the exchange emulator until interrupted; keys from the environment."""
+    import os
+
+    from bot.emulator.standalone import run_standalone
+    from bot.secrets import KEY_ENV, SECRET_ENV
+
+    assets = [a.strip().upper() for a in args.assets.split(",") if a.strip()]
+    key = os.environ.get(KEY_ENV, "emulator-key")
+    secret = os.environ.get(SECRET_ENV, "emulator-secret")
+    print(f"Binance emulator on http://127.0.0.1:{args.port} ({', '.join(assets)}); Ctrl-C stops")
+    try:
+        asyncio.run(run_standalone(args.data_dir, assets, args.port, key, secret, args.speed))
+    except KeyboardInterrupt:
+        return 0
     return 0
 
 

@@ -237,7 +237,17 @@ class ExchangeConfig(_Model):
 
     name: Literal["paper", "binanceusdm", "bybit"] = "paper"
     testnet: bool = False
+    """Binance: ccxt's demo trading; Bybit: ccxt's sandbox (testnet)."""
     account: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")] = "main"
+    secrets_file: str | None = None
+    """TOML file with api_key and api_secret (else $HEDGEBOT_API_KEY / $HEDGEBOT_API_SECRET)."""
+    api_url: Annotated[str, Field(pattern=r"^http://(127\.0\.0\.1|localhost):\d+$")] | None = None
+    """Send every API call to a local exchange emulator (`hedgebot emulator`) instead."""
+    order_type: Literal["market", "ioc_limit"] = "market"
+    max_slippage_bps: Annotated[Decimal, Field(gt=0, le=500)] = Decimal(50)
+    """Limit price distance of ``ioc_limit`` orders from the reference price."""
+    requests_per_second: Annotated[float, Field(gt=0, le=50)] = 8.0
+    """Our own request budget, on top of ccxt's rate limiter."""
 
 
 class JournalConfig(_Model):

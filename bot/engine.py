@@ -23,7 +23,6 @@ from bot.journal.records import (
     RebalanceRecord,
     RebalanceStatus,
     RunMode,
-    to_jsonable,
 )
 from bot.journal.store import Journal
 from bot.kill_switch import KillSwitch
@@ -398,8 +397,8 @@ class Engine:
                 mode=self.mode,
                 venue=self.venue.name,
                 strategy=self.strategy.name,
-                inputs=to_jsonable(inputs),
-                targets=to_jsonable(targets),
+                inputs=inputs,  # made JSON-safe by the journal
+                targets=targets,
                 reason=report.reason,
                 status=report.status,
                 note="; ".join(report.notes) or None,

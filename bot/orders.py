@@ -99,7 +99,7 @@ class OrderManager:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.lookup_attempts),
-                wait=wait_exponential_jitter(initial=0.2, max=5),
+                wait=wait_exponential_jitter(multiplier=0.2, max=5, jitter=0.2),
                 retry=retry_if_exception(should_retry),
                 reraise=False,
             ):

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import decimal
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.market.history import DATA_DIR_ENV, default_shared_data_dir
+
+
+@pytest.fixture(autouse=True)
+def fresh_decimal_context() -> Iterator[None]:
+    """Give every test Python's default decimal context (ccxt rewrites the current one)."""
+    with decimal.localcontext(decimal.DefaultContext):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from bot.app import build_paper, build_strategy, session_tag
+from bot.app import open_paper
 from bot.config import Config
 from bot.display import holdings_table, money, plan_table
 from bot.engine import Engine
@@ -16,10 +16,10 @@ from bot.journal.store import Journal
 
 async def rebalance_once(config: Config, args: argparse.Namespace) -> int:
     """Run one cycle; with ``--dry-run`` only plan and show, placing nothing."""
-    strategy = build_strategy(config)
-    warmup = int(getattr(strategy, "history_bars", 0))
-    setup = build_paper(config, args.data_dir, 0.0, session_tag(), warmup)
+    strategy, setup = open_paper(config, args.data_dir)
     print(f"hedgebot rebalance — paper venue, {setup.data.label}")
+    for note in setup.notes:
+        print(f"note: {note}")
     print(f"as of {setup.clock.now():%Y-%m-%d %H:%M} UTC\n")
     mode = RunMode.DRY_RUN if args.dry_run else RunMode.PAPER
     with Journal.open(config.journal.url) as journal:

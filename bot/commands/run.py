@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from bot.app import PaperSetup, build_paper, build_strategy, session_tag
+from bot.app import PaperSetup, open_paper
 from bot.config import Config
 from bot.display import cycle_line, money, percent, signed
 from bot.domain import ZERO
@@ -42,6 +44,27 @@ def hedge_account(setup: PaperSetup) -> HedgeAccount:
     return HedgeAccount(exchange.wallet + margin + unrealized, unrealized, notional)
 
 
+def describe_strategy(name: str, params: Mapping[str, Any], width: int = 60) -> str:
+    """Return a one-line rendering of a strategy: ``static ratio=0.4``, ``max_of(a, b)``.
+
+    Scalar parameters are shown as ``key=value``, lists and tables only by their length, parts
+    of a combination only by name; the line is cut at ``width`` characters.
+    """
+    parts = params.get("parts")
+    if isinstance(parts, list | tuple):
+        names = (part.get("name", "?") if isinstance(part, Mapping) else "?" for part in parts)
+        text = f"{name}({', '.join(str(n) for n in names)})"
+    else:
+        words = [name]
+        for key, value in params.items():
+            if isinstance(value, list | tuple | Mapping):
+                words.append(f"{len(value)} {key}")
+            else:
+                words.append(f"{key}={value}")
+        text = " ".join(words)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def summary(
     config: Config,
     setup: PaperSetup,
@@ -65,8 +88,8 @@ def summary(
         "",
         f"== hedgebot paper run: {setup.data.label}",
         f"period      {first.time:%Y-%m-%d %H:%M} → {last.time:%Y-%m-%d %H:%M} UTC, "
-        f"{cycles} cycles every {config.interval}, strategy {config.strategy.name} "
-        f"{config.strategy.params()}",
+        f"{cycles} cycles every {config.interval}, strategy "
+        f"{describe_strategy(config.strategy.name, config.strategy.params())}",
         f"spot        {money(spot_start)} → {money(spot_end)} "
         f"({signed(spot_change)}, {percent(spot_change / spot_start if spot_start else None)})",
         f"hedge P&L   {signed(hedge_pnl)} = trading {signed(trading)} "
@@ -90,9 +113,7 @@ async def run_loop(config: Config, args: argparse.Namespace) -> int:
     """Replay the paper market through the engine until the data ends or a signal arrives."""
     from bot.cli import install_stop_signals
 
-    strategy = build_strategy(config)
-    warmup = int(getattr(strategy, "history_bars", 0))
-    setup = build_paper(config, args.data_dir, args.speed, session_tag(), warmup)
+    strategy, setup = open_paper(config, args.data_dir, args.speed)
     stop = asyncio.Event()
     install_stop_signals(stop)
     reports: list[CycleReport] = []
@@ -102,6 +123,8 @@ async def run_loop(config: Config, args: argparse.Namespace) -> int:
         f"replaying {setup.start:%Y-%m-%d} → {setup.end:%Y-%m-%d} ({span_days} days), "
         f"journal {config.journal.url}, venue {setup.venue.name}"
     )
+    for note in setup.notes:
+        print(f"note: {note}")
     with Journal.open(config.journal.url) as journal:
         engine = Engine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)
         every = max(1, (span_days * 86400 // config.interval_seconds) // 20)

@@ -12,9 +12,11 @@ code must build plain ``ccxt.async_support`` clients and must not rely on this m
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt_async
+
+from bot.venue.urls import point_at
 
 PATH_MARKET_TYPES = (
     ("/fapi/", "linear"),
@@ -25,21 +27,6 @@ PATH_MARKET_TYPES = (
     ("/api/", "spot"),
     ("/sapi/", "spot"),
 )
-
-
-def point_at(exchange: Any, base_url: str) -> None:
-    """Send every API of ``exchange`` to ``base_url``'s scheme and host, keeping the paths."""
-    target = urlsplit(base_url)
-
-    def rewrite(entry: Any) -> Any:
-        if isinstance(entry, str):
-            parts = urlsplit(entry)
-            return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
-        if isinstance(entry, dict):
-            return {key: rewrite(value) for key, value in entry.items()}
-        return entry
-
-    exchange.urls["api"] = rewrite(exchange.urls["api"])
 
 
 def _local_exceptions(exchange: Any, url: str | None, exact_or_broad: str) -> dict[str, Any] | None:

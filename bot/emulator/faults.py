@@ -86,6 +86,7 @@ class FaultInjector:
         self._backoff_until = -math.inf
         self._banned_until = -math.inf
         self._ban_seconds = 120.0
+        self.bans = 0  # 418 answers given: a client that honours Retry-After earns none
 
     # -- arming ----------------------------------------------------------------------------
     def delay(self, method: str | None, path: str | None, seconds: float, times: int = 1) -> None:
@@ -187,6 +188,7 @@ class FaultInjector:
         if now < self._banned_until or now < self._backoff_until:
             self._banned_until = now + self._ban_seconds
             self._backoff_until = -math.inf
+            self.bans += 1
             until = wall_ms() + int(self._ban_seconds * 1000)
             message = (
                 f"Way too many requests; IP(127.0.0.1) banned until {until}. "

@@ -4,6 +4,9 @@
 the history in ``data_dir`` (``load_history``), or on a seeded SIMULATED market when ``data_dir`` is
 None, starts the emulator on 127.0.0.1:``port`` and serves until cancelled. Replay time starts a
 week into the data and runs at ``speed`` times the wall clock (``speed=3600``: an hour per second).
+The simulated market is anchored so that replay time starts at the wall clock's *now*: at speed 1
+a bot on the real clock sees fresh prices (`config/emulator.toml`). History replays its own dates,
+so a wall-clock bot would rightly refuse those prices as stale: drive it with a replay clock.
 Spot holdings default to about 10 000 USDT of each asset at the start; the futures wallet holds
 ``collateral`` USDT.
 """
@@ -27,8 +30,8 @@ from bot.venue.paper import PaperVenue
 
 log = logging.getLogger(__name__)
 
-SIMULATED_START = datetime(2024, 1, 1, tzinfo=UTC)
 SIMULATED_BARS = 365 * 6  # a year of 4-hour bars
+BAR = timedelta(hours=4)
 WARMUP = timedelta(days=7)
 HOLDING_VALUE = Decimal(10_000)
 
@@ -55,8 +58,10 @@ class ScaledClock:
 
 
 def _market(data_dir: str | None, assets: Sequence[str]) -> MarketData:
-    if data_dir is None:
-        return simulate_market(assets, to_ms(SIMULATED_START), SIMULATED_BARS)
+    if data_dir is None:  # anchored so that replay time starts at the wall clock's now
+        now = datetime.now(UTC)
+        start = now - WARMUP - timedelta(seconds=now.timestamp() % BAR.total_seconds())
+        return simulate_market(assets, to_ms(start), SIMULATED_BARS)
     return load_history(Path(data_dir), assets)
 
 

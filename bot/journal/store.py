@@ -12,7 +12,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Executable, Table, create_engine, event, func, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -45,6 +56,8 @@ _ZERO = Decimal(0)
 _PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)([^@\s]*)@")
 _Row = TypeVar("_Row", bound=Base)
 _Out = TypeVar("_Out")
+_LAST_FILL_TIME = select(func.max(FillRow.time)).where(FillRow.venue == bindparam("venue"))
+_LAST_FUNDING_TIME = select(func.max(FundingRow.time)).where(FundingRow.venue == bindparam("venue"))
 
 
 def _secret_of(url: str) -> str | None:
@@ -113,6 +126,7 @@ class Journal:
         self._secret = _secret_of(url)
         self._shown = _scrub(url, self._secret)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._rebalance_upsert: Executable | None = None
 
     @classmethod
     def open(cls, url: str) -> Journal:
@@ -168,28 +182,36 @@ class Journal:
             message = _scrub(f"journal {self._shown}: cannot {action}: {exc}", self._secret)
             raise JournalError(message) from exc
 
+    @contextmanager
+    def _connection(self, action: str) -> Iterator[Connection]:
+        """Yield a connection in a transaction (lighter than a session for Core statements)."""
+        try:
+            with self._engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            message = _scrub(f"journal {self._shown}: cannot {action}: {exc}", self._secret)
+            raise JournalError(message) from exc
+
+    def _dialect_insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """Return an INSERT of ``table`` that can take ON CONFLICT clauses on this database."""
+        dialect = self._engine.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(table)
+        if dialect == "sqlite":
+            return sqlite.insert(table)
+        raise JournalError(f"journal {self._shown}: unsupported database {dialect!r}")
+
     def _insert_new(self, table: Table, keys: list[str], rows: list[dict[str, Any]]) -> int:
         """Insert ``rows`` skipping those whose ``keys`` already exist; return rows inserted."""
         if not rows:
             return 0
-        dialect = self._engine.dialect.name
-        statement: Executable
-        if dialect == "postgresql":
-            statement = (
-                postgresql.insert(table)
-                .on_conflict_do_nothing(index_elements=keys)
-                .returning(table.c.id)
-            )
-        elif dialect == "sqlite":
-            statement = (
-                sqlite.insert(table)
-                .on_conflict_do_nothing(index_elements=keys)
-                .returning(table.c.id)
-            )
-        else:
-            raise JournalError(f"journal {self._shown}: unsupported database {dialect!r}")
-        with self._session(f"insert into {table.name}") as session:
-            return len(session.execute(statement, rows).all())
+        statement: Executable = (
+            self._dialect_insert(table)
+            .on_conflict_do_nothing(index_elements=keys)
+            .returning(table.c.id)
+        )
+        with self._connection(f"insert into {table.name}") as connection:
+            return len(connection.execute(statement, rows).all())
 
     def _recent(
         self,
@@ -210,16 +232,27 @@ class Journal:
 
     def record_rebalance(self, record: RebalanceRecord) -> None:
         """Insert a rebalance; if its id exists, update status, reason, targets, inputs, note."""
-        with self._session("record rebalance") as session:
-            row = session.get(RebalanceRow, record.id)
-            if row is None:
-                session.add(RebalanceRow.from_record(record))
-                return
-            row.status = record.status.value
-            row.reason = record.reason
-            row.targets = to_jsonable(record.targets)
-            row.inputs = to_jsonable(record.inputs)
-            row.note = record.note
+        statement = self._rebalance_upsert
+        if statement is None:  # built once: constructing it costs more than running it
+            upsert = self._dialect_insert(Base.metadata.tables[RebalanceRow.__tablename__])
+            updated = ("status", "reason", "targets", "inputs", "note")
+            statement = self._rebalance_upsert = upsert.on_conflict_do_update(
+                index_elements=["id"], set_={name: upsert.excluded[name] for name in updated}
+            )
+        row = {
+            "id": record.id,
+            "time": record.time,
+            "mode": record.mode.value,
+            "venue": record.venue,
+            "strategy": record.strategy,
+            "inputs": to_jsonable(record.inputs),
+            "targets": to_jsonable(record.targets),
+            "reason": record.reason,
+            "status": record.status.value,
+            "note": record.note,
+        }
+        with self._connection("record rebalance") as connection:
+            connection.execute(statement, row)
 
     def set_rebalance_status(
         self, rebalance_id: str, status: RebalanceStatus | str, note: str | None = None
@@ -317,10 +350,27 @@ class Journal:
 
     def record_snapshots(self, snapshots: Iterable[PositionSnapshot]) -> None:
         """Insert position snapshots."""
-        rows = [SnapshotRow.from_record(snapshot) for snapshot in snapshots]
+        rows = [
+            {
+                "rebalance_id": s.rebalance_id,
+                "time": s.time,
+                "venue": s.venue,
+                "symbol": s.symbol,
+                "contracts": s.contracts,
+                "entry_price": s.entry_price,
+                "mark_price": s.mark_price,
+                "isolated_margin": s.isolated_margin,
+                "liquidation_price": s.liquidation_price,
+                "target_notional": s.target_notional,
+                "hedged_value": s.hedged_value,
+                "leverage": s.leverage,
+            }
+            for s in snapshots
+        ]
         if rows:
-            with self._session("record position snapshots") as session:
-                session.add_all(rows)
+            table = Base.metadata.tables[SnapshotRow.__tablename__]
+            with self._connection("record position snapshots") as connection:
+                connection.execute(insert(table), rows)
 
     def record_event(
         self,
@@ -354,15 +404,13 @@ class Journal:
 
     def last_fill_time(self, venue: str) -> datetime | None:
         """Return the time of the venue's latest journaled fill, or None."""
-        statement = select(func.max(FillRow.time)).where(FillRow.venue == venue)
-        with self._session("read last fill time") as session:
-            return session.scalar(statement)
+        with self._connection("read last fill time") as connection:
+            return connection.scalar(_LAST_FILL_TIME, {"venue": venue})
 
     def last_funding_time(self, venue: str) -> datetime | None:
         """Return the time of the venue's latest journaled funding payment, or None."""
-        statement = select(func.max(FundingRow.time)).where(FundingRow.venue == venue)
-        with self._session("read last funding time") as session:
-            return session.scalar(statement)
+        with self._connection("read last funding time") as connection:
+            return connection.scalar(_LAST_FUNDING_TIME, {"venue": venue})
 
     def totals(
         self,

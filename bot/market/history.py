@@ -60,10 +60,15 @@ def default_shared_data_dir() -> Path | None:
     return None
 
 
-def available_assets(data_dir: Path, quote: str = "USDT") -> list[str]:
-    """Return the assets that have spot candles in ``data_dir``, sorted."""
+def available_assets(data_dir: Path, quote: str = "USDT", market: str = "spot") -> list[str]:
+    """Return the assets that have ``market`` (``"spot"`` or ``"perp"``) candles in ``data_dir``.
+
+    Sorted; mark-price and funding files do not count.
+    """
+    if market not in ("spot", "perp"):
+        raise ValueError(f"market must be 'spot' or 'perp', got {market!r}")
     timeframes = "|".join(_TIMEFRAMES)
-    pattern = re.compile(rf"binance_spot_(\w+?){re.escape(quote)}_(?:{timeframes})\.csv")
+    pattern = re.compile(rf"binance_{market}_(\w+?){re.escape(quote)}_(?:{timeframes})\.csv")
     found = {m.group(1) for p in data_dir.iterdir() if (m := pattern.fullmatch(p.name))}
     return sorted(found)
 

@@ -9,9 +9,11 @@ the configured amounts; the futures wallet holds only the configured stablecoin 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from bot.clock import Clock, from_ms, to_ms
 from bot.domain import (
@@ -53,6 +55,25 @@ def paper_market(asset: str, reference_price: Decimal, quote: str = "USDT") -> M
     )
 
 
+class _Timed(Protocol):
+    @property
+    def time(self) -> datetime: ...
+
+
+class _TimeIndex:
+    """Running maximum of the times of an append-only list, to skip its old items at once."""
+
+    def __init__(self) -> None:
+        self._peaks: list[datetime] = []
+
+    def start(self, items: Sequence[_Timed], since: datetime | None) -> int:
+        """Return an index before which no item is later than ``since``."""
+        peaks = self._peaks
+        for item in items[len(peaks) :]:
+            peaks.append(item.time if not peaks or item.time > peaks[-1] else peaks[-1])
+        return 0 if since is None else bisect_right(peaks, since)
+
+
 class PaperVenue:
     """A simulated exchange account driven by market data and a clock."""
 
@@ -90,6 +111,10 @@ class PaperVenue:
         self._last: dict[str, Decimal] = {}
         self._mark: dict[str, Decimal] = {}
         self._seen_ms: dict[str, int] = {}
+        self._trade_times = _TimeIndex()
+        self._funding_times = _TimeIndex()
+        self._trades_by_order: dict[str, list[SimTrade]] = {}
+        self._indexed_trades = 0
         self._prime(start_ms)
 
     # -- time ------------------------------------------------------------------------------
@@ -275,15 +300,17 @@ class PaperVenue:
         """Return fills of ``symbols`` after ``since`` (liquidations included)."""
         self.catch_up()
         wanted = set(symbols)
+        trades = self.exchange.trades
         return [
             self._fill(trade)
-            for trade in self.exchange.trades
+            for trade in trades[self._trade_times.start(trades, since) :]
             if trade.symbol in wanted and (since is None or trade.time > since)
         ]
 
     async def fetch_funding(self, since: datetime | None) -> list[FundingPayment]:
         """Return funding settlements after ``since``."""
         self.catch_up()
+        payments = self.exchange.funding
         return [
             FundingPayment(
                 venue=self.name,
@@ -295,7 +322,7 @@ class PaperVenue:
                 amount=payment.amount,
                 currency=self.quote,
             )
-            for payment in self.exchange.funding
+            for payment in payments[self._funding_times.start(payments, since) :]
             if since is None or payment.time > since
         ]
 
@@ -320,8 +347,15 @@ class PaperVenue:
             is_liquidation=trade.is_liquidation,
         )
 
+    def _trades_of(self, order_id: str) -> list[SimTrade]:
+        trades = self.exchange.trades
+        for trade in trades[self._indexed_trades :]:
+            self._trades_by_order.setdefault(trade.order_id, []).append(trade)
+        self._indexed_trades = len(trades)
+        return self._trades_by_order.get(order_id, [])
+
     def _result(self, order: SimOrder) -> OrderResult:
-        fills = tuple(self._fill(t) for t in self.exchange.trades if t.order_id == order.order_id)
+        fills = tuple(self._fill(t) for t in self._trades_of(order.order_id))
         return OrderResult(
             client_order_id=order.client_order_id,
             venue_order_id=order.order_id,

@@ -9,7 +9,9 @@ Binance USDⓈ-M:
   funding update): ``amount = −signed size × mark × rate`` (rate > 0: shorts receive);
 - when the mark reaches the liquidation price (`bot.risk.liquidation_price`, with the symbol's
   maintenance brackets) the position is closed at that price and what is left of its isolated
-  margin goes to the insurance fund (journaled as the liquidation fill's fee).
+  margin goes to the insurance fund (journaled as the liquidation fill's fee). Another venue's
+  published method can stand in: ``liquidation_method`` (`bot.liquidation.LiquidationMethod`,
+  Binance by default), with ``brackets`` returning that venue's tiers in its own units.
 Rejections carry Binance's error codes so the emulator can speak them verbatim.
 """
 
@@ -21,7 +23,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from bot.domain import ZERO, Market, OrderStatus, PositionSide, Side
-from bot.risk import Bracket, liquidation_price
+from bot.liquidation import LiquidationMethod, liquidation_price_for
+from bot.risk import Bracket
 
 BPS = Decimal("0.0001")
 
@@ -117,6 +120,8 @@ class SimExchange:
     taker_fee: Decimal = Decimal("0.0005")
     slippage_bps: Decimal = ZERO
     default_leverage: int = 20
+    liquidation_method: LiquidationMethod = LiquidationMethod.BINANCE
+    """Whose isolated liquidation formula applies (OKX's includes ``taker_fee``)."""
     positions: dict[str, SimPosition] = field(default_factory=dict)
     leverage: dict[str, int] = field(default_factory=dict)
     isolated: set[str] = field(default_factory=set)
@@ -167,13 +172,15 @@ class SimExchange:
         if pos.contracts == 0:
             return None
         market = self.markets[symbol]
-        return liquidation_price(
+        return liquidation_price_for(
+            self.liquidation_method,
             pos.side,
             abs(pos.contracts),
             pos.entry_price,
             pos.isolated_margin,
             self.brackets(symbol),
             market.contract_size,
+            self.taker_fee,
         )
 
     def _validate(

@@ -226,6 +226,16 @@ def test_available_assets(tiny_dir: Path) -> None:
     assert available_assets(tiny_dir) == ["BAR", "FOO"]
 
 
+def test_available_perps_count_candles_only(tiny_dir: Path) -> None:
+    (tiny_dir / "binance_perp_BARUSDT_mark_4h.csv").write_text(HEADER)  # mark alone: no perp
+    (tiny_dir / "binance_perp_BAZUSDT_funding.csv").write_text("timestamp_ms,rate\n")
+    (tiny_dir / "binance_perp_QUXUSDT_1h.csv").write_text(HEADER)
+
+    assert available_assets(tiny_dir, market="perp") == ["FOO", "QUX"]
+    with pytest.raises(ValueError, match="spot' or 'perp"):
+        available_assets(tiny_dir, market="mark")
+
+
 # --- real history in ../shared/data ---------------------------------------------------------
 
 

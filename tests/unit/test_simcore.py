@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from bot.domain import ZERO, Market, OrderStatus, PositionSide, Side
+from bot.liquidation import LiquidationMethod, liquidation_price_for
 from bot.risk import bundled_brackets, liquidation_price
 from bot.venue.simcore import (
     BAD_PRECISION,
@@ -400,3 +401,35 @@ def test_conservation_holds_through_full_close_and_liquidation() -> None:
     margins = sum((p.isolated_margin for p in ex.positions.values()), ZERO)
     assert margins == 0
     assert ex.wallet + margins == D(100000) - fees + pnl + funding
+
+
+# --- other venues' liquidation methods ---------------------------------------------------------
+
+
+def test_liquidation_method_selects_the_venue_formula_and_defaults_to_binance() -> None:
+    # Short 0.1 BTC @ 60000 at 2x. The bundled table read as every venue's tiers (notional,
+    # value at entry, contracts): 0.4% in its first tier for all three.
+    found: dict[LiquidationMethod | None, Decimal | None] = {}
+    for method in (None, *LiquidationMethod):
+        ex = SimExchange(
+            markets={BTC: BTC_MARKET},
+            brackets=bundled_brackets,
+            wallet=D(10000),
+            taker_fee=D("0.0005"),
+            **({} if method is None else {"liquidation_method": method}),
+        )
+        ex.set_isolated(BTC)
+        ex.set_leverage(BTC, 2)
+        trade(ex, Side.SELL, "0.1", "60000")
+        pos = ex.positions[BTC]
+        args = (PositionSide.SHORT, D("0.1"), pos.entry_price, pos.isolated_margin)
+        found[method] = ex.liquidation_price(BTC)
+        expected = liquidation_price_for(
+            method or LiquidationMethod.BINANCE, *args, bundled_brackets(BTC), D(1), D("0.0005")
+        )
+        assert found[method] == expected
+
+    assert found[None] == found[LiquidationMethod.BINANCE]  # the default
+    binance, okx = found[LiquidationMethod.BINANCE], found[LiquidationMethod.OKX]
+    assert binance is not None and okx is not None
+    assert okx < binance  # OKX adds the liquidation fee to the requirement: a short goes sooner

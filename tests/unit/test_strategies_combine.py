@@ -81,17 +81,17 @@ def test_config_takes_basket_rules_and_inputs() -> None:
         parse_config(paper_config_dict(hedge={"baskets": {"beta_range": [2, 1]}}))
 
 
-def test_shipped_regime_config_and_docs_examples_validate() -> None:
+def test_shipped_regime_config_and_readme_examples_validate() -> None:
     config = load_config(CONFIG_DIR / "regime.toml")
     assert config.strategy.name == "max_of"
-    docs = (CONFIG_DIR.parent / "docs" / "strategies.md").read_text(encoding="utf-8")
+    docs = (CONFIG_DIR.parent / "README.md").read_text(encoding="utf-8")
     examples = [block.split("```", 1)[0] for block in docs.split("```toml\n")[1:]]
     assert len(examples) >= 6
     for example in examples:
         data = tomllib.loads(example)
         merged = paper_config_dict(**{k: v for k, v in data.items() if k != "strategy"})
         merged["strategy"] = data.get("strategy", merged["strategy"])
-        parse_config(merged, "docs/strategies.md")
+        parse_config(merged, "README.md")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,193 @@
+"""Replay one period through the paper engine per strategy and read the portfolio off the venue.
+
+A backtest is `hedgebot run` in paper mode with nothing changed but the clock's pace: the same
+`Engine` (strategy, planner, guards, order manager, journal) drives a `PaperVenue` on a
+`ReplayClock`. After each cycle the spot value and the futures account's equity are read off the
+venue, with the fees, funding and traded notional it booked so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from bot.app import REPLAY_TIMEFRAME, PaperSetup, build_paper
+from bot.clock import ReplayClock
+from bot.commands.run import hedge_account
+from bot.config import Config, StrategyConfig
+from bot.domain import ZERO
+from bot.engine import CycleReport, Engine
+from bot.journal.records import JournalTotals, RunMode
+from bot.journal.store import Journal
+from bot.market.history import timeframe_ms
+from bot.venue.paper import PaperVenue
+from bot.venue.simcore import SimExchange
+from strategies.registry import create_strategy
+
+MEMORY_JOURNAL = "sqlite:///:memory:"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """One strategy to replay, under the label the tables and plots show."""
+
+    label: str
+    strategy: StrategyConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """The portfolio after one cycle; fees, funding and turnover are running totals."""
+
+    time: datetime
+    spot: Decimal
+    futures_equity: Decimal
+    short_notional: Decimal
+    fees: Decimal
+    funding: Decimal
+    turnover: Decimal
+
+    @property
+    def value(self) -> Decimal:
+        """Return spot value plus futures equity: the hedged portfolio."""
+        return self.spot + self.futures_equity
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """Everything one replay produced: the curve, the journal's totals, the wall time.
+
+    ``unreconciled`` is how far the fees and funding the venue booked differ from the journal's
+    totals (zero when every fill and payment was journaled).
+    """
+
+    spec: RunSpec
+    venue: str
+    collateral: Decimal
+    points: tuple[Point, ...]
+    totals: JournalTotals
+    seconds: float
+    unreconciled: Decimal
+
+    def unhedged(self, point: Point) -> Decimal:
+        """Return the unhedged portfolio at ``point``: the same spot, the collateral as cash."""
+        return point.spot + self.collateral
+
+
+class _Ledger:
+    """Running sums of the fees, funding and traded notional a simulated account booked."""
+
+    def __init__(self, exchange: SimExchange) -> None:
+        self.exchange = exchange
+        self.fees = ZERO
+        self.funding = ZERO
+        self.turnover = ZERO
+        self._trades = 0
+        self._payments = 0
+
+    def update(self) -> None:
+        """Add what was booked since the last call."""
+        exchange = self.exchange
+        for trade in exchange.trades[self._trades :]:
+            self.fees += trade.fee
+            if not trade.is_liquidation:
+                size = exchange.markets[trade.symbol].contract_size
+                self.turnover += trade.amount * trade.price * size
+        for payment in exchange.funding[self._payments :]:
+            self.funding += payment.amount
+        self._trades = len(exchange.trades)
+        self._payments = len(exchange.funding)
+
+
+def slug(text: str) -> str:
+    """Return ``text`` reduced to a file- and venue-name-safe slug."""
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower() or "run"
+
+
+def warmup_bars(config: Config, specs: Sequence[RunSpec]) -> int:
+    """Return the replay bars of history every spec's strategy and the baskets need first."""
+    per_interval = max(1, config.interval_seconds * 1000 // timeframe_ms(REPLAY_TIMEFRAME))
+    bars = config.hedge.baskets.rules(config.interval_seconds).lookback_bars
+    for spec in specs:
+        strategy = create_strategy(spec.strategy.name, spec.strategy.params())
+        bars = max(bars, int(getattr(strategy, "history_bars", 0)))
+    return bars * per_interval
+
+
+def prepare(config: Config, data_dir: str | Path, specs: Sequence[RunSpec]) -> PaperSetup:
+    """Load the history once and fix the period every run replays."""
+    return build_paper(config, data_dir, warmup_bars=warmup_bars(config, specs))
+
+
+def fresh_setup(base: PaperSetup, config: Config, venue: str) -> PaperSetup:
+    """Return a new paper account on a new clock at ``base``'s start, over the same data."""
+    paper = config.paper
+    clock = ReplayClock(base.start)
+    account = PaperVenue(
+        base.data,
+        clock,
+        paper.holdings,
+        paper.collateral,
+        paper.taker_fee,
+        paper.slippage_bps,
+        config.hedge.quote,
+        venue,
+    )
+    return PaperSetup(account, clock, base.data, base.start, base.end)
+
+
+async def run_one(
+    config: Config,
+    base: PaperSetup,
+    spec: RunSpec,
+    venue: str,
+    journal_url: str = MEMORY_JOURNAL,
+) -> RunResult:
+    """Replay ``base``'s period with ``spec``'s strategy; journal under the venue name ``venue``."""
+    with tempfile.TemporaryDirectory(prefix="hedgebot-backtest-") as scratch:
+        # The live bot's kill switch must not halt a replay: point it at a file never created.
+        risk = config.risk.model_copy(update={"kill_switch_file": f"{scratch}/halt"})
+        config = config.model_copy(update={"strategy": spec.strategy, "risk": risk})
+        return await _replay(config, base, spec, venue, journal_url)
+
+
+async def _replay(
+    config: Config, base: PaperSetup, spec: RunSpec, venue: str, journal_url: str
+) -> RunResult:
+    setup = fresh_setup(base, config, venue)
+    strategy = create_strategy(spec.strategy.name, spec.strategy.params())
+    ledger = _Ledger(setup.venue.exchange)
+    points: list[Point] = []
+
+    def record(report: CycleReport) -> None:
+        ledger.update()
+        account = hedge_account(setup)
+        points.append(
+            Point(
+                report.time,
+                report.spot_value,
+                account.equity,
+                account.open_short_notional,
+                ledger.fees,
+                ledger.funding,
+                ledger.turnover,
+            )
+        )
+
+    started = time.perf_counter()
+    with Journal.open(journal_url) as journal:
+        engine = Engine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)
+        await engine.run(asyncio.Event(), setup.end, record)
+        await setup.venue.close()
+        totals = journal.totals(venue=venue)
+    seconds = time.perf_counter() - started
+    ledger.update()
+    gap = abs(ledger.fees - totals.fees) + abs(ledger.funding - totals.funding_net)
+    return RunResult(spec, venue, config.paper.collateral, tuple(points), totals, seconds, gap)

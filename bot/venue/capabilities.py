@@ -1,0 +1,70 @@
+"""Per-exchange differences, declared as data so one `CcxtVenue` serves them all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bot.liquidation import LiquidationMethod
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What differs between exchanges for a one-way isolated-margin linear-perp hedger."""
+
+    futures_id: str
+    """ccxt class of the perp client."""
+    spot_id: str | None
+    """ccxt class of a separate spot client; None when one client reads both (unified)."""
+    futures_options: dict[str, Any] = field(default_factory=dict)
+    spot_options: dict[str, Any] = field(default_factory=dict)
+    funding_sign: int = 1
+    """Multiply ccxt's funding ``amount`` by this so that + means received."""
+    margin_mode_scope: Literal["symbol", "account"] = "symbol"
+    order_response_complete: bool = True
+    """False when create_order returns only ids: fetch the order to confirm it."""
+    fetch_order_params: dict[str, Any] = field(default_factory=dict)
+    multi_assets_mode_check: bool = False
+    liquidation: LiquidationMethod = LiquidationMethod.BINANCE
+    demo_trading: bool = True
+    """Testnet means ccxt's demo trading (Binance futures) rather than its sandbox."""
+
+
+BINANCE = Capabilities(
+    futures_id="binanceusdm",
+    spot_id="binance",
+    futures_options={
+        "fetchCurrencies": False,
+        "fetchMarkets": {"types": ["linear"]},
+        "fetchPositionsRisk": {"useV2": True},
+        "maxRetriesOnFailure": 0,
+    },
+    spot_options={
+        "fetchCurrencies": False,
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchMargins": False,
+        "defaultType": "spot",
+        "maxRetriesOnFailure": 0,
+    },
+    multi_assets_mode_check=True,
+)
+
+BYBIT = Capabilities(
+    futures_id="bybit",
+    spot_id=None,
+    futures_options={
+        "fetchMarkets": {"types": ["linear", "spot"]},
+        "enableUnifiedAccount": True,
+        "enableUnifiedMargin": False,
+        "defaultType": "swap",
+        "maxRetriesOnFailure": 0,
+    },
+    funding_sign=-1,
+    margin_mode_scope="account",
+    order_response_complete=False,
+    fetch_order_params={"acknowledged": True},
+    liquidation=LiquidationMethod.BYBIT,
+    demo_trading=False,
+)
+
+CAPABILITIES = {"binanceusdm": BINANCE, "bybit": BYBIT}

@@ -1,0 +1,351 @@
+"""`CcxtVenue`: the `Venue` port over ccxt's async clients (Binance USDⓈ-M, Bybit v5 linear).
+
+Exchange differences live in `Capabilities`; every call goes through a `RequestGate` (budget,
+cool-down after 429/418, retries for reads only, call counting); ccxt's exceptions are mapped in
+`ccxt_errors`. Quotes and positions cost one call each per cycle whatever the number of legs; trades
+are fetched only for symbols whose position changed or that we traded since the last look.
+"""
+
+from __future__ import annotations
+
+import decimal
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from functools import partial
+from typing import Any, Literal
+
+import ccxt
+
+from bot.clock import to_ms
+from bot.domain import (
+    Fill,
+    FundingPayment,
+    Holding,
+    Market,
+    OrderIntent,
+    OrderResult,
+    OrderStatus,
+    Position,
+    Quote,
+    Side,
+)
+from bot.errors import RejectedError
+from bot.risk import Bracket, brackets_from_ccxt_tiers
+from bot.venue import ccxt_parse as parse
+from bot.venue.capabilities import Capabilities
+from bot.venue.gate import RequestGate
+
+log = logging.getLogger(__name__)
+
+PAGE = 1000
+BPS = Decimal("0.0001")
+
+
+class CcxtVenue:
+    """A real exchange account (or testnet, or the emulator) through ccxt."""
+
+    def __init__(
+        self,
+        futures: Any,
+        spot: Any | None,
+        capabilities: Capabilities,
+        *,
+        name: str,
+        timeframe: str = "4h",
+        order_type: Literal["market", "ioc_limit"] = "market",
+        max_slippage_bps: Decimal = Decimal(50),
+        gate: RequestGate | None = None,
+        quote: str = "USDT",
+    ) -> None:
+        """Wrap ready-made ccxt clients; ``spot`` None means the futures client reads spot too."""
+        self.name = name
+        self.futures = futures
+        self.spot = spot if spot is not None else futures
+        self.caps = capabilities
+        self.timeframe = timeframe
+        self.order_type = order_type
+        self.max_slippage = max_slippage_bps * BPS
+        self.gate = gate or RequestGate()
+        self.quote = quote
+        self._markets_loaded = False
+        self._account_checked = False
+        self._brackets: dict[str, tuple[Bracket, ...]] = {}
+        self._sizes: dict[str, Decimal] = {}
+        self._dirty: set[str] | None = None  # None: nothing known yet, look at every symbol
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        return dict(getattr(self.futures, "last_response_headers", None) or {})
+
+    async def _read(self, name: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        return await self.gate.read(name, call, self._headers)
+
+    async def _write(self, name: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        return await self.gate.write(name, call, self._headers)
+
+    async def _ensure_markets(self) -> None:
+        if self._markets_loaded:
+            return
+        await self._read("load_markets", self.futures.load_markets)
+        if self.spot is not self.futures:
+            await self._read("load_spot_markets", self.spot.load_markets)
+        self._markets_loaded = True
+
+    # -- observe ---------------------------------------------------------------------------
+    async def load_markets(self, symbols: Iterable[str]) -> dict[str, Market]:
+        """Return the trading rules of the listed linear perps among ``symbols``."""
+        await self._ensure_markets()
+        markets = self.futures.markets
+        return {
+            s: parse.market(markets[s])
+            for s in symbols
+            if s in markets and markets[s].get("linear") and markets[s].get("active", True)
+        }
+
+    async def fetch_holdings(self) -> list[Holding]:
+        """Return the spot wallet's balances (the insured portfolio)."""
+        balance = await self._read("fetch_spot_balance", self.spot.fetch_balance)
+        holdings = []
+        for asset, total in sorted((balance.get("total") or {}).items()):
+            amount = parse.dec(total, f"{asset} balance", allow_none=True)
+            if amount is not None and amount > 0:
+                holdings.append(Holding(asset, amount))
+        return holdings
+
+    async def fetch_collateral(self) -> Decimal:
+        """Return the futures wallet's free stablecoin."""
+        balance = await self._read("fetch_balance", self.futures.fetch_balance)
+        free = (balance.get("free") or {}).get(self.quote)
+        return parse.dec(free, f"free {self.quote}", allow_none=True) or Decimal(0)
+
+    async def fetch_quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
+        """Return tickers: one call for the perps and one for the spot symbols."""
+        wanted = sorted(set(symbols))
+        perps = [s for s in wanted if ":" in s]
+        spots = [s for s in wanted if ":" not in s]
+        tickers: dict[str, Any] = {}
+        if perps:
+            tickers |= await self._read("fetch_tickers", lambda: self.futures.fetch_tickers(perps))
+        if spots:
+            tickers |= await self._read(
+                "fetch_spot_tickers", lambda: self.spot.fetch_tickers(spots)
+            )
+        return {s: parse.quote(tickers[s]) for s in wanted if s in tickers}
+
+    async def fetch_closes(self, assets: Iterable[str], count: int) -> dict[str, list[Decimal]]:
+        """Return up to ``count`` recent spot closes per asset at the loop timeframe."""
+        closes: dict[str, list[Decimal]] = {}
+        for asset in assets:
+            symbol = f"{asset}/{self.quote}"
+            if symbol not in self.spot.markets:
+                continue
+            fetch = partial(self.spot.fetch_ohlcv, symbol, self.timeframe, None, count)
+            candles = await self._read("fetch_ohlcv", fetch)
+            closes[asset] = [parse.positive(c[4], f"{symbol} close") for c in candles]
+        return closes
+
+    async def fetch_positions(self, symbols: Iterable[str]) -> dict[str, Position]:
+        """Return open positions among ``symbols`` in one call; note which ones changed."""
+        wanted = sorted(set(symbols))
+        if not wanted:
+            return {}
+        raw = await self._read("fetch_positions", lambda: self.futures.fetch_positions(wanted))
+        positions = {}
+        for item in raw:
+            found = parse.position(item)
+            if found is not None and found.symbol in wanted:
+                positions[found.symbol] = found
+        for symbol in wanted:
+            size = positions[symbol].signed_contracts if symbol in positions else Decimal(0)
+            if self._sizes.get(symbol, Decimal(0)) != size and self._dirty is not None:
+                self._dirty.add(symbol)
+            self._sizes[symbol] = size
+        return positions
+
+    async def fetch_brackets(self, symbols: Iterable[str]) -> dict[str, tuple[Bracket, ...]]:
+        """Return each symbol's maintenance-margin brackets (leverage tiers), cached."""
+        missing = sorted(set(symbols) - set(self._brackets))
+        if missing:
+            tiers = await self._read(
+                "fetch_leverage_tiers", lambda: self.futures.fetch_leverage_tiers(missing)
+            )
+            for symbol in missing:
+                self._brackets[symbol] = brackets_from_ccxt_tiers(tiers[symbol])
+        return {s: self._brackets[s] for s in symbols}
+
+    # -- set-up ----------------------------------------------------------------------------
+    async def _check_account(self) -> None:
+        """Require one-way position mode (set it when flat) and refuse multi-assets mode."""
+        if self._account_checked:
+            return
+        await self._ensure_markets()
+        mode = await self._read("fetch_position_mode", self.futures.fetch_position_mode)
+        if mode.get("hedged"):
+            raw = await self._read("fetch_positions", self.futures.fetch_positions)
+            if any(parse.position(p) is not None for p in raw):
+                raise RejectedError(
+                    f"{self.name} is in hedge (dual-side) position mode with open positions; "
+                    "hedgebot needs one-way mode: close them or switch the mode by hand"
+                )
+            await self._write("set_position_mode", self._one_way)
+        if self.caps.multi_assets_mode_check:
+            answer = await self._read(
+                "multi_assets_mode", self.futures.fapiPrivateGetMultiAssetsMargin
+            )
+            if str(answer.get("multiAssetsMargin")).lower() == "true":
+                raise RejectedError(
+                    f"{self.name} is in multi-assets margin mode, which pools collateral "
+                    "across positions; switch it off so isolated margin stays isolated"
+                )
+        if self.caps.margin_mode_scope == "account":
+            await self._write("set_margin_mode", lambda: self._isolated(None))
+        self._account_checked = True
+
+    async def _one_way(self) -> None:
+        try:
+            await self.futures.set_position_mode(False)
+        except ccxt.OperationRejected as error:  # -4059 "No need to change position side."
+            if "-4059" not in str(error):
+                raise
+
+    async def _isolated(self, symbol: str | None) -> None:
+        try:
+            await self.futures.set_margin_mode("isolated", symbol)
+        except (ccxt.MarginModeAlreadySet, ccxt.NoChange):
+            return
+
+    async def _leverage(self, symbol: str, leverage: int) -> None:
+        try:
+            await self.futures.set_leverage(leverage, symbol)
+        except ccxt.BadRequest as error:  # Bybit 110043 "leverage not modified"
+            if "110043" not in str(error):
+                raise
+
+    async def setup_leg(self, symbol: str, leverage: int) -> None:
+        """Set isolated margin and ``leverage`` on ``symbol``; already set is success."""
+        await self._check_account()
+        if self.caps.margin_mode_scope == "symbol":
+            await self._write("set_margin_mode", lambda: self._isolated(symbol))
+        await self._write("set_leverage", lambda: self._leverage(symbol, leverage))
+
+    async def add_margin(self, symbol: str, amount: Decimal) -> None:
+        """Move collateral into ``symbol``'s isolated margin."""
+        await self._write("add_margin", lambda: self.futures.add_margin(symbol, str(amount)))
+
+    # -- orders ----------------------------------------------------------------------------
+    def _order_args(self, intent: OrderIntent) -> tuple[str, str | None, dict[str, Any]]:
+        params: dict[str, Any] = {"clientOrderId": intent.client_order_id}
+        if intent.reduce_only:
+            params["reduceOnly"] = True
+        if self.order_type == "market":
+            return "market", None, params
+        slip = 1 + self.max_slippage if intent.side is Side.BUY else 1 - self.max_slippage
+        price = self.futures.price_to_precision(intent.symbol, str(intent.reference_price * slip))
+        params["timeInForce"] = "IOC"
+        return "limit", price, params
+
+    async def place_order(self, intent: OrderIntent) -> OrderResult:
+        """Send the order once, confirm it by fetching it, and attach its fills."""
+        with decimal.localcontext():  # ccxt's precision code rewrites the decimal context
+            amount = self.futures.amount_to_precision(intent.symbol, str(intent.amount))
+            kind, price, params = self._order_args(intent)
+        if self._dirty is not None:
+            self._dirty.add(intent.symbol)
+        raw = await self._write(
+            "create_order",
+            lambda: self.futures.create_order(
+                intent.symbol, kind, intent.side.value, amount, price, params
+            ),
+        )
+        if not self.caps.order_response_complete or raw.get("status") not in (
+            "closed",
+            "canceled",
+            "expired",
+        ):
+            raw = await self._read(
+                "fetch_order",
+                lambda: self.futures.fetch_order(
+                    raw["id"], intent.symbol, dict(self.caps.fetch_order_params)
+                ),
+            )
+        result = await self._result(raw, intent.client_order_id, intent.reduce_only)
+        self._explain(intent.symbol, result)
+        return result
+
+    def _explain(self, symbol: str, result: OrderResult) -> None:
+        """Account for our own fills so the next position read does not re-fetch trades."""
+        if self._dirty is None or sum(f.amount for f in result.fills) != result.filled:
+            return
+        signed = result.filled if result.side is Side.BUY else -result.filled
+        self._sizes[symbol] = self._sizes.get(symbol, Decimal(0)) + signed
+        self._dirty.discard(symbol)
+
+    async def find_order(self, client_order_id: str, symbol: str) -> OrderResult | None:
+        """Look an order up by client order id; None when the venue does not know it."""
+        params = {"clientOrderId": client_order_id, **self.caps.fetch_order_params}
+
+        async def lookup() -> Any:
+            try:
+                return await self.futures.fetch_order(None, symbol, params)
+            except ccxt.OrderNotFound:
+                return None
+
+        raw = await self._read("fetch_order", lookup)
+        if raw is None:
+            return None
+        return await self._result(raw, client_order_id, bool(raw.get("reduceOnly")))
+
+    async def _result(self, raw: dict[str, Any], cid: str, reduce_only: bool) -> OrderResult:
+        fills: tuple[Fill, ...] = ()
+        if parse.dec(raw.get("filled"), "filled", allow_none=True):
+            since = int(raw["timestamp"]) - 1000 if raw.get("timestamp") else None
+            trades = await self._read(
+                "fetch_my_trades",
+                lambda: self.futures.fetch_my_trades(raw["symbol"], since, PAGE),
+            )
+            fills = tuple(
+                parse.fill(t, self.name) for t in trades if str(t.get("order")) == str(raw["id"])
+            )
+        result = parse.order(raw, cid, reduce_only, fills)
+        if result.status is OrderStatus.UNKNOWN:
+            log.warning("order %s has an unrecognised status %r", cid, raw.get("status"))
+        return result
+
+    # -- ledgers ---------------------------------------------------------------------------
+    async def fetch_fills(self, symbols: Sequence[str], since: datetime | None) -> list[Fill]:
+        """Return fills after ``since`` for symbols whose position moved or that we traded."""
+        look = set(symbols) if self._dirty is None else self._dirty & set(symbols)
+        self._dirty = set()
+        start = to_ms(since) + 1 if since is not None else None
+        fills: list[Fill] = []
+        for symbol in sorted(look):
+            cursor = start
+            while True:
+                fetch = partial(self.futures.fetch_my_trades, symbol, cursor, PAGE)
+                page = await self._read("fetch_my_trades", fetch)
+                fills += [parse.fill(t, self.name) for t in page]
+                if len(page) < PAGE:
+                    break
+                cursor = int(page[-1]["timestamp"]) + 1
+        return sorted(fills, key=lambda f: (f.timestamp, f.trade_id))
+
+    async def fetch_funding(self, since: datetime | None) -> list[FundingPayment]:
+        """Return funding payments after ``since``, paging through the history."""
+        cursor = to_ms(since) + 1 if since is not None else None
+        payments: list[FundingPayment] = []
+        while True:
+            fetch = partial(self.futures.fetch_funding_history, None, cursor, PAGE)
+            page = await self._read("fetch_funding_history", fetch)
+            payments += [parse.funding(p, self.name, self.caps.funding_sign) for p in page]
+            if len(page) < PAGE:
+                break
+            cursor = int(page[-1]["timestamp"]) + 1
+        return payments
+
+    async def close(self) -> None:
+        """Close the ccxt clients' HTTP sessions."""
+        await self.futures.close()
+        if self.spot is not self.futures:
+            await self.spot.close()

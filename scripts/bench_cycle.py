@@ -1,0 +1,165 @@
+"""Bench the live path: requests and the bot's own time per cycle, for 1, 10 and 50 hedge legs.
+
+The Binance emulator runs in a separate process (`hedgebot emulator`), so the CPU time measured in
+this process is the bot's own work per cycle (engine, ccxt signing and parsing, journal), excluding
+time spent waiting on the network. Requests are counted by the venue's request gate.
+
+    python scripts/bench_cycle.py [--legs 1,10,50] [--cycles 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from bot.clock import ReplayClock
+from bot.config import parse_config
+from bot.engine import Engine
+from bot.journal.records import RunMode
+from bot.journal.store import Journal
+from bot.secrets import ApiCredentials
+from bot.venue.factory import build_ccxt_venue
+from strategies.registry import create_strategy
+
+NAMED = ["BTC", "ETH", "ADA", "XRP", "LTC", "SOL", "DOGE", "LINK", "DOT", "AVAX"]
+
+
+def assets_for(legs: int) -> list[str]:
+    return (NAMED + [f"X{i:02d}" for i in range(legs)])[:legs]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"emulator did not listen on {port}")
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def bench(legs: int, cycles: int, workdir: Path) -> dict[str, float]:
+    """Start an emulator process serving ``legs`` assets and measure the bot against it."""
+    port = free_port()
+    env = {**os.environ, "HEDGEBOT_API_KEY": "bench-key", "HEDGEBOT_API_SECRET": "bench-secret"}
+    command = [sys.executable, "-m", "bot", "emulator", "--port", str(port)]
+    command += ["--assets", ",".join(assets_for(legs))]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(port)
+        return asyncio.run(measure(legs, cycles, port, workdir))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def summary(values: list[float], how: str) -> float:
+    if not values:
+        return float("nan")
+    return statistics.median(values) if how == "median" else p99(values)
+
+
+async def measure(legs: int, cycles: int, port: int, workdir: Path) -> dict[str, float]:
+    """Run a warm-up cycle, then alternate rebalancing and steady cycles, counting each."""
+    config = parse_config(
+        {
+            "exchange": {
+                "name": "binanceusdm",
+                "account": f"bench{legs}",
+                "api_url": f"http://127.0.0.1:{port}",
+                "requests_per_second": 50,
+            },
+            "strategy": {"name": "static", "ratio": "0.4"},
+            "risk": {
+                "leverage": 2,
+                "max_price_age": "10000d",
+                "max_order_notional": 10**7,
+                "max_total_notional": 10**9,
+                "max_daily_turnover": 10**10,
+                "kill_switch_file": str(workdir / "halt"),
+            },
+            "journal": {"url": f"sqlite:///{workdir / f'bench{legs}.sqlite'}"},
+        }
+    )
+    credentials = ApiCredentials(SecretStr("bench-key"), SecretStr("bench-secret"))
+    venue = build_ccxt_venue(config, credentials)
+    # ccxt's leaky-bucket limiter polls the event loop while it waits (tens of thousands of
+    # wake-ups per run): that is waiting, not work. Our own gate still budgets requests.
+    for client in {id(venue.futures): venue.futures, id(venue.spot): venue.spot}.values():
+        client.enableRateLimit = False
+    clock = ReplayClock(datetime.now(UTC))
+    strategy = create_strategy("static", {"ratio": "0.4"})
+    requests: dict[bool, list[float]] = {True: [], False: []}
+    cpu: dict[bool, list[float]] = {True: [], False: []}
+    with Journal.open(config.journal.url) as journal:
+        engine = Engine(config, venue, journal, strategy, clock, RunMode.LIVE)
+        await engine.cycle()  # opens every leg, sets leverage and margin type (warm-up)
+        ratios = (Decimal("0.2"), Decimal("0.4"))
+        for i in range(cycles):
+            if i % 2 == 0:  # even cycles move the ratio (rebalancing), odd ones keep it
+                strategy.ratio = ratios[(i // 2) % 2]  # type: ignore[attr-defined]
+            await clock.sleep(4 * 3600)
+            venue.gate.reset_count()
+            start = time.process_time()
+            report = await engine.cycle()
+            used = time.process_time() - start
+            acted = bool(report.executions)
+            requests[acted].append(venue.gate.total_calls)
+            cpu[acted].append(used * 1000)
+        await venue.close()
+    return {
+        "steady_requests": summary(requests[False], "median"),
+        "rebalancing_requests": summary(requests[True], "median"),
+        "steady_cpu_ms_median": summary(cpu[False], "median"),
+        "steady_cpu_ms_p99": summary(cpu[False], "p99"),
+        "rebalancing_cpu_ms_median": summary(cpu[True], "median"),
+        "rebalancing_cpu_ms_p99": summary(cpu[True], "p99"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--legs", default="1,10,50")
+    parser.add_argument("--cycles", type=int, default=20)
+    args = parser.parse_args()
+    print(
+        f"{'legs':>4}  {'req/steady':>10}  {'req/rebal':>9}  {'cpu ms steady med/p99':>22}  "
+        f"{'cpu ms rebal med/p99':>21}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for legs in (int(x) for x in args.legs.split(",")):
+            r = bench(legs, args.cycles, Path(tmp))
+            print(
+                f"{legs:>4}  {r['steady_requests']:>10.0f}  {r['rebalancing_requests']:>9.0f}  "
+                f"{r['steady_cpu_ms_median']:>10.1f} / {r['steady_cpu_ms_p99']:<9.1f}  "
+                f"{r['rebalancing_cpu_ms_median']:>9.1f} / {r['rebalancing_cpu_ms_p99']:<9.1f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
