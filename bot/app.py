@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.clock import ReplayClock, from_ms, to_ms
+from bot.clock import Clock, ReplayClock, WallClock, from_ms, to_ms
 from bot.config import Config
 from bot.errors import ConfigError
+from bot.journal.records import RunMode
 from bot.market.history import available_assets, find_data_dir, load_history, timeframe_ms
 from bot.market.series import MarketData
 from bot.market.simulated import simulate_market
+from bot.venue.base import Venue
 from bot.venue.paper import PaperVenue
 from strategies.base import Strategy
 from strategies.baskets import LegWeight, Universe, history_bars, possible_leg_assets
@@ -248,3 +250,39 @@ def session_tag(now: datetime | None = None) -> str:
     """Return a compact tag that keeps each paper session's ids apart in one journal."""
     moment = now or datetime.now(UTC)
     return f"{moment:%Y%m%dT%H%M%S}"
+
+
+@dataclass(slots=True)
+class Session:
+    """Everything a command needs to run the engine: strategy, venue, clock, mode, labels."""
+
+    strategy: Strategy
+    venue: Venue
+    clock: Clock
+    mode: RunMode
+    label: str
+    notes: tuple[str, ...] = ()
+    paper: PaperSetup | None = None
+
+
+def open_session(config: Config, data_dir: str | Path | None, speed: float = 0.0) -> Session:
+    """Open the configured venue: a paper account on replayed data, or an exchange via ccxt."""
+    if config.is_paper:
+        strategy, setup = open_paper(config, data_dir, speed)
+        return Session(
+            strategy,
+            setup.venue,
+            setup.clock,
+            RunMode.PAPER,
+            f"paper venue, {setup.data.label}",
+            tuple(setup.notes),
+            setup,
+        )
+    from bot.secrets import load_credentials
+    from bot.venue.factory import build_ccxt_venue
+
+    venue = build_ccxt_venue(config, load_credentials(config.exchange.secrets_file))
+    where = config.exchange.api_url or ("testnet" if config.exchange.testnet else "PRODUCTION")
+    return Session(
+        build_strategy(config), venue, WallClock(), RunMode.LIVE, f"{venue.name} ({where})"
+    )

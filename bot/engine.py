@@ -450,14 +450,14 @@ class Engine:
         cycles = 0
         interval = self.config.interval_seconds
         while not stop.is_set() and (until is None or self.clock.now() <= until):
-            if max_cycles is not None and cycles >= max_cycles:
-                break
             report = await self.cycle()
             cycles += 1
             if on_cycle is not None:
                 maybe = on_cycle(report)
                 if maybe is not None:
                     await maybe
+            if max_cycles is not None and cycles >= max_cycles:
+                break
             next_slot = rebalance_slot(self.clock.now(), interval) + timedelta(seconds=interval)
             wait = (next_slot - self.clock.now()).total_seconds()
             await self._sleep(wait, stop)

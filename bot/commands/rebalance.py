@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from bot.app import open_paper
+from bot.app import Session, open_session
 from bot.config import Config
 from bot.display import holdings_table, money, plan_table
 from bot.engine import Engine
@@ -16,14 +16,21 @@ from bot.journal.store import Journal
 
 async def rebalance_once(config: Config, args: argparse.Namespace) -> int:
     """Run one cycle; with ``--dry-run`` only plan and show, placing nothing."""
-    strategy, setup = open_paper(config, args.data_dir)
-    print(f"hedgebot rebalance — paper venue, {setup.data.label}")
-    for note in setup.notes:
+    session = open_session(config, args.data_dir)
+    try:
+        return await _rebalance(config, args, session)
+    finally:
+        await session.venue.close()
+
+
+async def _rebalance(config: Config, args: argparse.Namespace, session: Session) -> int:
+    print(f"hedgebot rebalance — {session.label}")
+    for note in session.notes:
         print(f"note: {note}")
-    print(f"as of {setup.clock.now():%Y-%m-%d %H:%M} UTC\n")
-    mode = RunMode.DRY_RUN if args.dry_run else RunMode.PAPER
+    print(f"as of {session.clock.now():%Y-%m-%d %H:%M} UTC\n")
+    mode = RunMode.DRY_RUN if args.dry_run else session.mode
     with Journal.open(config.journal.url) as journal:
-        engine = Engine(config, setup.venue, journal, strategy, setup.clock, mode)
+        engine = Engine(config, session.venue, journal, session.strategy, session.clock, mode)
         plan = await engine.cycle(dry_run=True, one_shot=True)
         print(holdings_table(plan))
         print(f"\nstrategy: {plan.reason}")
@@ -59,5 +66,4 @@ async def rebalance_once(config: Config, args: argparse.Namespace) -> int:
                     f"{fill.symbol}: {fill.side.value} {fill.amount} @ {money(fill.price, 4)} "
                     f"fee {money(fill.fee, 4)} {fill.fee_currency} (order {result.client_order_id})"
                 )
-        await setup.venue.close()
         return 0 if report.status in ("done", "held") else 1

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bot.app import PaperSetup, open_paper
+from bot.app import PaperSetup, Session, open_session
 from bot.config import Config
 from bot.display import cycle_line, money, percent, signed
 from bot.domain import ZERO
@@ -110,12 +110,52 @@ def summary(
 
 
 async def run_loop(config: Config, args: argparse.Namespace) -> int:
-    """Replay the paper market through the engine until the data ends or a signal arrives."""
+    """Run the engine until a signal arrives (or the paper replay's data ends)."""
     from bot.cli import install_stop_signals
 
-    strategy, setup = open_paper(config, args.data_dir, args.speed)
+    session = open_session(config, args.data_dir, args.speed)
     stop = asyncio.Event()
     install_stop_signals(stop)
+    try:
+        if session.paper is None:
+            return await _run_live(config, args, session, stop)
+        return await _run_paper(config, args, session, session.paper, stop)
+    finally:
+        await session.venue.close()
+
+
+async def _run_live(
+    config: Config, args: argparse.Namespace, session: Session, stop: asyncio.Event
+) -> int:
+    print(f"hedgebot run — {session.label}, every {config.interval}, journal {config.journal.url}")
+    print("SIGINT/SIGTERM finish the current cycle and exit.")
+    with Journal.open(config.journal.url) as journal:
+        engine = Engine(
+            config, session.venue, journal, session.strategy, session.clock, session.mode
+        )
+
+        def progress(report: CycleReport) -> None:
+            print(cycle_line(report), flush=True)
+            for note in report.notes:
+                print(f"  note: {note}", flush=True)
+
+        cycles = await engine.run(stop, None, progress, args.max_cycles)
+        totals = journal.totals(venue=session.venue.name)
+        print(
+            f"stopped after {cycles} cycles: {totals.orders} orders, {totals.fills} fills, "
+            f"fees {money(totals.fees)}, funding {signed(totals.funding_net)}"
+        )
+    return 0
+
+
+async def _run_paper(
+    config: Config,
+    args: argparse.Namespace,
+    session: Session,
+    setup: PaperSetup,
+    stop: asyncio.Event,
+) -> int:
+    strategy = session.strategy
     reports: list[CycleReport] = []
     span_days = (setup.end - setup.start).days
     print(f"hedgebot paper run — {setup.data.label}")
@@ -137,7 +177,6 @@ async def run_loop(config: Config, args: argparse.Namespace) -> int:
                 print(cycle_line(report), flush=True)
 
         cycles = await engine.run(stop, setup.end, progress, args.max_cycles)
-        await setup.venue.close()
         if reports:
             print(summary(config, setup, journal, reports[0], reports[-1], cycles))
     return 0

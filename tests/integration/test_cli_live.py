@@ -1,0 +1,100 @@
+"""The live path from the command line, offline: `hedgebot emulator` + `config/emulator.toml`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.journal.store import Journal
+
+REPO = Path(__file__).resolve().parents[2]
+KEYS = {"HEDGEBOT_API_KEY": "cli-key", "HEDGEBOT_API_SECRET": "cli-secret-do-not-print"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture()
+def emulator(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}, **KEYS}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "emulator", "--port", str(port), "--assets", "BTC,ETH"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    config = tmp_path / "config" / "emulator.toml"
+    config.write_text(
+        config.read_text()
+        .replace("127.0.0.1:8765", f"127.0.0.1:{port}")
+        .replace('perps = ["BTC", "ETH", "ADA", "XRP", "LTC"]', 'perps = ["BTC", "ETH"]')
+    )
+    yield tmp_path, env
+    server.send_signal(signal.SIGINT)
+    server.wait(timeout=10)
+
+
+def hedgebot(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args, "--config", "config/emulator.toml"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_emulator_config_runs_the_live_path_offline(
+    emulator: tuple[Path, dict[str, str]],
+) -> None:
+    cwd, env = emulator
+    plan = hedgebot(cwd, env, "rebalance", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert "dry run: nothing placed." in plan.stdout and "BTC/USDT:USDT" in plan.stdout
+    placed = hedgebot(cwd, env, "rebalance", "--yes")
+    assert placed.returncode == 0, placed.stderr
+    assert placed.stdout.count(": sell ") == 2
+    loop = hedgebot(cwd, env, "run", "--max-cycles", "1")
+    assert loop.returncode == 0, loop.stderr
+    assert "held" in loop.stdout  # the hedge placed above is within its deadband
+    status = hedgebot(cwd, env, "status")
+    assert "ETH/USDT:USDT" in status.stdout and "40.0%" in status.stdout
+    with Journal.open(f"sqlite:///{cwd / 'var/hedgebot-emulator.sqlite'}") as journal:
+        totals = journal.totals()
+        assert (totals.orders, totals.fills) == (2, 2)
+    everything = plan.stdout + plan.stderr + placed.stdout + placed.stderr + loop.stdout
+    everything += loop.stderr + status.stdout + status.stderr
+    assert KEYS["HEDGEBOT_API_SECRET"] not in everything
+    assert KEYS["HEDGEBOT_API_KEY"] not in everything
+
+
+def test_missing_keys_fail_with_the_way_to_provide_them(
+    emulator: tuple[Path, dict[str, str]],
+) -> None:
+    cwd, env = emulator
+    bare = {k: v for k, v in env.items() if not k.startswith("HEDGEBOT_API")}
+    result = hedgebot(cwd, bare, "rebalance", "--dry-run")
+    assert result.returncode == 2
+    assert "HEDGEBOT_API_KEY" in result.stderr and "secrets_file" in result.stderr
