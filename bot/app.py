@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -249,7 +250,7 @@ def open_paper(
 def session_tag(now: datetime | None = None) -> str:
     """Return a compact tag that keeps each paper session's ids apart in one journal."""
     moment = now or datetime.now(UTC)
-    return f"{moment:%Y%m%dT%H%M%S}"
+    return f"{moment:%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"  # two runs in one second differ
 
 
 @dataclass(slots=True)

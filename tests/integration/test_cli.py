@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,55 @@ def test_check_config_prints_the_effective_config_with_secrets_masked(tmp_path: 
     assert "valid" in result.stdout and '"ratio"' not in result.stdout
     assert "hunter2" not in result.stdout and "bot:***@db" in result.stdout
     assert '"deadband": "0.05"' in result.stdout
+
+
+def test_sigint_finishes_the_cycle_closes_the_journal_and_exits_0(workdir: Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "HEDGEBOT_DATA_DIR"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--config",
+            "config/paper.toml",
+            "--speed",
+            str(4 * 3600 * 10),
+        ],  # ten 4h cycles per second
+        cwd=workdir,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "hedge P&L" in out  # the summary is printed after the interrupted replay
+    with Journal.open(f"sqlite:///{workdir / 'var/hedgebot-paper.sqlite'}") as journal:
+        rebalances = journal.rebalances()
+        assert 5 <= len(rebalances) < 540  # stopped part-way
+        assert all(r.status in ("done", "held") for r in rebalances)  # no half-written cycle
+        assert journal.totals().orders == journal.totals().fills
+
+
+def test_halt_stops_orders_from_the_next_cycle_and_resume_restarts_them(workdir: Path) -> None:
+    halted = hedgebot("halt", "--reason", "drill", "--config", "config/paper.toml", cwd=workdir)
+    assert halted.returncode == 0 and "halted" in halted.stdout
+    run = hedgebot("run", "-q", "--max-cycles", "2", "--config", "config/paper.toml", cwd=workdir)
+    assert run.returncode == 0, run.stderr
+    with Journal.open(f"sqlite:///{workdir / 'var/hedgebot-paper.sqlite'}") as journal:
+        assert [r.status for r in journal.rebalances()] == ["halted", "halted"]
+        assert "drill" in (journal.rebalances()[-1].note or "")
+        assert journal.totals().orders == 0
+        assert [e.kind for e in journal.events()] == ["kill_switch"]
+    resumed = hedgebot("resume", "--config", "config/paper.toml", cwd=workdir)
+    assert resumed.returncode == 0 and "resumed" in resumed.stdout
+    run = hedgebot("run", "-q", "--max-cycles", "1", "--config", "config/paper.toml", cwd=workdir)
+    assert run.returncode == 0, run.stderr
+    with Journal.open(f"sqlite:///{workdir / 'var/hedgebot-paper.sqlite'}") as journal:
+        halted_venue = journal.rebalances()[0].venue
+        latest = [r for r in journal.rebalances() if r.venue != halted_venue]
+        assert [r.status for r in latest] == ["done"]  # a new session: its own venue name
+        assert journal.totals(venue=latest[0].venue).orders > 0

@@ -125,6 +125,7 @@ def test_kill_switch_stops_orders_within_one_cycle_and_resume_restarts_them(
         ({"max_order_notional": 5000}, "clipped to max_order_notional"),
         ({"max_total_notional": 10000}, "above the max_total_notional limit"),
         ({"max_daily_turnover": 1000}, "max_daily_turnover"),
+        ({"max_hedge_ratio": "0.2"}, "above the max_hedge_ratio limit"),
     ],
 )
 def test_each_limit_refuses_with_a_journaled_reason_and_the_loop_goes_on(
