@@ -9,6 +9,7 @@ from typing import Any
 from bot.display import money, percent, signed, table
 from bot.domain import PositionSide
 from bot.journal.store import Journal
+from bot.report import insurance_report
 from bot.risk import liquidation_distance
 
 
@@ -79,6 +80,14 @@ def show_status(journal: Journal, venue: str | None) -> str:
         f"realized P&L      {signed(totals.realized_pnl)} over {totals.fills} fills, "
         f"{totals.liquidation_count} liquidations",
     ]
+    if totals.fills or totals.funding_payments:
+        cost = insurance_report(journal, venue)
+        yearly = cost.cost_per_year(cost.total)
+        lines.append(
+            f"carry cost        {signed(cost.total.carry_cost)} "
+            f"({percent(yearly, 2)}/yr of {money(cost.total.protected_value)} protected); "
+            f"hedge net {signed(cost.total.net)} — `hedgebot report` for the breakdown"
+        )
     return "\n".join(lines)
 
 

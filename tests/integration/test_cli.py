@@ -70,6 +70,7 @@ def test_rebalance_with_yes_places_and_shows_fills(workdir: Path) -> None:
     status = hedgebot("status", "--config", "config/paper.toml", cwd=workdir)
     assert status.returncode == 0, status.stderr
     assert "liq. distance" in status.stdout and "ADA/USDT:USDT" in status.stdout
+    assert "carry cost" in status.stdout
     listing = hedgebot("journal", "fills", "--csv", "--config", "config/paper.toml", cwd=workdir)
     lines = listing.stdout.strip().splitlines()
     assert lines[0].startswith("venue,trade_id") and len(lines) == 1 + 5
