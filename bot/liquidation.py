@@ -80,7 +80,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.domain import ZERO, PositionSide
-from bot.risk import Bracket, bracket_for, liquidation_price
+from bot.risk import Bracket, bracket_for, check_position, liquidation_price, side_sign
 
 
 class LiquidationMethod(StrEnum):
@@ -144,7 +144,7 @@ def maintenance_margin_for(
     """
     venue = LiquidationMethod(method)
     _check_fee_rate(fee_rate)
-    _check_position(contracts, entry_price, contract_size)
+    check_position(contracts, entry_price, contract_size)
     if mark_price <= 0:
         raise ValueError(f"mark price must be > 0, got {mark_price}")
     if venue is LiquidationMethod.BYBIT:
@@ -185,7 +185,7 @@ def bybit_maintenance_margin(
     contract_size: Decimal = Decimal(1),
 ) -> Decimal:
     """Return Bybit's ``Position Value × MMR − MM Deduction``, position value taken at entry."""
-    _check_position(contracts, entry_price, contract_size)
+    check_position(contracts, entry_price, contract_size)
     value = contracts * contract_size * entry_price
     tier = bybit_tier(tiers, value)
     return value * tier.mmr - tier.cum
@@ -205,14 +205,14 @@ def bybit_liquidation_price(
     anything deducted from it) and ``MM`` is :func:`bybit_maintenance_margin`. Return the exact
     quotient, or None for an empty position or a non-positive price.
     """
-    _check_position(contracts, entry_price, contract_size)
+    check_position(contracts, entry_price, contract_size)
     if isolated_margin < 0:
         raise ValueError(f"isolated margin must be >= 0, got {isolated_margin}")
     if contracts == 0:
         return None
     quantity = contracts * contract_size
     required = bybit_maintenance_margin(contracts, entry_price, tiers, contract_size)
-    price = entry_price - _sign(side) * (isolated_margin - required) / quantity
+    price = entry_price - side_sign(side) * (isolated_margin - required) / quantity
     return price if price > 0 else None
 
 
@@ -247,7 +247,7 @@ def okx_maintenance_margin(
     With ``fee_rate`` 0 this is the bare maintenance margin; with the taker fee rate it is the
     maintenance margin plus the liquidation fee, the denominator of OKX's margin ratio.
     """
-    _check_position(contracts, mark_price, contract_size)
+    check_position(contracts, mark_price, contract_size, "mark price")
     _check_fee_rate(fee_rate)
     tier = okx_tier(tiers, contracts)
     return contracts * contract_size * mark_price * (tier.mmr + fee_rate)
@@ -269,7 +269,7 @@ def okx_liquidation_price(
     exact quotient, or None for an empty position or a non-positive price (a long whose margin
     covers its whole entry value).
     """
-    _check_position(contracts, entry_price, contract_size)
+    check_position(contracts, entry_price, contract_size)
     _check_fee_rate(fee_rate)
     if isolated_margin < 0:
         raise ValueError(f"isolated margin must be >= 0, got {isolated_margin}")
@@ -278,7 +278,7 @@ def okx_liquidation_price(
     rate = okx_tier(tiers, contracts).mmr + fee_rate
     if rate >= 1:
         raise ValueError(f"maintenance margin rate plus fee rate must be < 1, got {rate}")
-    sign = _sign(side)
+    sign = side_sign(side)
     quantity = contracts * contract_size
     price = (isolated_margin - sign * quantity * entry_price) / (quantity * rate - sign * quantity)
     return price if price > 0 else None
@@ -308,18 +308,3 @@ def _check_fee_rate(fee_rate: Decimal) -> None:
     """Raise ValueError unless ``0 <= fee_rate < 1``."""
     if not 0 <= fee_rate < 1:
         raise ValueError(f"fee rate must be in [0, 1), got {fee_rate}")
-
-
-def _check_position(contracts: Decimal, price: Decimal, contract_size: Decimal) -> None:
-    """Raise ValueError on a negative size, a non-positive price or contract size."""
-    if contracts < 0:
-        raise ValueError(f"contracts must be >= 0 (use side for direction), got {contracts}")
-    if price <= 0:
-        raise ValueError(f"price must be > 0, got {price}")
-    if contract_size <= 0:
-        raise ValueError(f"contract size must be > 0, got {contract_size}")
-
-
-def _sign(side: PositionSide) -> Decimal:
-    """Return +1 for a long, −1 for a short."""
-    return Decimal(1) if side is PositionSide.LONG else Decimal(-1)

@@ -135,12 +135,12 @@ def liquidation_price(
     Return the exact quotient (no rounding), or None when ``contracts`` is 0 or the position
     cannot be liquidated at a positive price (a long whose margin covers its notional).
     """
-    _check_position(contracts, entry_price, contract_size)
+    check_position(contracts, entry_price, contract_size)
     if isolated_margin < 0:
         raise ValueError(f"isolated margin must be >= 0, got {isolated_margin}")
     if contracts == 0:
         return None
-    sign = _sign(side)
+    sign = side_sign(side)
     quantity = contracts * contract_size
     last = len(brackets) - 1
     for index, bracket in enumerate(brackets):
@@ -185,7 +185,7 @@ def margin_for_liquidation_distance(
     :func:`liquidation_price`). Return ZERO when no margin at all already keeps the liquidation
     price at least that far, and ZERO for an empty position.
     """
-    _check_position(contracts, entry_price, contract_size)
+    check_position(contracts, entry_price, contract_size)
     if mark_price <= 0:
         raise ValueError(f"mark price must be > 0, got {mark_price}")
     if target_distance <= 0:
@@ -194,7 +194,7 @@ def margin_for_liquidation_distance(
         raise ValueError(f"a long's target distance must be < 1, got {target_distance}")
     if contracts == 0:
         return ZERO
-    sign = _sign(side)
+    sign = side_sign(side)
     quantity = contracts * contract_size
     target_price = mark_price * (1 - sign * target_distance)
     last = brackets[-1]
@@ -218,7 +218,7 @@ def equity_at(
 ) -> Decimal:
     """Return the isolated margin plus the unrealised PnL at ``price``."""
     quantity = contracts * contract_size
-    return isolated_margin + _sign(side) * quantity * (price - entry_price)
+    return isolated_margin + side_sign(side) * quantity * (price - entry_price)
 
 
 def brackets_from_binance(entries: Sequence[Mapping[str, Any]]) -> tuple[Bracket, ...]:
@@ -301,17 +301,19 @@ def _binance_id(symbol: str) -> str:
     return f"{pair_id}_{expiry}" if expiry else pair_id
 
 
-def _sign(side: PositionSide) -> Decimal:
+def side_sign(side: PositionSide) -> Decimal:
     """Return +1 for a long, −1 for a short."""
     return Decimal(1) if side is PositionSide.LONG else Decimal(-1)
 
 
-def _check_position(contracts: Decimal, entry_price: Decimal, contract_size: Decimal) -> None:
-    """Raise ValueError on a negative size, a non-positive entry price or contract size."""
+def check_position(
+    contracts: Decimal, price: Decimal, contract_size: Decimal, price_name: str = "entry price"
+) -> None:
+    """Raise ValueError on a negative size, a non-positive price or contract size."""
     if contracts < 0:
         raise ValueError(f"contracts must be >= 0 (use side for direction), got {contracts}")
-    if entry_price <= 0:
-        raise ValueError(f"entry price must be > 0, got {entry_price}")
+    if price <= 0:
+        raise ValueError(f"{price_name} must be > 0, got {price}")
     if contract_size <= 0:
         raise ValueError(f"contract size must be > 0, got {contract_size}")
 
