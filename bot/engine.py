@@ -17,6 +17,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import Config
 from bot.domain import ZERO, HedgeTarget, Market, Position, Quote, perp_symbol, spot_symbol
+from bot.errors import HedgebotError
 from bot.guards import cap_order_size, cap_targets, cap_turnover, fit_to_margin, stale_quotes
 from bot.journal.records import (
     PositionSnapshot,
@@ -35,6 +36,7 @@ from bot.protection import (
     turnover_last_day,
     vanished_positions,
 )
+from bot.reconcile import reconcile
 from bot.venue.base import Venue
 from strategies.base import HedgeDecision, HoldingView, Strategy, StrategyInput
 from strategies.baskets import (
@@ -46,6 +48,9 @@ from strategies.baskets import (
 )
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_FAILURE = 30.0
+"""Seconds before retrying a failed cycle; doubles per failure, capped at the interval."""
 
 STABLECOINS = frozenset({"USDT", "USDC", "FDUSD", "BUSD", "DAI", "TUSD", "USDP"})
 
@@ -124,6 +129,7 @@ class Engine:
         self._legs_ready: set[str] = set()
         self._strategy_state: Mapping[str, Any] = {}
         self._last_cycle: tuple[dict[str, Decimal], datetime] | None = None
+        self._reconciled = False
 
     # -- observe ---------------------------------------------------------------------------
     async def _ensure_markets(self, assets: Sequence[str]) -> None:
@@ -258,6 +264,12 @@ class Engine:
 
     async def cycle(self, *, dry_run: bool = False, one_shot: bool = False) -> CycleReport:
         """Run observe → decide → act → record once; ``dry_run`` only observes and plans."""
+        restart: list[str] = []
+        if not dry_run:
+            found = await reconcile(
+                self.venue, self.journal, self.clock.now(), check_positions=not self._reconciled
+            )
+            restart, self._reconciled = found.notes, True
         new_fills, new_funding = (0, 0) if dry_run else await self.sync_journal()
         seen = await self.observe()
         rid = self.rebalance_id(seen.time, one_shot)
@@ -272,7 +284,7 @@ class Engine:
         )
         if dry_run:
             return await self._plan_only(report)
-        notes = self._check_positions(seen)
+        notes = restart + self._check_positions(seen)
         if seen.stale:
             reason = "refused to act on stale or missing prices: " + "; ".join(seen.stale)
             skipped = replace(
@@ -449,8 +461,19 @@ class Engine:
         """Repeat `cycle` every interval until stopped, past ``until`` or after ``max_cycles``."""
         cycles = 0
         interval = self.config.interval_seconds
+        failures = 0
         while not stop.is_set() and (until is None or self.clock.now() <= until):
-            report = await self.cycle()
+            try:
+                report = await self.cycle()
+            except HedgebotError as error:  # venue down, journal locked: retry soon, never crash
+                failures += 1
+                wait = min(interval, RETRY_AFTER_FAILURE * 2 ** min(failures - 1, 6))
+                log.error(
+                    "cycle failed (%s: %s); retrying in %.0f s", type(error).__name__, error, wait
+                )
+                await self._sleep(wait, stop)
+                continue
+            failures = 0
             cycles += 1
             if on_cycle is not None:
                 maybe = on_cycle(report)
@@ -461,7 +484,10 @@ class Engine:
             next_slot = rebalance_slot(self.clock.now(), interval) + timedelta(seconds=interval)
             wait = (next_slot - self.clock.now()).total_seconds()
             await self._sleep(wait, stop)
-        await self.sync_journal()
+        try:
+            await self.sync_journal()
+        except HedgebotError as error:
+            log.error("final journal sync failed: %s", error)
         return cycles
 
     async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:

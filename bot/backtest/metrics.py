@@ -125,6 +125,8 @@ class Metrics:
     orders: int
     turnover: float
     average_hedge_ratio: float
+    liquidations: int
+    guard_actions: int
 
 
 def measure(result: RunResult) -> tuple[Metrics, Metrics]:
@@ -141,7 +143,7 @@ def measure(result: RunResult) -> tuple[Metrics, Metrics]:
     cost_per_year = float(last.fees - last.funding) / years if years > 0 else None
     average_spot = statistics.fmean(float(p.spot) for p in points)
     ratios = [float(p.short_notional / p.spot) if p.spot else 0.0 for p in points]
-    unhedged = Metrics("unhedged", *bare, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0)
+    unhedged = Metrics("unhedged", *bare, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0, 0)
     run = Metrics(
         result.spec.label,
         *hedged,
@@ -156,5 +158,7 @@ def measure(result: RunResult) -> tuple[Metrics, Metrics]:
         orders=result.totals.orders,
         turnover=float(last.turnover),
         average_hedge_ratio=statistics.fmean(ratios),
+        liquidations=result.totals.liquidation_count,
+        guard_actions=result.guard_actions,
     )
     return unhedged, run

@@ -48,6 +48,8 @@ _ROWS: tuple[tuple[str, Callable[[Metrics], str]], ...] = (
     ("orders", lambda m: str(m.orders)),
     ("turnover", lambda m: _money(m.turnover)),
     ("average hedge ratio", lambda m: _pct(m.average_hedge_ratio)),
+    ("margin guard actions", lambda m: str(m.guard_actions)),
+    ("liquidations", lambda m: str(m.liquidations)),
 )
 
 

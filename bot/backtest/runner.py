@@ -1,9 +1,10 @@
 """Replay one period through the paper engine per strategy and read the portfolio off the venue.
 
-A backtest is `hedgebot run` in paper mode with nothing changed but the clock's pace: the same
-`Engine` (strategy, planner, guards, order manager, journal) drives a `PaperVenue` on a
-`ReplayClock`. After each cycle the spot value and the futures account's equity are read off the
-venue, with the fees, funding and traded notional it booked so far.
+A backtest is `hedgebot run` in paper mode: the same `Engine` (strategy, planner, guards, order
+manager, journal) drives a `PaperVenue` on a `ReplayClock` that never waits. Only the journal (in
+memory unless given) and the kill-switch file (never the live one) differ. After each cycle the
+spot value and the futures account's equity are read off the venue, with the fees, funding and
+traded notional it booked so far.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from bot.app import REPLAY_TIMEFRAME, PaperSetup, build_paper
+from bot.app import PaperSetup, build_paper
 from bot.clock import ReplayClock
 from bot.commands.run import hedge_account
 from bot.config import Config, StrategyConfig
@@ -26,9 +27,9 @@ from bot.domain import ZERO
 from bot.engine import CycleReport, Engine
 from bot.journal.records import JournalTotals, RunMode
 from bot.journal.store import Journal
-from bot.market.history import timeframe_ms
 from bot.venue.paper import PaperVenue
 from bot.venue.simcore import SimExchange
+from strategies.base import Strategy
 from strategies.registry import create_strategy
 
 MEMORY_JOURNAL = "sqlite:///:memory:"
@@ -65,7 +66,8 @@ class RunResult:
     """Everything one replay produced: the curve, the journal's totals, the wall time.
 
     ``unreconciled`` is how far the fees and funding the venue booked differ from the journal's
-    totals (zero when every fill and payment was journaled).
+    totals (zero when every fill and payment was journaled); ``guard_actions`` counts the margin
+    guard's top-ups and cuts.
     """
 
     spec: RunSpec
@@ -75,6 +77,7 @@ class RunResult:
     totals: JournalTotals
     seconds: float
     unreconciled: Decimal
+    guard_actions: int
 
     def unhedged(self, point: Point) -> Decimal:
         """Return the unhedged portfolio at ``point``: the same spot, the collateral as cash."""
@@ -111,19 +114,17 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower() or "run"
 
 
-def warmup_bars(config: Config, specs: Sequence[RunSpec]) -> int:
-    """Return the replay bars of history every spec's strategy and the baskets need first."""
-    per_interval = max(1, config.interval_seconds * 1000 // timeframe_ms(REPLAY_TIMEFRAME))
-    bars = config.hedge.baskets.rules(config.interval_seconds).lookback_bars
-    for spec in specs:
-        strategy = create_strategy(spec.strategy.name, spec.strategy.params())
-        bars = max(bars, int(getattr(strategy, "history_bars", 0)))
-    return bars * per_interval
+def _covering(specs: Sequence[RunSpec]) -> Strategy:
+    """Return one strategy whose history needs cover every spec's: their `max_of`."""
+    if len(specs) == 1:
+        return create_strategy(specs[0].strategy.name, specs[0].strategy.params())
+    parts = [{"name": spec.strategy.name, **spec.strategy.params()} for spec in specs]
+    return create_strategy("max_of", {"parts": parts})
 
 
 def prepare(config: Config, data_dir: str | Path, specs: Sequence[RunSpec]) -> PaperSetup:
-    """Load the history once and fix the period every run replays."""
-    return build_paper(config, data_dir, warmup_bars=warmup_bars(config, specs))
+    """Load the history once, with the assets and warmup of every spec; fix the period."""
+    return build_paper(config, data_dir, strategy=_covering(specs))
 
 
 def fresh_setup(base: PaperSetup, config: Config, venue: str) -> PaperSetup:
@@ -140,7 +141,7 @@ def fresh_setup(base: PaperSetup, config: Config, venue: str) -> PaperSetup:
         config.hedge.quote,
         venue,
     )
-    return PaperSetup(account, clock, base.data, base.start, base.end)
+    return PaperSetup(account, clock, base.data, base.start, base.end, base.notes)
 
 
 async def run_one(
@@ -187,7 +188,9 @@ async def _replay(
         await engine.run(asyncio.Event(), setup.end, record)
         await setup.venue.close()
         totals = journal.totals(venue=venue)
+        guard_actions = len(journal.events(kind="margin_guard", venue=venue))
     seconds = time.perf_counter() - started
     ledger.update()
     gap = abs(ledger.fees - totals.fees) + abs(ledger.funding - totals.funding_net)
-    return RunResult(spec, venue, config.paper.collateral, tuple(points), totals, seconds, gap)
+    collateral = config.paper.collateral
+    return RunResult(spec, venue, collateral, tuple(points), totals, seconds, gap, guard_actions)

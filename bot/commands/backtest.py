@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import logging
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import PaperSetup, session_tag
-from bot.backtest.metrics import Metrics, measure
+from bot.backtest.metrics import measure
 from bot.backtest.output import render_table, write_csv, write_curves, write_json
 from bot.backtest.runner import MEMORY_JOURNAL, RunResult, RunSpec, prepare, run_one, slug
 from bot.backtest.windows import describe_windows, find_window
@@ -120,6 +122,19 @@ def _data_dir(config: Config, args: argparse.Namespace) -> Path:
     return directory
 
 
+@contextmanager
+def _guard_warnings_held_back(verbose: bool) -> Iterator[None]:
+    """Keep the margin guard's per-event warnings off the table (counted there instead)."""
+    logger = logging.getLogger("bot")
+    level = logger.level
+    if not verbose:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 async def _replay_all(
     config: Config, base: PaperSetup, specs: Sequence[RunSpec], journal: str, quiet: bool
 ) -> list[RunResult]:
@@ -141,7 +156,11 @@ async def _replay_all(
 
 
 def _about(
-    config: Config, args: argparse.Namespace, base: PaperSetup, period: Period, results: Any
+    config: Config,
+    args: argparse.Namespace,
+    base: PaperSetup,
+    period: Period,
+    results: Sequence[RunResult],
 ) -> dict[str, Any]:
     return {
         "title": period.title,
@@ -193,13 +212,14 @@ def run_backtest(config: Config, args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"hedgebot backtest — {base.data.label}")
         print(f"{period.title}: {base.start:%Y-%m-%d %H:%M} → {base.end:%Y-%m-%d %H:%M} UTC")
-    results = asyncio.run(
-        _replay_all(config, base, specs, args.journal or MEMORY_JOURNAL, args.quiet)
-    )
-    metrics: list[Metrics] = []
-    for result in results:
-        unhedged, hedged = measure(result)
-        metrics.extend([unhedged, hedged] if not metrics else [hedged])
+        for note in base.notes:
+            print(f"note: {note}")
+    with _guard_warnings_held_back(args.verbose):
+        results = asyncio.run(
+            _replay_all(config, base, specs, args.journal or MEMORY_JOURNAL, args.quiet)
+        )
+    measured = [measure(result) for result in results]
+    metrics = [measured[0][0], *(hedged for _, hedged in measured)]  # one unhedged column
     print()
     print(render_table(metrics))
     out = Path(args.out)

@@ -22,7 +22,7 @@ from aiohttp import web
 from bot.emulator.account import Account
 from bot.emulator.auth import Authenticator
 from bot.emulator.errors import BinanceError
-from bot.emulator.faults import Fault, FaultInjector, FaultKind
+from bot.emulator.faults import Fault, FaultInjector, FaultKind, Throttle
 from bot.emulator.futures_account import FuturesAccount
 from bot.emulator.futures_orders import FuturesOrders
 from bot.emulator.marketdata import FuturesMarketData
@@ -136,17 +136,16 @@ class BinanceEmulator:
         faults = self.faults
         throttle = faults.throttle(method, path)
         if throttle is not None:
-            headers = {"Retry-After": str(throttle.retry_after)}
-            return _json(throttle.body, throttle.status, headers)
+            return self._throttled(throttle)
         error = faults.take(FaultKind.SERVER_ERROR, method, path)
         if error is not None and not error.after_handling:
-            return _server_error(error)
+            return self._server_error(error)
         delay = faults.take(FaultKind.DELAY, method, path)
         if delay is not None:
             await self._pause(delay.seconds)
         response = await self._answer(request, body)
         if error is not None:
-            return _server_error(error)
+            return self._server_error(error)
         if faults.take(FaultKind.DROP, method, path) is not None:
             _abort(request)
         else:
@@ -175,6 +174,15 @@ class BinanceEmulator:
             return _json(refused.body(), refused.status)
         except SimRejected as refused:
             return _json({"code": refused.code, "msg": refused.message}, 400)
+
+    def _throttled(self, throttle: Throttle) -> web.Response:
+        """Return a throttled call's answer: Binance's 429/418 JSON with ``Retry-After``."""
+        headers = {"Retry-After": str(throttle.retry_after)}
+        return _json(throttle.body, throttle.status, headers)
+
+    def _server_error(self, fault: Fault) -> web.Response:
+        """Return a 5xx answer in this face's dialect (another face overrides it)."""
+        return _server_error(fault)
 
     async def _pause(self, seconds: float) -> None:
         """Wait ``seconds``, or less when the server stops."""

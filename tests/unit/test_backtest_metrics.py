@@ -78,11 +78,11 @@ def _result(spots: list[int], equities: list[int], fees: str, funding: str) -> R
         Decimal(fees), Decimal(0), Decimal(0), Decimal(funding), Decimal(0), 0, 3, 0, 3, len(points)
     )
     spec = RunSpec("static 50%", StrategyConfig.model_validate({"name": "static", "ratio": 0.5}))
-    return RunResult(spec, "v", Decimal(1000), points, totals, 0.1, Decimal(0))
+    return RunResult(spec, "v", Decimal(1000), points, totals, 0.1, Decimal(0), 2)
 
 
 def test_measure_compares_the_hedged_portfolio_with_spot_plus_idle_collateral() -> None:
-    # Six 4h cycles = one day; the spot loses 20%, the half hedge earns back 50 of the 200.
+    # Six 4h cycles = one day; the spot loses 200 (20%), the half hedge earns back 100.
     result = _result(
         [1000, 950, 900, 850, 820, 800], [1000, 1025, 1050, 1075, 1090, 1100], "2", "1"
     )
@@ -101,6 +101,7 @@ def test_measure_compares_the_hedged_portfolio_with_spot_plus_idle_collateral() 
     assert hedged.net_cost_per_year_pct == pytest.approx(1.0 / years / (5320 / 6))
     assert hedged.average_hedge_ratio == pytest.approx(0.5)
     assert hedged.orders == 3 and hedged.turnover == 1000.0
+    assert hedged.guard_actions == 2 and hedged.liquidations == 0
     assert unhedged.orders == 0 and unhedged.fees == 0.0
     assert hedged.variance_reduction is None  # a single day has no variance
 
