@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,43 @@ HOLDINGS = {"BTC": Decimal(1), "ETH": Decimal(10), "ADA": Decimal(20000)}
 COLLATERAL = Decimal(60000)
 DATA_START = datetime(2024, 1, 1, tzinfo=UTC)
 NOW = datetime(2024, 1, 5, 0, tzinfo=UTC)
+
+
+@dataclass
+class FaultRow:
+    """One line of the fault matrix's table."""
+
+    case: str
+    orders: int
+    duplicates: int
+    fills_journaled: int
+    fills_on_venue: int
+    funding_journaled: int
+    funding_on_venue: int
+    recovered: bool
+
+
+FAULT_ROWS: list[FaultRow] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the fault matrix: case, orders, duplicates, journal vs ledger, recovered."""
+    if not FAULT_ROWS:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write("fault matrix (j = journal, v = emulator ledger)")
+    write(
+        f"{'case':<38} {'orders':>6} {'dupes':>5} {'fills j/v':>10} {'funding j/v':>12} "
+        f"{'recovered':>9}"
+    )
+    for row in FAULT_ROWS:
+        fills = f"{row.fills_journaled}/{row.fills_on_venue}"
+        funding = f"{row.funding_journaled}/{row.funding_on_venue}"
+        write(
+            f"{row.case:<38} {row.orders:>6} {row.duplicates:>5} {fills:>10} {funding:>12} "
+            f"{'yes' if row.recovered else 'NO':>9}"
+        )
 
 
 class FakeMonotonic:
