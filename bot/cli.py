@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import csv
 import json
-import logging
 import re
 import signal
 import sys
@@ -20,6 +19,7 @@ from bot.config import Config, load_config
 from bot.errors import HedgebotError
 from bot.journal.records import to_jsonable
 from bot.journal.store import Journal
+from bot.logs import configure_logging
 
 DEFAULT_CONFIG = "config/paper.toml"
 
@@ -28,6 +28,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="TOML config file")
     parser.add_argument("--journal", help="journal URL (overrides journal.url)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines (for collectors)")
 
 
 def _add_paper(parser: argparse.ArgumentParser) -> None:
@@ -291,10 +292,7 @@ def start_check_config(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `hedgebot` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(getattr(args, "verbose", False), getattr(args, "log_json", False))
     try:
         return int(args.handler(args))
     except HedgebotError as error:

@@ -27,6 +27,7 @@ from bot.journal.records import (
 )
 from bot.journal.store import Journal
 from bot.kill_switch import KillSwitch
+from bot.logs import rebalance_id as current_rebalance
 from bot.margin_guard import plan_margin_actions
 from bot.orders import Execution, OrderManager
 from bot.planner import LegPlan, plan_rebalance
@@ -264,6 +265,8 @@ class Engine:
 
     async def cycle(self, *, dry_run: bool = False, one_shot: bool = False) -> CycleReport:
         """Run observe → decide → act → record once; ``dry_run`` only observes and plans."""
+        rid = self.rebalance_id(self.clock.now(), one_shot)
+        current_rebalance.set(rid)  # every log line of this cycle carries it
         restart: list[str] = []
         if not dry_run:
             found = await reconcile(
@@ -272,7 +275,6 @@ class Engine:
             restart, self._reconciled = found.notes, True
         new_fills, new_funding = (0, 0) if dry_run else await self.sync_journal()
         seen = await self.observe()
-        rid = self.rebalance_id(seen.time, one_shot)
         report = CycleReport(
             rid,
             seen.time,
@@ -346,6 +348,18 @@ class Engine:
     ) -> CycleReport:
         """Journal the rebalance; after acting, snapshot positions as the next cycle's baseline."""
         self._record(report, decision)
+        placed = sum(1 for e in report.executions if e.result is not None)
+        log.info(
+            "cycle %s: spot %.2f, target short %.2f, %d order(s) placed, %d new fill(s), "
+            "%d funding payment(s); %s",
+            report.status.value,
+            report.spot_value,
+            sum((t.notional for t in report.targets), ZERO),
+            placed,
+            report.new_fills,
+            report.new_funding,
+            report.reason,
+        )
         if snapshot:
             after = await self._snapshot(report.rebalance_id, report.targets, report.observation)
             # Fills journaled from now on were not in this snapshot (``since`` is inclusive).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -76,9 +77,13 @@ def test_emulator_config_runs_the_live_path_offline(
     placed = hedgebot(cwd, env, "rebalance", "--yes")
     assert placed.returncode == 0, placed.stderr
     assert placed.stdout.count(": sell ") == 2
-    loop = hedgebot(cwd, env, "run", "--max-cycles", "1")
+    loop = hedgebot(cwd, env, "run", "--max-cycles", "1", "-v", "--log-json")
     assert loop.returncode == 0, loop.stderr
     assert "held" in loop.stdout  # the hedge placed above is within its deadband
+    log_lines = [json.loads(line) for line in loop.stderr.splitlines() if line.strip()]
+    assert log_lines, "INFO logging produced nothing"
+    assert any(line["rebalance_id"].endswith("-binanceusdm:emulator-emulator")
+               for line in log_lines)
     status = hedgebot(cwd, env, "status")
     assert "ETH/USDT:USDT" in status.stdout and "40.0%" in status.stdout
     with Journal.open(f"sqlite:///{cwd / 'var/hedgebot-emulator.sqlite'}") as journal:
@@ -88,6 +93,11 @@ def test_emulator_config_runs_the_live_path_offline(
     everything += loop.stderr + status.stdout + status.stderr
     assert KEYS["HEDGEBOT_API_SECRET"] not in everything
     assert KEYS["HEDGEBOT_API_KEY"] not in everything
+    stored = (cwd / "var/hedgebot-emulator.sqlite").read_bytes()
+    for wal in (cwd / "var").glob("hedgebot-emulator.sqlite-*"):
+        stored += wal.read_bytes()
+    assert KEYS["HEDGEBOT_API_SECRET"].encode() not in stored
+    assert KEYS["HEDGEBOT_API_KEY"].encode() not in stored
 
 
 def test_missing_keys_fail_with_the_way_to_provide_them(
