@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.config import Config, load_config
 from bot.errors import HedgebotError
+from bot.journal.lease import LeaseError
 from bot.journal.records import to_jsonable
 from bot.journal.store import Journal
 from bot.logs import configure_logging
@@ -295,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(getattr(args, "verbose", False), getattr(args, "log_json", False))
     try:
         return int(args.handler(args))
+    except LeaseError as error:  # another instance runs this account
+        print(f"hedgebot: {error}", file=sys.stderr)
+        return error.exit_code
     except HedgebotError as error:
         print(f"hedgebot: {error}", file=sys.stderr)
         return 2

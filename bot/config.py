@@ -24,25 +24,17 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from strategies import units
 from strategies.baskets import DEFAULT_CANDIDATES, BasketRules
 from strategies.registry import create_strategy
 
 HARD_MAX_LEVERAGE = 3
 """No config can raise leverage above this: the article prescribes 1–2×, 3× is the ceiling."""
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
 
 def parse_duration(text: str | int | float) -> int:
-    """Return seconds for ``"30s"``, ``"15m"``, ``"4h"``, ``"1d"`` or a plain number of seconds."""
-    if isinstance(text, int | float):
-        seconds = int(text)
-    else:
-        match = _DURATION.match(text)
-        if match is None:
-            raise ValueError(f"{text!r} is not a duration; use e.g. '30s', '15m', '4h' or '1d'")
-        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    """Return whole seconds (> 0) for ``"30s"``, ``"15m"``, ``"4h"``, ``"1d"`` or a number."""
+    seconds = int(units.parse_duration(text).total_seconds())
     if seconds <= 0:
         raise ValueError(f"{text!r} must be a positive duration")
     return seconds

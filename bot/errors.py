@@ -9,7 +9,8 @@
         ├── TransientError             retry reads with backoff; an order's outcome is *unknown*
         │   ├── RateLimited            429 / 418: honour the cool-down before the next call
         │   ├── VenueTimeout           no answer in time: the request may have been executed
-        │   └── VenueUnavailable       network down, 5xx, maintenance
+        │   ├── VenueUnavailable       network down, 5xx, maintenance
+        │   └── MalformedResponse      an answer hedgebot cannot trust (missing, NaN, negative)
         ├── RejectedError              the venue refused: never retried
         │   ├── InsufficientMargin     not enough collateral for the order's margin
         │   └── InvalidOrderError      lot, min notional, reduce-only or price rules broken
@@ -56,6 +57,14 @@ class VenueTimeout(TransientError):
 
 class VenueUnavailable(TransientError):
     """Network down, HTTP 5xx or maintenance."""
+
+
+class MalformedResponse(TransientError):
+    """The venue answered with a value hedgebot cannot trust: nothing is acted on.
+
+    Transient because the answer to an order that cannot be read leaves its outcome unknown:
+    the order is looked up by client order id, never assumed placed or rejected.
+    """
 
 
 class RejectedError(VenueError):

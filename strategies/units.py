@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -22,6 +23,8 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite duration")
         seconds = float(value)
     elif isinstance(value, str) and (match := _PATTERN.match(value)):
         seconds = float(int(match.group(1)) * _UNIT[match.group(2)])
@@ -29,7 +32,10 @@ def parse_duration(value: Any) -> timedelta:
         raise ValueError(f"{value!r} is not a duration; use e.g. '30m', '4h', '14d' or '2w'")
     if seconds < 0:
         raise ValueError(f"{value!r} must not be negative")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"{value!r} is too long a duration") from None
 
 
 def describe(span: timedelta) -> str:

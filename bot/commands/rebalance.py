@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from contextlib import ExitStack
 
 from bot.app import Session, open_session
 from bot.config import Config
@@ -29,7 +30,11 @@ async def _rebalance(config: Config, args: argparse.Namespace, session: Session)
         print(f"note: {note}")
     print(f"as of {session.clock.now():%Y-%m-%d %H:%M} UTC\n")
     mode = RunMode.DRY_RUN if args.dry_run else session.mode
-    with Journal.open(config.journal.url) as journal:
+    with Journal.open(config.journal.url) as journal, ExitStack() as held:
+        # One bot per account: placing needs the lease (a dry run only reads, so it does not).
+        lease = None if args.dry_run else held.enter_context(journal.lease(session.venue.name))
+        if lease is not None:
+            lease.keep_alive()  # renewed while the confirmation prompt waits
         engine = Engine(config, session.venue, journal, session.strategy, session.clock, mode)
         plan = await engine.cycle(dry_run=True, one_shot=True)
         print(holdings_table(plan))
@@ -54,6 +59,8 @@ async def _rebalance(config: Config, args: argparse.Namespace, session: Session)
             if answer not in ("y", "yes"):
                 print("nothing placed.")
                 return 1
+        if lease is not None:
+            lease.renew()  # raises LeaseLost if another instance took over meanwhile
         report = await engine.cycle(one_shot=True)
         print()
         for execution in report.executions:

@@ -129,17 +129,21 @@ async def _run_live(
 ) -> int:
     print(f"hedgebot run — {session.label}, every {config.interval}, journal {config.journal.url}")
     print("SIGINT/SIGTERM finish the current cycle and exit.")
-    with Journal.open(config.journal.url) as journal:
+    with Journal.open(config.journal.url) as journal, journal.lease(session.venue.name) as lease:
+        print(f"lease on {lease.key} held by {lease.holder}", flush=True)
+        lease.keep_alive(stop)
         engine = Engine(
             config, session.venue, journal, session.strategy, session.clock, session.mode
         )
 
         def progress(report: CycleReport) -> None:
+            lease.renew_if_due()
             print(cycle_line(report), flush=True)
             for note in report.notes:
                 print(f"  note: {note}", flush=True)
 
         cycles = await engine.run(stop, None, progress, args.max_cycles)
+        lease.check()
         totals = journal.totals(venue=session.venue.name)
         print(
             f"stopped after {cycles} cycles: {totals.orders} orders, {totals.fills} fills, "
@@ -165,11 +169,13 @@ async def _run_paper(
     )
     for note in setup.notes:
         print(f"note: {note}")
-    with Journal.open(config.journal.url) as journal:
+    with Journal.open(config.journal.url) as journal, journal.lease(setup.venue.name) as lease:
+        lease.keep_alive(stop)
         engine = Engine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)
         every = max(1, (span_days * 86400 // config.interval_seconds) // 20)
 
         def progress(report: CycleReport) -> None:
+            lease.renew_if_due()
             reports.append(report)
             if args.quiet:
                 return
@@ -177,6 +183,7 @@ async def _run_paper(
                 print(cycle_line(report), flush=True)
 
         cycles = await engine.run(stop, setup.end, progress, args.max_cycles)
+        lease.check()
         if reports:
             print(summary(config, setup, journal, reports[0], reports[-1], cycles))
     return 0

@@ -104,3 +104,33 @@ def make_binance_clients(
     point_at(futures, base_url)
     point_at(spot, base_url)
     return futures, spot
+
+
+def make_bybit_client(
+    base_url: str,
+    key: str,
+    secret: str,
+    *,
+    enable_rate_limit: bool = True,
+    timeout_ms: int | None = None,
+) -> Any:
+    """Return a plain ``ccxt.async_support.bybit`` pointed at the Bybit emulator. TEST-ONLY.
+
+    The options are production's (`bot.venue.capabilities.BYBIT`: unified account preset, so no
+    account probes; linear and spot markets). ccxt's Bybit error table does not depend on the host,
+    so no subclass is needed. With keys, ``load_markets`` also asks /v5/asset/coin/query-info
+    (``has['fetchCurrencies']``), which the emulator serves.
+    """
+    from bot.venue.capabilities import BYBIT
+
+    config: dict[str, Any] = {
+        "apiKey": key,
+        "secret": secret,
+        "enableRateLimit": enable_rate_limit,
+        "options": dict(BYBIT.futures_options),
+    }
+    if timeout_ms is not None:
+        config["timeout"] = timeout_ms
+    client = ccxt_async.bybit(config)
+    point_at(client, base_url)
+    return client

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from bot.emulator.auth import wall_ms
 from bot.emulator.errors import BinanceError
@@ -42,6 +43,7 @@ class FaultKind(StrEnum):
     REJECT = "reject"
     RATE_LIMIT = "rate_limit"
     PARTIAL_FILL = "partial_fill"
+    CORRUPT = "corrupt"
 
 
 @dataclass(slots=True)
@@ -59,6 +61,7 @@ class Fault:
     ratio: Decimal = Decimal(1)
     order_status: str = "EXPIRED"
     after_handling: bool = False
+    mutate: Callable[[Any], Any] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         """Return whether this fault applies to the endpoint."""
@@ -165,6 +168,19 @@ class FaultInjector:
         self._arm(
             Fault(FaultKind.PARTIAL_FILL, method, path, times, ratio=ratio, order_status=status)
         )
+
+    def corrupt(
+        self,
+        method: str | None,
+        path: str | None,
+        mutate: Callable[[Any], Any],
+        times: int = 1,
+    ) -> None:
+        """Handle the next calls, then answer ``mutate(parsed JSON body)`` instead.
+
+        ``mutate`` returns the JSON value to send, or a ``str`` sent verbatim (malformed JSON).
+        """
+        self._arm(Fault(FaultKind.CORRUPT, method, path, times, mutate=mutate))
 
     def clear(self) -> None:
         """Disarm every fault and lift any ban."""

@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -144,6 +145,9 @@ class BinanceEmulator:
         if delay is not None:
             await self._pause(delay.seconds)
         response = await self._answer(request, body)
+        corrupt = faults.take(FaultKind.CORRUPT, method, path)
+        if corrupt is not None and corrupt.mutate is not None:
+            response = _corrupted(response, corrupt.mutate)
         if error is not None:
             return self._server_error(error)
         if faults.take(FaultKind.DROP, method, path) is not None:
@@ -196,6 +200,23 @@ def _json(
     """Return a compact JSON answer."""
     text = json.dumps(body, separators=(",", ":"))
     return web.Response(text=text, status=status, headers=headers, content_type="application/json")
+
+
+def _corrupted(response: web.Response, mutate: Callable[[Any], Any]) -> web.Response:
+    """Return ``response`` with its JSON body replaced by ``mutate(body)`` (fault injection)."""
+    assert response.text is not None
+    changed = mutate(json.loads(response.text))
+    text = changed if isinstance(changed, str) else json.dumps(changed)
+    return web.Response(
+        status=response.status,
+        text=text,
+        content_type="application/json",
+        headers={
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() not in ("content-type", "content-length")
+        },
+    )
 
 
 def _server_error(fault: Fault) -> web.Response:

@@ -386,3 +386,15 @@ class EventRow(Base):
     def to_record(self) -> EventRecord:
         """Convert to the journal's boundary type."""
         return EventRecord(self.kind, self.time, self.message, self.data or {}, self.venue)
+
+
+class LeaseRow(Base):
+    """Who runs the bot on an account: one row per key, see `bot.journal.lease`."""
+
+    __tablename__ = "leases"
+
+    key: Mapped[str] = mapped_column(String(), primary_key=True)
+    holder: Mapped[str] = mapped_column(String())
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -25,13 +25,15 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.sql import ColumnElement
 
 from bot.domain import Fill, FundingPayment, OrderIntent, OrderStatus, Side
 from bot.errors import JournalError
+from bot.journal.lease import DEFAULT_TTL, Lease
+from bot.journal.migrate import MigrationError, upgrade
 from bot.journal.models import (
     Base,
     EventRow,
@@ -74,6 +76,14 @@ def _scrub(text: str, secret: str | None) -> str:
     if secret:
         text = text.replace(secret, "***")
     return _PASSWORD_IN_URL.sub(r"\1***@", text)
+
+
+def database_url(url: str) -> URL:
+    """Parse ``url``; plain ``postgresql://`` (or ``postgres://``) means psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -130,11 +140,16 @@ class Journal:
 
     @classmethod
     def open(cls, url: str) -> Journal:
-        """Connect to ``url`` (e.g. ``sqlite:///var/journal.db``) and create missing tables."""
+        """Connect to ``url`` and migrate its schema to the newest revision.
+
+        ``url`` is a SQLAlchemy URL: ``sqlite:///var/journal.db`` or
+        ``postgresql://user:password@host/db`` (psycopg 3; see `database_url`). Migrations
+        (`bot.journal.migrate`) run before the journal is returned.
+        """
         secret = _secret_of(url)
         engine: Engine | None = None
         try:
-            parsed = make_url(url)
+            parsed = database_url(url)
             if parsed.get_backend_name() == "sqlite":
                 database = parsed.database
                 if database and database != ":memory:" and not database.startswith("file:"):
@@ -142,14 +157,37 @@ class Journal:
             engine = create_engine(parsed)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
-            Base.metadata.create_all(engine)
-        except (SQLAlchemyError, ImportError, OSError, ValueError) as exc:
+            upgrade(engine)
+        except (SQLAlchemyError, ImportError, OSError, ValueError, MigrationError) as exc:
             if engine is not None:
                 engine.dispose()
             message = _scrub(f"cannot open journal {url}: {exc}", secret)
             leaks = secret is not None and secret in str(exc)
             raise JournalError(message) from (None if leaks else exc)
         return cls(engine, url)
+
+    def lease(
+        self,
+        key: str,
+        ttl: timedelta = DEFAULT_TTL,
+        *,
+        holder: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Lease:
+        """Return the lease on ``key``, not yet acquired: one bot per account (`bot.journal.lease`).
+
+        Use it as a context manager: acquired on entry (`LeaseHeld` when another instance has
+        it), released on exit.
+        """
+        return Lease(
+            self._engine,
+            key,
+            ttl,
+            holder=holder,
+            clock=clock,
+            where=self._shown,
+            secret=self._secret,
+        )
 
     def close(self) -> None:
         """Release every pooled connection."""

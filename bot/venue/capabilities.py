@@ -28,6 +28,23 @@ class Capabilities:
     liquidation: LiquidationMethod = LiquidationMethod.BINANCE
     demo_trading: bool = True
     """Testnet means ccxt's demo trading (Binance futures) rather than its sandbox."""
+    fetch_position_mode: bool = True
+    """False when ccxt cannot read the position mode (bybit has no fetchPositionMode): ask for
+    one-way mode once instead; "not modified" (NoChange) means it already was."""
+    positions_by_symbols: bool = True
+    """False when fetch_positions takes at most one symbol (bybit): read every open position of
+    the settle coin in one call and keep the wanted ones."""
+    add_margin_v5: bool = False
+    """ccxt's bybit has no add_margin: POST /v5/position/add-margin through the implicit API."""
+    order_link_param: str | None = None
+    """Parameter of the client order id in an order lookup, when not ccxt's ``clientOrderId``.
+    Bybit's ``orderLinkId``: ccxt's bybit fetch_order always sends ``orderId`` (the text "None"
+    without an id), which outranks ``orderLinkId``, so the lookup reads the realtime order list
+    (fetch_open_orders), which Bybit answers in any status when queried by ``orderLinkId``."""
+    history_limit: int = 1000
+    """Entries per page of trade and funding history (Bybit's execution list: 100 at most)."""
+    history_cursor: bool = False
+    """True when history pages newest first and continues by ``nextPageCursor`` (Bybit)."""
 
 
 BINANCE = Capabilities(
@@ -65,6 +82,12 @@ BYBIT = Capabilities(
     fetch_order_params={"acknowledged": True},
     liquidation=LiquidationMethod.BYBIT,
     demo_trading=False,
+    fetch_position_mode=False,
+    positions_by_symbols=False,
+    add_margin_v5=True,
+    order_link_param="orderLinkId",
+    history_limit=100,
+    history_cursor=True,
 )
 
 CAPABILITIES = {"binanceusdm": BINANCE, "bybit": BYBIT}

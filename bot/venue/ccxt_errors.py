@@ -9,7 +9,9 @@ ccxt's tree, for reference::
 
 `RateLimitExceeded` is not a `DDoSProtection`: both mean "slow down" (HTTP 429 / 418). A bare
 `OperationFailed` (Binance's -1001 on a 5xx) leaves an order's outcome unknown, like a network
-error. Any other `ExchangeError` is an answer from the exchange: a rejection.
+error. A response ccxt cannot parse (`BadResponse`, or any non-ccxt exception raised while parsing)
+is a `MalformedResponse`: transient, so an order's outcome stays unknown until looked up. Any
+other `ExchangeError` is an answer from the exchange: a rejection.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bot.errors import (
     AuthError,
     InsufficientMargin,
     InvalidOrderError,
+    MalformedResponse,
     RateLimited,
     RejectedError,
     VenueError,
@@ -46,6 +49,8 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
 def translate(error: Exception, headers: Mapping[str, str] | None = None) -> VenueError:
     """Return the hedgebot error for a ccxt exception (``headers``: the last response's)."""
     text = f"{type(error).__name__}: {error}"
+    if not isinstance(error, ccxt.BaseError) or isinstance(error, ccxt.BadResponse):
+        return MalformedResponse(text)  # ccxt could not parse what the venue sent
     if isinstance(error, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
         return RateLimited(text, retry_after_seconds(headers))
     if isinstance(error, ccxt.RequestTimeout):

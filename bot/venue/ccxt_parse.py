@@ -18,7 +18,10 @@ from bot.domain import (
     Quote,
     Side,
 )
-from bot.errors import VenueError
+from bot.errors import MalformedResponse
+
+IMPLAUSIBLE = Decimal("1e15")
+"""No price, amount or balance hedgebot trades with comes near this; larger is corruption."""
 
 _STATUS = {
     "open": OrderStatus.OPEN,
@@ -27,10 +30,6 @@ _STATUS = {
     "expired": OrderStatus.CANCELED,
     "rejected": OrderStatus.REJECTED,
 }
-
-
-class MalformedResponse(VenueError):
-    """The venue answered with a value hedgebot cannot trust (missing, NaN, negative...)."""
 
 
 def dec(value: Any, what: str, *, allow_none: bool = False) -> Decimal | None:
@@ -45,6 +44,8 @@ def dec(value: Any, what: str, *, allow_none: bool = False) -> Decimal | None:
         raise MalformedResponse(f"{what} is not a number: {value!r}") from None
     if not number.is_finite():
         raise MalformedResponse(f"{what} is not finite: {value!r}")
+    if abs(number) >= IMPLAUSIBLE:
+        raise MalformedResponse(f"{what} is implausibly large: {value!r}")
     return number
 
 
@@ -90,11 +91,14 @@ def market(raw: dict[str, Any]) -> Market:
 
 
 def quote(raw: dict[str, Any]) -> Quote:
-    """Return a quote from a ccxt ticker."""
+    """Return a quote from a ccxt ticker, priced by the venue's own last trade price.
+
+    ccxt reconstructs a missing or zero last price from other fields (weighted average, change):
+    hedgebot never trades on a reconstructed price, so it reads Binance's and Bybit's raw
+    ``lastPrice`` and refuses the ticker when the venue did not send a usable one.
+    """
     symbol = raw["symbol"]
-    price = positive(
-        raw.get("last") if raw.get("last") is not None else raw.get("close"), f"{symbol} last price"
-    )
+    price = positive((raw.get("info") or {}).get("lastPrice"), f"{symbol} last price")
     mark = dec(raw.get("markPrice"), f"{symbol} mark price", allow_none=True)
     return Quote(symbol, price, when(raw.get("timestamp")), mark)
 
@@ -107,8 +111,12 @@ def position(raw: dict[str, Any]) -> Position | None:
     symbol = raw["symbol"]
     info = raw.get("info") or {}
     margin = dec(info.get("isolatedWallet"), "isolated wallet", allow_none=True)
+    if margin is None:  # Bybit: positionBalance; ccxt's collateral adds the unrealised PnL
+        margin = dec(info.get("positionBalance"), "position balance", allow_none=True)
     if margin is None:
         margin = req(raw.get("collateral") or raw.get("initialMargin"), f"{symbol} margin")
+    if margin < 0:
+        raise MalformedResponse(f"{symbol} isolated margin is negative: {margin}")
     leverage = raw.get("leverage") or info.get("leverage") or 1
     return Position(
         symbol=symbol,
@@ -128,7 +136,7 @@ def fill(raw: dict[str, Any], venue: str) -> Fill:
     """Return a fill from a ccxt trade (fee and realised PnL as the venue reports them)."""
     fee = raw.get("fee") or {}
     info = raw.get("info") or {}
-    pnl = info.get("realizedPnl", info.get("closedPnl", 0))
+    pnl = info.get("realizedPnl", info.get("closedPnl", info.get("execPnl", 0)))
     return Fill(
         venue=venue,
         trade_id=str(raw["id"]),
@@ -140,7 +148,10 @@ def fill(raw: dict[str, Any], venue: str) -> Fill:
         fee_currency=str(fee.get("currency") or "USDT"),
         realized_pnl=req(pnl or 0, "realized pnl"),
         timestamp=when(raw.get("timestamp")),
-        client_order_id=raw.get("clientOrderId") or info.get("clientOrderId") or None,
+        client_order_id=raw.get("clientOrderId")
+        or info.get("clientOrderId")
+        or info.get("orderLinkId")
+        or None,
         venue_order_id=str(raw["order"]) if raw.get("order") is not None else None,
         is_liquidation=str(info.get("clientOrderId", "")).startswith("autoclose"),
     )
@@ -171,8 +182,8 @@ def order(
     status = _STATUS.get(str(raw.get("status")), OrderStatus.UNKNOWN)
     amount = req(raw.get("amount"), "order amount")
     filled = dec(raw.get("filled"), "order filled", allow_none=True) or Decimal(0)
-    if status is OrderStatus.CANCELED and 0 < filled < amount:
-        status = OrderStatus.PARTIALLY_FILLED
+    if status in (OrderStatus.CANCELED, OrderStatus.FILLED) and 0 < filled < amount:
+        status = OrderStatus.PARTIALLY_FILLED  # Bybit's PartiallyFilledCanceled is ccxt "closed"
     return OrderResult(
         client_order_id=raw.get("clientOrderId") or client_order_id,
         venue_order_id=str(raw["id"]),

@@ -31,7 +31,7 @@ from bot.domain import (
     Quote,
     Side,
 )
-from bot.errors import RejectedError
+from bot.errors import MalformedResponse, RejectedError
 from bot.risk import Bracket, brackets_from_ccxt_tiers
 from bot.venue import ccxt_parse as parse
 from bot.venue.capabilities import Capabilities
@@ -39,7 +39,6 @@ from bot.venue.gate import RequestGate
 
 log = logging.getLogger(__name__)
 
-PAGE = 1000
 BPS = Decimal("0.0001")
 
 
@@ -151,7 +150,10 @@ class CcxtVenue:
         wanted = sorted(set(symbols))
         if not wanted:
             return {}
-        raw = await self._read("fetch_positions", lambda: self.futures.fetch_positions(wanted))
+        if self.caps.positions_by_symbols:
+            raw = await self._read("fetch_positions", lambda: self.futures.fetch_positions(wanted))
+        else:  # bybit: one symbol per call at most; without one, every open USDT position
+            raw = await self._read("fetch_positions", self.futures.fetch_positions)
         positions = {}
         for item in raw:
             found = parse.position(item)
@@ -181,8 +183,15 @@ class CcxtVenue:
         if self._account_checked:
             return
         await self._ensure_markets()
-        mode = await self._read("fetch_position_mode", self.futures.fetch_position_mode)
-        if mode.get("hedged"):
+        hedged = False
+        if self.caps.fetch_position_mode:
+            mode = await self._read("fetch_position_mode", self.futures.fetch_position_mode)
+            hedged = bool(mode.get("hedged"))
+        else:
+            # ccxt's bybit cannot read the mode: ask for one-way mode, which Bybit answers "not
+            # modified" (110025) when set and refuses (110024) while hedge-mode positions are open.
+            await self._write("set_position_mode", self._one_way)
+        if hedged:
             raw = await self._read("fetch_positions", self.futures.fetch_positions)
             if any(parse.position(p) is not None for p in raw):
                 raise RejectedError(
@@ -206,6 +215,8 @@ class CcxtVenue:
     async def _one_way(self) -> None:
         try:
             await self.futures.set_position_mode(False)
+        except ccxt.NoChange:  # Bybit 110025 "Position mode is not modified"
+            return
         except ccxt.OperationRejected as error:  # -4059 "No need to change position side."
             if "-4059" not in str(error):
                 raise
@@ -232,6 +243,16 @@ class CcxtVenue:
 
     async def add_margin(self, symbol: str, amount: Decimal) -> None:
         """Move collateral into ``symbol``'s isolated margin."""
+        if self.caps.add_margin_v5:
+            request = {
+                "category": "linear",
+                "symbol": self.futures.market(symbol)["id"],
+                "margin": str(amount),
+            }
+            await self._write(
+                "add_margin", lambda: self.futures.privatePostV5PositionAddMargin(request)
+            )
+            return
         await self._write("add_margin", lambda: self.futures.add_margin(symbol, str(amount)))
 
     # -- orders ----------------------------------------------------------------------------
@@ -259,6 +280,8 @@ class CcxtVenue:
                 intent.symbol, kind, intent.side.value, amount, price, params
             ),
         )
+        if not isinstance(raw, dict) or raw.get("id") is None:  # accepted or not: unknown
+            raise MalformedResponse(f"{intent.client_order_id}: order answer has no order id")
         if not self.caps.order_response_complete or raw.get("status") not in (
             "closed",
             "canceled",
@@ -285,8 +308,14 @@ class CcxtVenue:
     async def find_order(self, client_order_id: str, symbol: str) -> OrderResult | None:
         """Look an order up by client order id; None when the venue does not know it."""
         params = {"clientOrderId": client_order_id, **self.caps.fetch_order_params}
+        link = self.caps.order_link_param
 
         async def lookup() -> Any:
+            if link is not None:
+                found = await self.futures.fetch_open_orders(
+                    symbol, None, None, {link: client_order_id}
+                )
+                return found[0] if found else None
             try:
                 return await self.futures.fetch_order(None, symbol, params)
             except ccxt.OrderNotFound:
@@ -301,10 +330,8 @@ class CcxtVenue:
         fills: tuple[Fill, ...] = ()
         if parse.dec(raw.get("filled"), "filled", allow_none=True):
             since = int(raw["timestamp"]) - 1000 if raw.get("timestamp") else None
-            trades = await self._read(
-                "fetch_my_trades",
-                lambda: self.futures.fetch_my_trades(raw["symbol"], since, PAGE),
-            )
+            fetch = partial(self.futures.fetch_my_trades, raw["symbol"])
+            trades = await self._history("fetch_my_trades", fetch, since)
             fills = tuple(
                 parse.fill(t, self.name) for t in trades if str(t.get("order")) == str(raw["id"])
             )
@@ -314,6 +341,35 @@ class CcxtVenue:
         return result
 
     # -- ledgers ---------------------------------------------------------------------------
+    async def _history(
+        self, name: str, fetch: Callable[..., Awaitable[Any]], since: int | None
+    ) -> list[dict[str, Any]]:
+        """Read a ledger from ``since`` (ms) on, oldest first: ``fetch(since, limit, params)``.
+
+        Binance pages forward in time. Bybit answers the newest entries of its window first and
+        continues by ``nextPageCursor`` (ccxt leaves it in one entry's ``info``).
+        """
+        limit = self.caps.history_limit
+        rows: list[dict[str, Any]] = []
+        if self.caps.history_cursor:
+            params: dict[str, Any] = {}
+            while True:
+                page = await self._read(name, partial(fetch, since, limit, dict(params)))
+                rows += page
+                cursor = next(
+                    (c for r in page if (c := (r.get("info") or {}).get("nextPageCursor"))), None
+                )
+                if not page or not cursor:
+                    return sorted(rows, key=lambda r: int(r.get("timestamp") or 0))
+                params = {"cursor": cursor}
+        cursor_ms = since
+        while True:
+            page = await self._read(name, partial(fetch, cursor_ms, limit))
+            rows += page
+            if len(page) < limit:
+                return rows
+            cursor_ms = int(page[-1]["timestamp"]) + 1
+
     async def fetch_fills(self, symbols: Sequence[str], since: datetime | None) -> list[Fill]:
         """Return fills after ``since`` for symbols whose position moved or that we traded."""
         look = set(symbols) if self._dirty is None else self._dirty & set(symbols)
@@ -321,28 +377,17 @@ class CcxtVenue:
         start = to_ms(since) + 1 if since is not None else None
         fills: list[Fill] = []
         for symbol in sorted(look):
-            cursor = start
-            while True:
-                fetch = partial(self.futures.fetch_my_trades, symbol, cursor, PAGE)
-                page = await self._read("fetch_my_trades", fetch)
-                fills += [parse.fill(t, self.name) for t in page]
-                if len(page) < PAGE:
-                    break
-                cursor = int(page[-1]["timestamp"]) + 1
+            fetch = partial(self.futures.fetch_my_trades, symbol)
+            trades = await self._history("fetch_my_trades", fetch, start)
+            fills += [parse.fill(t, self.name) for t in trades]
         return sorted(fills, key=lambda f: (f.timestamp, f.trade_id))
 
     async def fetch_funding(self, since: datetime | None) -> list[FundingPayment]:
         """Return funding payments after ``since``, paging through the history."""
-        cursor = to_ms(since) + 1 if since is not None else None
-        payments: list[FundingPayment] = []
-        while True:
-            fetch = partial(self.futures.fetch_funding_history, None, cursor, PAGE)
-            page = await self._read("fetch_funding_history", fetch)
-            payments += [parse.funding(p, self.name, self.caps.funding_sign) for p in page]
-            if len(page) < PAGE:
-                break
-            cursor = int(page[-1]["timestamp"]) + 1
-        return payments
+        start = to_ms(since) + 1 if since is not None else None
+        fetch = partial(self.futures.fetch_funding_history, None)
+        history = await self._history("fetch_funding_history", fetch, start)
+        return [parse.funding(p, self.name, self.caps.funding_sign) for p in history]
 
     async def close(self) -> None:
         """Close the ccxt clients' HTTP sessions."""

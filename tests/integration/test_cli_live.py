@@ -82,8 +82,9 @@ def test_emulator_config_runs_the_live_path_offline(
     assert "held" in loop.stdout  # the hedge placed above is within its deadband
     log_lines = [json.loads(line) for line in loop.stderr.splitlines() if line.strip()]
     assert log_lines, "INFO logging produced nothing"
-    assert any(line["rebalance_id"].endswith("-binanceusdm:emulator-emulator")
-               for line in log_lines)
+    assert any(
+        line["rebalance_id"].endswith("-binanceusdm:emulator-emulator") for line in log_lines
+    )
     status = hedgebot(cwd, env, "status")
     assert "ETH/USDT:USDT" in status.stdout and "40.0%" in status.stdout
     with Journal.open(f"sqlite:///{cwd / 'var/hedgebot-emulator.sqlite'}") as journal:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,22 +31,45 @@ from bot.venue.capabilities import BYBIT
 from bot.venue.ccxt_venue import CcxtVenue
 from bot.venue.gate import RequestGate
 from bot.venue.paper import PaperVenue
+from bot.venue.simcore import SimExchange
 from strategies.registry import create_strategy
 from tests.conftest import paper_config_dict
-from tests.live.conftest import (
-    COLLATERAL,
-    DATA_START,
-    HOLDINGS,
-    KEY,
-    NOW,
-    SECRET,
-    FakeMonotonic,
-    LiveRig,
-)
 
+KEY = "live-bybit-key"
+SECRET = "live-bybit-secret"
+HOLDINGS = {"BTC": Decimal(1), "ETH": Decimal(10), "ADA": Decimal(20000)}
+COLLATERAL = Decimal(60000)
+DATA_START = datetime(2024, 1, 1, tzinfo=UTC)
+NOW = datetime(2024, 1, 5, 0, tzinfo=UTC)
 CENT = Decimal("0.01")
 LEGS = ("ADA/USDT:USDT", "BTC/USDT:USDT", "ETH/USDT:USDT")
 CREATE = ("POST", "/v5/order/create")
+
+
+class FakeMonotonic:
+    """Seconds that move only when a back-off sleep moves them."""
+
+    def __init__(self) -> None:
+        self.seconds = 1000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+@dataclass
+class LiveRig:
+    config: Config
+    clock: ReplayClock
+    paper: PaperVenue
+    emulator: BybitEmulator
+    venue: CcxtVenue
+    journal: Journal
+    engine: Engine
+    monotonic: FakeMonotonic
+
+    @property
+    def sim(self) -> SimExchange:
+        return self.paper.exchange
 
 
 def bybit_config(tmp_path: Path) -> Config:
@@ -93,16 +118,11 @@ async def rig(tmp_path: Path) -> AsyncIterator[LiveRig]:
     await emulator.stop()
 
 
-def bybit(rig: LiveRig) -> BybitEmulator:
-    assert isinstance(rig.emulator, BybitEmulator)
-    return rig.emulator
-
-
 async def test_first_cycle_sets_the_account_up_and_opens_the_shorts(rig: LiveRig) -> None:
     report = await rig.engine.cycle()
     assert report.status == "done", (report.reason, report.notes)
     sim = rig.sim
-    assert bybit(rig).state.margin_mode == ISOLATED  # account-wide, set once
+    assert rig.emulator.state.margin_mode == ISOLATED  # account-wide, set once
     requests = rig.emulator.requests
     assert requests.count(("POST", "/v5/account/set-margin-mode")) == 1
     assert requests.count(("POST", "/v5/position/switch-mode")) == 1  # one-way asked, not read
@@ -220,3 +240,15 @@ async def test_steady_state_cycle_costs_a_fixed_number_of_requests(rig: LiveRig)
     # before and after, the execution list for funding.
     assert rig.venue.gate.total_calls == len(rig.emulator.requests) == 7, rig.emulator.requests
     assert rig.emulator.requests.count(("GET", "/v5/account/wallet-balance")) == 2
+
+
+async def test_rate_limit_backs_off_without_earning_a_ban(rig: LiveRig) -> None:
+    rig.emulator.faults.rate_limit(None, None, retry_after=30, ban_seconds=600)
+    start = rig.monotonic.seconds
+    report = await rig.engine.cycle()
+    assert report.status == "done", (report.reason, report.notes)
+    # Bybit's 10006 carries X-Bapi-Limit-Reset-Timestamp, not Retry-After: the gate falls back to
+    # its default cool-down, longer than the 30 s the venue asked for.
+    assert rig.monotonic.seconds - start >= 30
+    assert rig.emulator.faults.bans == 0  # no call inside the back-off window: no 403
+    assert len(rig.sim.orders) == 3

@@ -51,7 +51,11 @@ def linear_instrument(market: Market) -> JsonDict:
             "maxLeverage": f"{market.max_leverage}.00",
             "leverageStep": "0.01",
         },
-        "priceFilter": {"minPrice": plain(tick), "maxPrice": plain(MAX_PRICE), "tickSize": plain(tick)},
+        "priceFilter": {
+            "minPrice": plain(tick),
+            "maxPrice": plain(MAX_PRICE),
+            "tickSize": plain(tick),
+        },
         "lotSizeFilter": {
             "maxOrderQty": plain(MAX_QTY),
             "maxMktOrderQty": plain(MAX_QTY),

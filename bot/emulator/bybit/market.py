@@ -103,7 +103,9 @@ class BybitMarket:
         funding = account.venue.data.funding.get(asset)
         last = funding.last_before(now) if funding else None
         upcoming = funding.between(now, now + 3 * DAY_MS) if funding else ()
-        next_ms = upcoming[0].time_ms if upcoming else now - now % FUNDING_PERIOD_MS + FUNDING_PERIOD_MS
+        next_ms = (
+            upcoming[0].time_ms if upcoming else now - now % FUNDING_PERIOD_MS + FUNDING_PERIOD_MS
+        )
         return codec.linear_ticker(
             symbol_id,
             bars,
@@ -127,7 +129,9 @@ class BybitMarket:
         interval = required(params, "interval")
         step = int(interval) * 60_000 if interval.isdigit() else INTERVALS_MS.get(interval)
         if step is None or series is None or step != series.timeframe_ms:
-            raise params_error(f"params error: interval {interval} (the emulator serves its data's)")
+            raise params_error(
+                f"params error: interval {interval} (the emulator serves its data's)"
+            )
         count = limit(params, 200, 1000)
         now = self.account.now_ms()
         start = integer(params, "start")
@@ -138,7 +142,11 @@ class BybitMarket:
             if (start is None or bar.open_ms >= start) and bar.open_ms + step <= now
         ]
         chosen = bars[:count] if start is not None else bars[-count:]
-        return {"category": kind, "symbol": symbol_id, "list": [codec.kline(b) for b in reversed(chosen)]}
+        return {
+            "category": kind,
+            "symbol": symbol_id,
+            "list": [codec.kline(b) for b in reversed(chosen)],
+        }
 
     async def risk_limit(self, params: Params) -> JsonDict:
         """Answer /v5/market/risk-limit with the simulation's tiers (Bybit's reading of them)."""

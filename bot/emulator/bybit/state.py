@@ -24,7 +24,7 @@ from typing import TypeVar
 from bot.clock import to_ms
 from bot.domain import ZERO, Side
 from bot.emulator.account import Account, OrderRecord, binance_id
-from bot.emulator.bybit.errors import Params, limit, params_error
+from bot.emulator.bybit.errors import Params, integer, limit, params_error
 from bot.liquidation import bybit_maintenance_margin, bybit_tier
 from bot.venue.simcore import SimFunding, SimTrade
 
@@ -76,9 +76,8 @@ def page(params: Params, rows: Sequence[T], default: int, maximum: int) -> tuple
 
 def window(params: Params, now_ms: int, start_key: str = "startTime") -> tuple[int, int]:
     """Return Bybit's history window: 7 days at most, the last 7 days by default."""
-    end_key = "endTime"
-    start = int(params[start_key]) if params.get(start_key) else None
-    end = int(params[end_key]) if params.get(end_key) else None
+    start = integer(params, start_key)
+    end = integer(params, "endTime")
     if start is None and end is None:
         return now_ms - WEEK_MS, now_ms
     if end is None:

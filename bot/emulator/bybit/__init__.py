@@ -1,0 +1,1 @@
+"""A Bybit v5 REST emulator (unified trading account) over the simulation core, for ccxt's bybit."""
