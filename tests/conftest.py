@@ -11,6 +11,10 @@ from typing import Any
 import pytest
 
 from bot.market.history import DATA_DIR_ENV, default_shared_data_dir
+from tests.postgres import REQUIRE_ENV, PostgresServer, Unavailable, postgres_server
+
+JOURNAL_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+"""Journal databases the journal tests run on: every one of them, each test a fresh database."""
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +32,39 @@ def shared_data_dir() -> Path:
     if directory is None or not directory.is_dir():
         pytest.skip("real market history not found (../shared/data or $HEDGEBOT_DATA_DIR)")
     return directory
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """Return the session's PostgreSQL server (tests/postgres.py); skip when there is none."""
+    try:
+        with postgres_server() as server:
+            yield server
+    except Unavailable as missing:
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"{missing} (and ${REQUIRE_ENV} is set)")
+        pytest.skip(str(missing))
+
+
+def _journal_url(request: pytest.FixtureRequest, directory: Path) -> str:
+    if request.param == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        return server.new_database()
+    return f"sqlite:///{directory / 'journal' / 'journal.sqlite'}"  # its directory is made
+
+
+@pytest.fixture(params=JOURNAL_BACKENDS)
+def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Return the URL of a fresh, empty journal database: SQLite, then PostgreSQL."""
+    return _journal_url(request, tmp_path)
+
+
+@pytest.fixture(scope="module", params=JOURNAL_BACKENDS)
+def module_journal_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """Return a fresh journal database URL shared by a module's tests, on each backend."""
+    return _journal_url(request, tmp_path_factory.mktemp("journal"))
 
 
 def paper_config_dict(**overrides: Any) -> dict[str, Any]:

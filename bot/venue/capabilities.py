@@ -26,6 +26,8 @@ class Capabilities:
     fetch_order_params: dict[str, Any] = field(default_factory=dict)
     multi_assets_mode_check: bool = False
     liquidation: LiquidationMethod = LiquidationMethod.BINANCE
+    ban_cooldown: float = 60.0
+    """Seconds to back off after a rate-limit answer that names no cool-down."""
     demo_trading: bool = True
     """Testnet means ccxt's demo trading (Binance futures) rather than its sandbox."""
     fetch_position_mode: bool = True
@@ -81,6 +83,7 @@ BYBIT = Capabilities(
     order_response_complete=False,
     fetch_order_params={"acknowledged": True},
     liquidation=LiquidationMethod.BYBIT,
+    ban_cooldown=600.0,  # Bybit's 403 "access too frequent" asks for at least 10 minutes
     demo_trading=False,
     fetch_position_mode=False,
     positions_by_symbols=False,

@@ -10,12 +10,14 @@ ccxt's tree, for reference::
 `RateLimitExceeded` is not a `DDoSProtection`: both mean "slow down" (HTTP 429 / 418). A bare
 `OperationFailed` (Binance's -1001 on a 5xx) leaves an order's outcome unknown, like a network
 error. A response ccxt cannot parse (`BadResponse`, or any non-ccxt exception raised while parsing)
-is a `MalformedResponse`: transient, so an order's outcome stays unknown until looked up. Any
-other `ExchangeError` is an answer from the exchange: a rejection.
+is a `MalformedResponse`: transient, so an order's outcome stays unknown until looked up. A bare
+`ExchangeError` (a code ccxt does not classify, e.g. Bybit's 10016 "Server error") is unknown too.
+Every more specific `ExchangeError` is an answer from the exchange: a rejection.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 import ccxt
@@ -32,17 +34,27 @@ from bot.errors import (
     VenueUnavailable,
 )
 
+SKEW_MARGIN = 1.0
+"""Seconds added to a venue's reset *timestamp*: our clock and the venue's never agree exactly."""
 
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """Return the ``Retry-After`` header in seconds, when the venue sent one."""
-    if not headers:
+
+def retry_after_seconds(
+    headers: Mapping[str, str] | None, now: float | None = None
+) -> float | None:
+    """Return how long the venue asked us to wait, in seconds.
+
+    Binance sends ``Retry-After`` (seconds); Bybit ``X-Bapi-Limit-Reset-Timestamp`` (epoch ms).
+    """
+    lowered = {key.lower(): value for key, value in (headers or {}).items()}
+    try:
+        if "retry-after" in lowered:
+            return float(lowered["retry-after"])
+        if "x-bapi-limit-reset-timestamp" in lowered:
+            reset = float(lowered["x-bapi-limit-reset-timestamp"]) / 1000
+            elapsed = reset - (now if now is not None else time.time())
+            return max(0.0, elapsed) + SKEW_MARGIN
+    except ValueError:
         return None
-    for key, value in headers.items():
-        if key.lower() == "retry-after":
-            try:
-                return float(value)
-            except ValueError:
-                return None
     return None
 
 
@@ -65,4 +77,6 @@ def translate(error: Exception, headers: Mapping[str, str] | None = None) -> Ven
         return InsufficientMargin(text)
     if isinstance(error, ccxt.InvalidOrder):
         return InvalidOrderError(text)
+    if type(error) is ccxt.ExchangeError:  # a code ccxt does not know (e.g. Bybit 10016)
+        return VenueUnavailable(text)  # unknown: an order is looked up, never assumed rejected
     return RejectedError(text)

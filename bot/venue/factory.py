@@ -55,6 +55,8 @@ def build_ccxt_venue(config: Config, credentials: ApiCredentials) -> CcxtVenue:
         timeframe=timeframe,
         order_type=exchange.order_type,
         max_slippage_bps=exchange.max_slippage_bps,
-        gate=RequestGate(rate_per_second=exchange.requests_per_second),
+        gate=RequestGate(
+            rate_per_second=exchange.requests_per_second, default_cooldown=caps.ban_cooldown
+        ),
         quote=config.hedge.quote,
     )

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_COOLDOWN = 60.0
-"""Seconds to wait after a 429/418 that came without a Retry-After header."""
+"""Seconds to wait after a 429/418 that came without a cool-down; per venue (Capabilities)."""
 
 
 class RequestGate:
@@ -43,9 +43,11 @@ class RequestGate:
         max_backoff: float = 8.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        default_cooldown: float = DEFAULT_COOLDOWN,
     ) -> None:
         """Allow ``rate_per_second`` calls; retry reads up to ``read_attempts`` times."""
         self.sleep = sleep
+        self.default_cooldown = default_cooldown
         self._throttler = Throttler(rate_limit=max(1, int(rate_per_second)), period=1.0)
         self.read_attempts = read_attempts
         self.max_backoff = max_backoff
@@ -82,7 +84,7 @@ class RequestGate:
             except Exception as error:  # ccxt's errors: mapped once, here
                 mapped = translate(error, headers())
                 if isinstance(mapped, RateLimited):
-                    pause = mapped.retry_after or DEFAULT_COOLDOWN
+                    pause = mapped.retry_after or self.default_cooldown
                     self._cool_until = max(self._cool_until, self._clock() + pause)
                 raise mapped from error
 

@@ -247,8 +247,8 @@ async def test_rate_limit_backs_off_without_earning_a_ban(rig: LiveRig) -> None:
     start = rig.monotonic.seconds
     report = await rig.engine.cycle()
     assert report.status == "done", (report.reason, report.notes)
-    # Bybit's 10006 carries X-Bapi-Limit-Reset-Timestamp, not Retry-After: the gate falls back to
-    # its default cool-down, longer than the 30 s the venue asked for.
+    # Bybit's 10006 carries X-Bapi-Limit-Reset-Timestamp (not Retry-After): the gate waits until
+    # that reset, plus a second for clock skew.
     assert rig.monotonic.seconds - start >= 30
     assert rig.emulator.faults.bans == 0  # no call inside the back-off window: no 403
     assert len(rig.sim.orders) == 3

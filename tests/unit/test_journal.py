@@ -27,11 +27,7 @@ TINY = Decimal("0.000000012345678901")
 BIG = Decimal("123456789.123456789")
 
 
-@pytest.fixture(params=["sqlite"])
-def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Return a fresh database URL; PostgreSQL can be added as another param later."""
-    assert request.param == "sqlite"
-    return f"sqlite:///{tmp_path / 'nested' / 'journal.db'}"
+# `journal_url` (tests/conftest.py): a fresh database on SQLite, then on PostgreSQL.
 
 
 @pytest.fixture

@@ -60,9 +60,9 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("created_at", TIME, nullable=False),
         sa.Column("updated_at", TIME, nullable=False),
-        sa.ForeignKeyConstraint(["rebalance_id"], ["rebalances.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("client_order_id"),
+        sa.ForeignKeyConstraint(["rebalance_id"], ["rebalances.id"]),
     )
     op.create_index("ix_orders_created_at", "orders", ["created_at"])
     op.create_index("ix_orders_rebalance_id", "orders", ["rebalance_id"])

@@ -1,0 +1,373 @@
+"""Alembic migrations of the journal: old journals open without losing a row, on every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, insert, inspect, select, text
+
+from bot.domain import Fill, Side
+from bot.errors import JournalError
+from bot.journal.migrate import (
+    FIRST_RELEASE_TABLES,
+    alembic_config,
+    current_revision,
+    head_revision,
+)
+from bot.journal.models import Base
+from bot.journal.records import RebalanceStatus, RunMode
+from bot.journal.store import Journal, database_url
+
+T0 = datetime(2022, 11, 9, 4, 0, tzinfo=UTC)
+TINY = Decimal("0.000000000000000001")
+BIG = Decimal("12345678901234567890.123456789012345678")
+
+# Every table of the first release with rows of real shape: money with 18 decimals and 20
+# integer digits, negative amounts, NULLs, JSON documents, booleans both ways, aware times.
+FIRST_RELEASE_ROWS: dict[str, list[dict[str, Any]]] = {
+    "rebalances": [
+        {
+            "id": "20221109T0400-paper:e2e-test",
+            "time": T0,
+            "mode": "paper",
+            "venue": "paper:e2e",
+            "strategy": "static",
+            "inputs": {
+                "prices": {"BTC": "16500.12"},
+                "holdings": {"BTC": "1"},
+                "at": T0.isoformat(),
+            },
+            "targets": {"BTC/USDT:USDT": {"notional": "6600.048", "reason": "40%", "sources": {}}},
+            "reason": "BTC holdings grew",
+            "status": "done",
+            "note": None,
+        },
+        {
+            "id": "20221109T0800-binanceusdm:main-main",
+            "time": T0 + timedelta(hours=4),
+            "mode": "live",
+            "venue": "binanceusdm:main",
+            "strategy": "volatility_regime",
+            "inputs": {},
+            "targets": {},
+            "reason": "risk checks",
+            "status": "partial",
+            "note": "ETH leg rejected: min notional",
+        },
+    ],
+    "orders": [
+        {
+            "client_order_id": "hb-20221109T0400-btc",
+            "venue_order_id": "8389765512",
+            "venue": "paper:e2e",
+            "rebalance_id": "20221109T0400-paper:e2e-test",
+            "symbol": "BTC/USDT:USDT",
+            "side": "sell",
+            "amount": Decimal("0.4"),
+            "reduce_only": False,
+            "reference_price": Decimal("16500.12"),
+            "status": "filled",
+            "filled": Decimal("0.4"),
+            "average_price": Decimal("16498.3"),
+            "reason": "grow short: 0.00 → target 6,600.05",
+            "created_at": T0,
+            "updated_at": T0 + timedelta(seconds=2),
+        },
+        {
+            "client_order_id": "hb-20221109T0800-eth",
+            "venue_order_id": None,
+            "venue": "binanceusdm:main",
+            "rebalance_id": None,
+            "symbol": "ETH/USDT:USDT",
+            "side": "buy",
+            "amount": TINY,
+            "reduce_only": True,
+            "reference_price": BIG,
+            "status": "rejected",
+            "filled": Decimal(0),
+            "average_price": None,
+            "reason": "min notional",
+            "created_at": T0 + timedelta(hours=4),
+            "updated_at": T0 + timedelta(hours=4),
+        },
+    ],
+    "fills": [
+        {
+            "venue": "paper:e2e",
+            "trade_id": "t-1",
+            "client_order_id": "hb-20221109T0400-btc",
+            "venue_order_id": "8389765512",
+            "symbol": "BTC/USDT:USDT",
+            "side": "sell",
+            "amount": Decimal("0.4"),
+            "price": Decimal("16498.3"),
+            "fee": Decimal("3.29966"),
+            "fee_currency": "USDT",
+            "realized_pnl": Decimal(0),
+            "is_liquidation": False,
+            "time": T0 + timedelta(seconds=1),
+        },
+        {
+            "venue": "binanceusdm:main",
+            "trade_id": "t-2",
+            "client_order_id": None,
+            "venue_order_id": None,
+            "symbol": "ADA/USDT:USDT",
+            "side": "buy",
+            "amount": BIG,
+            "price": TINY,
+            "fee": Decimal("0.000000012345678901"),
+            "fee_currency": "BNB",
+            "realized_pnl": -BIG,
+            "is_liquidation": True,
+            "time": T0 + timedelta(hours=5),
+        },
+    ],
+    "funding_payments": [
+        {
+            "venue": "paper:e2e",
+            "payment_id": "BTC/USDT:USDT-1667980800000",
+            "symbol": "BTC/USDT:USDT",
+            "time": T0 + timedelta(hours=4),
+            "rate": Decimal("-0.000375"),
+            "position_contracts": Decimal("-0.4"),
+            "amount": Decimal("-2.474745"),
+            "currency": "USDT",
+        },
+        {
+            "venue": "paper:e2e",
+            "payment_id": "BTC/USDT:USDT-1668009600000",
+            "symbol": "BTC/USDT:USDT",
+            "time": T0 + timedelta(hours=12),
+            "rate": Decimal("0.0001"),
+            "position_contracts": Decimal("-0.4"),
+            "amount": Decimal("0.66"),
+            "currency": "USDT",
+        },
+    ],
+    "position_snapshots": [
+        {
+            "rebalance_id": "20221109T0400-paper:e2e-test",
+            "time": T0 + timedelta(seconds=3),
+            "venue": "paper:e2e",
+            "symbol": "BTC/USDT:USDT",
+            "contracts": Decimal("-0.4"),
+            "entry_price": Decimal("16498.3"),
+            "mark_price": Decimal("16510.2"),
+            "isolated_margin": Decimal("3299.66"),
+            "liquidation_price": Decimal("24500.5"),
+            "target_notional": Decimal("6600.048"),
+            "hedged_value": Decimal("16500.12"),
+            "leverage": 2,
+        },
+        {
+            "rebalance_id": None,
+            "time": T0 + timedelta(hours=4),
+            "venue": "binanceusdm:main",
+            "symbol": "ETH/USDT:USDT",
+            "contracts": -BIG,
+            "entry_price": BIG,
+            "mark_price": TINY,
+            "isolated_margin": TINY,
+            "liquidation_price": None,
+            "target_notional": None,
+            "hedged_value": None,
+            "leverage": 1,
+        },
+    ],
+    "events": [
+        {
+            "kind": "margin_guard",
+            "time": T0 + timedelta(hours=4, seconds=5),
+            "message": "ETH/USDT:USDT: liquidation 4.1% away, added 120 USDT margin",
+            "data": {"rebalance_id": "20221109T0800-binanceusdm:main-main", "margin": "120"},
+        },
+        {
+            "kind": "kill_switch",
+            "time": T0 + timedelta(hours=6),
+            "message": "halted: drill",
+            "data": {"path": "var/HALT"},
+        },
+        {
+            "kind": "liquidation",
+            "time": T0 + timedelta(hours=7),
+            "message": "ADA/USDT:USDT: position -100 → 0 contracts, liquidated",
+            "data": None,
+        },
+        {
+            "kind": "note",
+            "time": T0 + timedelta(hours=8),
+            "message": "a list, not an object",
+            "data": ["rebalance_id", 1],
+        },
+    ],
+}
+BACKFILLED_VENUES = ["binanceusdm:main", None, None, None]
+"""``events.venue`` after 0002: the margin guard's from its rebalance, the rest unknown."""
+
+
+@pytest.fixture
+def engine(journal_url: str) -> Iterator[Engine]:
+    url = database_url(journal_url)
+    if url.database and url.get_backend_name() == "sqlite":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    made = create_engine(url)
+    yield made
+    made.dispose()
+
+
+def upgrade_to(engine: Engine, revision: str) -> None:
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def first_release_columns(table: str) -> list[str]:
+    return list(FIRST_RELEASE_ROWS[table][0])
+
+
+def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the first release's tables, first-release columns only, in key order."""
+    rows = {}
+    with engine.connect() as connection:
+        for name in FIRST_RELEASE_ROWS:
+            table = Base.metadata.tables[name]
+            columns = [table.c[column] for column in first_release_columns(name)]
+            statement = select(*columns).order_by(*table.primary_key.columns)
+            rows[name] = [tuple(row) for row in connection.execute(statement)]
+    return rows
+
+
+def fill_first_release(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for name, rows in FIRST_RELEASE_ROWS.items():
+            connection.execute(insert(Base.metadata.tables[name]), rows)
+
+
+def schema_differences(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+
+@pytest.mark.parametrize("stamped", [True, False], ids=["alembic", "pre-alembic"])
+def test_first_release_journal_upgrades_without_losing_a_row(
+    engine: Engine, journal_url: str, stamped: bool
+) -> None:
+    upgrade_to(engine, "0001")
+    assert "venue" not in {c["name"] for c in inspect(engine).get_columns("events")}
+    fill_first_release(engine)
+    if not stamped:  # as made by the first release's create_all: no alembic_version
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE alembic_version"))
+    before = dump(engine)
+    assert [len(rows) for rows in before.values()] == [2, 2, 2, 2, 2, 4]
+    engine.dispose()
+
+    with Journal.open(journal_url) as journal:
+        assert dump(engine) == before  # every row there, every value equal
+        with engine.connect() as connection:
+            assert current_revision(connection) == head_revision()
+            venues = connection.scalars(text("SELECT venue FROM events ORDER BY id")).all()
+            assert connection.scalar(text("SELECT count(*) FROM leases")) == 0
+        assert venues == BACKFILLED_VENUES
+        assert schema_differences(engine) == []
+
+        # The journal reads the old rows through its API and writes new ones beside them.
+        totals = journal.totals(venue="paper:e2e")
+        assert totals.fees == Decimal("3.29966")
+        assert totals.funding_net == Decimal("-1.814745")
+        assert (totals.fills, totals.orders, totals.rebalances) == (1, 1, 1)
+        liquidation = journal.fills(venue="binanceusdm:main")[0]
+        assert liquidation.amount == BIG and liquidation.realized_pnl == -BIG
+        assert liquidation.price == TINY and liquidation.timestamp == T0 + timedelta(hours=5)
+        (partial,) = journal.rebalances(venue="binanceusdm:main")
+        assert partial.status is RebalanceStatus.PARTIAL and partial.mode is RunMode.LIVE
+        assert partial.note == "ETH leg rejected: min notional"
+        (snapshot,) = journal.latest_snapshots("binanceusdm:main")
+        assert snapshot.contracts == -BIG and snapshot.hedged_value is None
+        guard = journal.events(kind="margin_guard", venue="binanceusdm:main")
+        assert [e.message for e in guard] == [FIRST_RELEASE_ROWS["events"][0]["message"]]
+        assert len(journal.events()) == 4
+        journal.record_fills(
+            [
+                Fill(
+                    "paper:e2e", "t-3", "BTC/USDT:USDT", Side.BUY, Decimal("0.1"),
+                    Decimal(17000), Decimal("0.85"), "USDT", Decimal("-50.17"),
+                    T0 + timedelta(days=1),
+                )
+            ]
+        )  # fmt: skip
+        journal.record_event("note", T0 + timedelta(days=1), "after the upgrade", venue="x")
+        assert journal.totals(venue="paper:e2e").fills == 2
+        assert [e.venue for e in journal.events()] == [*BACKFILLED_VENUES, "x"]
+
+    with Journal.open(journal_url) as again:  # already at head: opens as is
+        assert len(again.fills()) == 3
+
+
+def test_journal_made_by_create_all_of_a_later_release_is_stamped_and_upgraded(
+    engine: Engine, journal_url: str
+) -> None:
+    """Releases after the first made ``events.venue`` themselves: 0002 leaves it be."""
+    tables = [t for name, t in Base.metadata.tables.items() if name != "leases"]
+    Base.metadata.create_all(engine, tables=tables)
+    fill_first_release(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE events SET venue = 'paper:old' WHERE kind = 'note'"))
+    before = dump(engine)
+    engine.dispose()
+    with Journal.open(journal_url) as journal:
+        assert dump(engine) == before
+        assert [e.venue for e in journal.events()] == [None, None, None, "paper:old"]
+        assert schema_differences(engine) == []
+        with journal.lease("binanceusdm:main") as lease:
+            assert lease.held
+
+
+def test_new_journal_has_exactly_the_models_schema(engine: Engine, journal_url: str) -> None:
+    Journal.open(journal_url).close()
+    assert schema_differences(engine) == []
+    names = set(inspect(engine).get_table_names())
+    assert names == {*Base.metadata.tables, "alembic_version"}
+
+
+def test_downgrade_to_the_first_release_and_up_again(engine: Engine, journal_url: str) -> None:
+    Journal.open(journal_url).close()
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0001")
+    assert set(inspect(engine).get_table_names()) == {*FIRST_RELEASE_TABLES, "alembic_version"}
+    Journal.open(journal_url).close()
+    assert schema_differences(engine) == []
+
+
+def test_tables_of_something_else_are_refused_untouched(engine: Engine, journal_url: str) -> None:
+    Base.metadata.tables["fills"].create(engine)
+    with pytest.raises(JournalError, match="not a hedgebot journal") as refused:
+        Journal.open(journal_url)
+    assert "funding_payments" in str(refused.value)
+    assert set(inspect(engine).get_table_names()) == {"fills"}
+
+
+def test_schema_of_a_newer_hedgebot_is_refused(engine: Engine, journal_url: str) -> None:
+    Journal.open(journal_url).close()
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(JournalError, match="revision 9999, unknown to this hedgebot"):
+        Journal.open(journal_url)
+
+
+def test_migrations_ship_with_the_package() -> None:
+    from importlib.resources import files
+
+    migrations = files("bot.journal") / "migrations"
+    assert (migrations / "env.py").is_file() and (migrations / "script.py.mako").is_file()
+    revisions = [p.name for p in (migrations / "versions").iterdir() if p.name.endswith(".py")]
+    assert sorted(revisions) == ["0001_first_release.py", "0002_event_venue_and_leases.py"]
