@@ -34,8 +34,8 @@ class Replay:
 
 
 @pytest.fixture(scope="module")
-def replay(shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Replay:
-    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'journal.sqlite'}"
+def replay(shared_data_dir: Path, module_journal_url: str) -> Replay:
+    url = module_journal_url  # SQLite, then PostgreSQL (tests/conftest.py)
     config = parse_config(
         paper_config_dict(
             paper={

@@ -61,14 +61,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     write("")
     write("fault matrix (j = journal, v = emulator ledger)")
     write(
-        f"{'case':<38} {'orders':>6} {'dupes':>5} {'fills j/v':>10} {'funding j/v':>12} "
+        f"{'case':<50} {'orders':>6} {'dupes':>5} {'fills j/v':>10} {'funding j/v':>12} "
         f"{'recovered':>9}"
     )
     for row in FAULT_ROWS:
         fills = f"{row.fills_journaled}/{row.fills_on_venue}"
         funding = f"{row.funding_journaled}/{row.funding_on_venue}"
         write(
-            f"{row.case:<38} {row.orders:>6} {row.duplicates:>5} {fills:>10} {funding:>12} "
+            f"{row.case:<50} {row.orders:>6} {row.duplicates:>5} {fills:>10} {funding:>12} "
             f"{'yes' if row.recovered else 'NO':>9}"
         )
 
@@ -99,7 +99,7 @@ class LiveRig:
         return self.paper.exchange
 
 
-def live_config(tmp_path: Path, ratio: str = "0.4") -> Config:
+def live_config(tmp_path: Path, ratio: str = "0.4", journal_url: str | None = None) -> Config:
     return parse_config(
         paper_config_dict(
             exchange={"name": "binanceusdm", "account": "emu"},
@@ -111,13 +111,19 @@ def live_config(tmp_path: Path, ratio: str = "0.4") -> Config:
                 "kill_switch_file": str(tmp_path / "halt"),
                 "max_price_age": "5h",
             },
-            journal={"url": f"sqlite:///{tmp_path / 'journal.sqlite'}"},
+            journal={"url": journal_url or f"sqlite:///{tmp_path / 'journal.sqlite'}"},
         )
     )
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[LiveRig]:
+def live_journal_url(tmp_path: Path) -> str:
+    """The rig's journal: SQLite; a module overrides this with `journal_url` to run on all."""
+    return f"sqlite:///{tmp_path / 'journal.sqlite'}"
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, live_journal_url: str) -> AsyncIterator[LiveRig]:
     data = simulate_market(list(HOLDINGS), to_ms(DATA_START), bars=240)
     clock = ReplayClock(NOW)
     paper = PaperVenue(data, clock, HOLDINGS, COLLATERAL, Decimal("0.0005"), Decimal(2))
@@ -136,7 +142,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[LiveRig]:
 
     gate = RequestGate(rate_per_second=1000, clock=monotonic, sleep=fake_sleep)
     venue = CcxtVenue(futures, spot, BINANCE, name="binanceusdm:emu", gate=gate)
-    config = live_config(tmp_path)
+    config = live_config(tmp_path, journal_url=live_journal_url)
     journal = Journal.open(config.journal.url)
     engine = Engine(
         config,

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from bot.engine import CycleReport
 from bot.errors import JournalError, VenueError
@@ -138,17 +141,42 @@ async def emulator_restart(rig: LiveRig) -> CycleReport:
     return await settle(rig)
 
 
+@contextmanager
+def journal_unavailable(url: str) -> Iterator[None]:
+    """Make the journal database refuse the bot: an exclusive lock (SQLite) or, on PostgreSQL,
+    no connections allowed and the bot's sessions terminated."""
+    if url.startswith("sqlite"):
+        locker = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        return
+    target = make_url(url)
+    admin = target.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    with psycopg.connect(admin, autocommit=True) as connection:
+        name = target.database
+        connection.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        try:
+            yield
+        finally:
+            connection.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
 async def journal_locked(rig: LiveRig) -> CycleReport:
-    path = rig.config.journal.url.removeprefix("sqlite:///")
-    locker = sqlite3.connect(path, timeout=0, isolation_level=None)
-    locker.execute("BEGIN EXCLUSIVE")
-    try:
+    with journal_unavailable(rig.config.journal.url):
         with pytest.raises(JournalError):
             await rig.engine.cycle()
         assert not rig.emulator.account.orders  # nothing sent that could not be journaled
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
     return await settle(rig)
 
 
@@ -181,12 +209,19 @@ CASES: dict[str, Callable[[LiveRig], Awaitable[CycleReport]]] = {
     "partial fills": partial_fills,
     "order rejected for margin (-2019)": margin_rejection,
     "emulator restart (state kept)": emulator_restart,
-    "journal database locked": journal_locked,
+    "journal locked / unavailable": journal_locked,
     "network down for several cycles": network_down_for_cycles,
 }
+
+
+@pytest.fixture
+def live_journal_url(journal_url: str) -> str:
+    """The whole matrix runs on each journal backend: SQLite and PostgreSQL."""
+    return journal_url
 
 
 @pytest.mark.parametrize("case", list(CASES))
 async def test_fault_keeps_the_invariants(rig: LiveRig, case: str) -> None:
     last = await CASES[case](rig)
-    check_invariants(rig, case, last)
+    backend = "sqlite" if rig.config.journal.url.startswith("sqlite") else "postgresql"
+    check_invariants(rig, f"{case} [{backend}]", last)

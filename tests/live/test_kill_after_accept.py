@@ -33,7 +33,7 @@ def emulator_now() -> BinanceEmulator:
     return BinanceEmulator(venue, KEY, SECRET)
 
 
-def write_config(tmp_path: Path, url: str) -> Path:
+def write_config(tmp_path: Path, url: str, journal_url: str) -> Path:
     config = tmp_path / "live.toml"
     config.write_text(
         "[exchange]\nname = 'binanceusdm'\naccount = 'kill'\n"
@@ -41,7 +41,7 @@ def write_config(tmp_path: Path, url: str) -> Path:
         "[strategy]\nname = 'static'\nratio = 0.4\n"
         "[risk]\nleverage = 2\nmax_price_age = '5h'\n"
         f"kill_switch_file = '{tmp_path / 'halt'}'\n"
-        f"[journal]\nurl = 'sqlite:///{tmp_path / 'journal.sqlite'}'\n"
+        f"[journal]\nurl = '{journal_url}'\n"
     )
     return config
 
@@ -67,12 +67,12 @@ async def hedgebot(config: Path, *args: str) -> asyncio.subprocess.Process:
 
 
 async def test_sigkill_after_accept_then_restart_ends_with_one_order_per_intent(
-    tmp_path: Path,
+    tmp_path: Path, journal_url: str
 ) -> None:
     emulator = emulator_now()
     url = await emulator.start()
     try:
-        config = write_config(tmp_path, url)
+        config = write_config(tmp_path, url, journal_url)
         emulator.faults.hang("POST", "/fapi/v1/order", seconds=120)  # accept, never answer
         bot = await hedgebot(config, "rebalance", "--yes")
         for _ in range(600):  # wait until the exchange has accepted the first order
@@ -84,7 +84,7 @@ async def test_sigkill_after_accept_then_restart_ends_with_one_order_per_intent(
         await bot.wait()
         assert bot.returncode == -signal.SIGKILL
         killed_cid = next(iter(emulator.account.orders.values())).sim.client_order_id
-        with Journal.open(f"sqlite:///{tmp_path / 'journal.sqlite'}") as journal:
+        with Journal.open(journal_url) as journal:
             order = journal.get_order(killed_cid)
             assert order is not None and order.status == "pending"  # written ahead, unconfirmed
             assert journal.fills() == []
@@ -100,7 +100,7 @@ async def test_sigkill_after_accept_then_restart_ends_with_one_order_per_intent(
         assert {r.sim.symbol for r in emulator.account.orders.values()} == legs
         assert len(emulator.account.orders) == len(legs)  # the killed leg was not re-sent
         sim = emulator.account.sim
-        with Journal.open(f"sqlite:///{tmp_path / 'journal.sqlite'}") as journal:
+        with Journal.open(journal_url) as journal:
             order = journal.get_order(killed_cid)
             assert order is not None and order.status == "filled"
             assert "at restart" in order.reason

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from bot.domain import ZERO
 from tests.live.conftest import LiveRig
 
 CENT = Decimal("0.01")
 LEGS = ("ADA/USDT:USDT", "BTC/USDT:USDT", "ETH/USDT:USDT")
+
+
+@pytest.fixture
+def live_journal_url(journal_url: str) -> str:
+    """Every test here runs on each journal backend: SQLite and PostgreSQL (tests/conftest.py)."""
+    return journal_url
 
 
 async def test_first_cycle_sets_up_legs_and_opens_the_shorts(rig: LiveRig) -> None:
