@@ -12,10 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -26,6 +23,7 @@ from pydantic import SecretStr
 
 from bot.clock import ReplayClock
 from bot.config import parse_config
+from bot.emulator.process import emulator_process
 from bot.engine import Engine
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
@@ -40,22 +38,6 @@ def assets_for(legs: int) -> list[str]:
     return (NAMED + [f"X{i:02d}" for i in range(legs)])[:legs]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(port: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"emulator did not listen on {port}")
-
-
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
@@ -63,19 +45,9 @@ def p99(values: list[float]) -> float:
 
 def bench(legs: int, cycles: int, workdir: Path) -> dict[str, float]:
     """Start an emulator process serving ``legs`` assets and measure the bot against it."""
-    port = free_port()
     env = {**os.environ, "HEDGEBOT_API_KEY": "bench-key", "HEDGEBOT_API_SECRET": "bench-secret"}
-    command = [sys.executable, "-m", "bot", "emulator", "--port", str(port)]
-    command += ["--assets", ",".join(assets_for(legs))]
-    server = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for(port)
+    with emulator_process(assets_for(legs), env) as port:
         return asyncio.run(measure(legs, cycles, port, workdir))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def summary(values: list[float], how: str) -> float:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.emulator.process import emulator_process
 from bot.journal.store import Journal
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,40 +28,20 @@ KEYS = {"HEDGEBOT_API_KEY": "lease-key", "HEDGEBOT_API_SECRET": "lease-secret"}
 ACCOUNT = "binanceusdm:emulator"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture()
 def live_config(tmp_path: Path, journal_url: str) -> Iterator[tuple[Path, dict[str, str]]]:
     """Start the emulator; return a config that points at it and at the journal, and the env."""
-    port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}, **KEYS}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bot", "emulator", "--port", str(port), "--assets", "BTC,ETH"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    config = tmp_path / "emulator.toml"
-    config.write_text(
-        (REPO / "config" / "emulator.toml")
-        .read_text()
-        .replace("127.0.0.1:8765", f"127.0.0.1:{port}")
-        .replace('perps = ["BTC", "ETH", "ADA", "XRP", "LTC"]', 'perps = ["BTC", "ETH"]')
-        .replace("sqlite:///var/hedgebot-emulator.sqlite", journal_url)
-    )
-    yield config, env
-    server.send_signal(signal.SIGINT)
-    server.wait(timeout=10)
+    with emulator_process(["BTC", "ETH"], env) as port:
+        config = tmp_path / "emulator.toml"
+        config.write_text(
+            (REPO / "config" / "emulator.toml")
+            .read_text()
+            .replace("127.0.0.1:8765", f"127.0.0.1:{port}")
+            .replace('perps = ["BTC", "ETH", "ADA", "XRP", "LTC"]', 'perps = ["BTC", "ETH"]')
+            .replace("sqlite:///var/hedgebot-emulator.sqlite", journal_url)
+        )
+        yield config, env
 
 
 def hedgebot(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,54 +5,32 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.emulator.process import emulator_process
 from bot.journal.store import Journal
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = {"HEDGEBOT_API_KEY": "cli-key", "HEDGEBOT_API_SECRET": "cli-secret-do-not-print"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture()
 def emulator(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}, **KEYS}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bot", "emulator", "--port", str(port), "--assets", "BTC,ETH"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    shutil.copytree(REPO / "config", tmp_path / "config")
-    config = tmp_path / "config" / "emulator.toml"
-    config.write_text(
-        config.read_text()
-        .replace("127.0.0.1:8765", f"127.0.0.1:{port}")
-        .replace('perps = ["BTC", "ETH", "ADA", "XRP", "LTC"]', 'perps = ["BTC", "ETH"]')
-    )
-    yield tmp_path, env
-    server.send_signal(signal.SIGINT)
-    server.wait(timeout=10)
+    with emulator_process(["BTC", "ETH"], env) as port:
+        shutil.copytree(REPO / "config", tmp_path / "config")
+        config = tmp_path / "config" / "emulator.toml"
+        config.write_text(
+            config.read_text()
+            .replace("127.0.0.1:8765", f"127.0.0.1:{port}")
+            .replace('perps = ["BTC", "ETH", "ADA", "XRP", "LTC"]', 'perps = ["BTC", "ETH"]')
+        )
+        yield tmp_path, env
 
 
 def hedgebot(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
