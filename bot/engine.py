@@ -130,7 +130,8 @@ class Engine:
         self._legs_ready: set[str] = set()
         self._strategy_state: Mapping[str, Any] = {}
         self._last_cycle: tuple[dict[str, Decimal], datetime] | None = None
-        self._reconciled = False
+        self._reconciled = False  # positions compared with the journal once per process
+        self._in_doubt = True  # in-flight orders may exist: look them up before acting
 
     # -- observe ---------------------------------------------------------------------------
     async def _ensure_markets(self, assets: Sequence[str]) -> None:
@@ -268,11 +269,14 @@ class Engine:
         rid = self.rebalance_id(self.clock.now(), one_shot)
         current_rebalance.set(rid)  # every log line of this cycle carries it
         restart: list[str] = []
-        if not dry_run:
+        if not dry_run and self._in_doubt:
+            # First cycle, or the last one did not end cleanly or left an order in flight.
             found = await reconcile(
                 self.venue, self.journal, self.clock.now(), check_positions=not self._reconciled
             )
             restart, self._reconciled = found.notes, True
+        if not dry_run:
+            self._in_doubt = True  # until this cycle ends cleanly
         new_fills, new_funding = (0, 0) if dry_run else await self.sync_journal()
         seen = await self.observe()
         report = CycleReport(
@@ -326,7 +330,9 @@ class Engine:
         else:
             status = RebalanceStatus.HELD
         self._strategy_state = decision.state
-        return await self._finish(replace(report, status=status), decision, snapshot=True)
+        finished = await self._finish(replace(report, status=status), decision, snapshot=True)
+        self._in_doubt = self.orders.take_unsettled()
+        return finished
 
     async def _plan_only(self, report: CycleReport) -> CycleReport:
         seen = report.observation

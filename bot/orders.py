@@ -55,6 +55,12 @@ class OrderManager:
         self.journal = journal
         self.clock = clock
         self.lookup_attempts = lookup_attempts
+        self._unsettled = False
+
+    def take_unsettled(self) -> bool:
+        """Return whether an order ended with its outcome unknown since the last call."""
+        unsettled, self._unsettled = self._unsettled, False
+        return unsettled
 
     async def execute(self, rebalance_id: str, intents: Sequence[OrderIntent]) -> list[Execution]:
         """Place each intent once, in order; a failure of one leg does not stop the others."""
@@ -90,6 +96,7 @@ class OrderManager:
                 self.journal.update_order(
                     cid, status=OrderStatus.UNKNOWN, time=self.clock.now(), reason=reason
                 )
+                self._unsettled = True
                 return Execution(intent, OrderStatus.UNKNOWN, reason=reason)
             return self._confirmed(intent, found, "confirmed by client order id after an error")
         return self._confirmed(intent, result, "")
@@ -110,6 +117,8 @@ class OrderManager:
         return None
 
     def _confirmed(self, intent: OrderIntent, result: OrderResult, note: str) -> Execution:
+        if result.status in (OrderStatus.OPEN, OrderStatus.UNKNOWN, OrderStatus.PENDING):
+            self._unsettled = True
         self.journal.record_fills(result.fills)
         self.journal.update_order(
             intent.client_order_id,
