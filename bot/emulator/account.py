@@ -87,6 +87,7 @@ class Account:
         self.orders: dict[int, OrderRecord] = {}
         self.latest_by_client_id: dict[str, int] = {}
         self.dual_side_position = False
+        self.multi_assets_margin = False
 
     # -- time and markets ------------------------------------------------------------------
     def now_ms(self) -> int:

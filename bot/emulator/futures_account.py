@@ -170,8 +170,8 @@ class FuturesAccount:
         return {"code": 200, "msg": "success"}
 
     async def multi_assets_margin(self, params: Params) -> JsonDict:
-        """Answer GET /fapi/v1/multiAssetsMargin: single-asset mode."""
-        return {"multiAssetsMargin": False}
+        """Answer GET /fapi/v1/multiAssetsMargin (single-asset unless a test says otherwise)."""
+        return {"multiAssetsMargin": self.account.multi_assets_margin}
 
     async def position_margin(self, params: Params) -> JsonDict:
         """Answer POST /fapi/v1/positionMargin; only ``type=1`` (add) is simulated."""

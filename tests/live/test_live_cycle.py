@@ -7,6 +7,9 @@ from decimal import Decimal
 import pytest
 
 from bot.domain import ZERO
+from bot.errors import RejectedError
+from bot.venue.capabilities import BINANCE
+from bot.venue.ccxt_venue import CcxtVenue
 from tests.live.conftest import LiveRig
 
 CENT = Decimal("0.01")
@@ -97,3 +100,29 @@ async def test_ccxt_calls_leave_the_decimal_context_alone(rig: LiveRig) -> None:
     after = decimal.getcontext()
     assert after.rounding == before.rounding == decimal.ROUND_HALF_EVEN
     assert after.traps[decimal.Underflow] == before.traps[decimal.Underflow]
+
+
+async def test_hedge_mode_account_is_switched_to_one_way_when_flat(rig: LiveRig) -> None:
+    rig.emulator.account.dual_side_position = True
+    report = await rig.engine.cycle()
+    assert report.status == "done"
+    assert rig.emulator.account.dual_side_position is False
+
+
+async def test_hedge_mode_with_open_positions_is_refused_with_a_clear_message(
+    rig: LiveRig,
+) -> None:
+    await rig.engine.cycle()  # opens positions in one-way mode
+    rig.emulator.account.dual_side_position = True  # someone switched modes by hand
+    fresh = CcxtVenue(
+        rig.venue.futures, rig.venue.spot, BINANCE, name=rig.venue.name, gate=rig.venue.gate
+    )  # a restarted bot checks the account again
+    with pytest.raises(RejectedError, match="hedge \\(dual-side\\) position mode"):
+        await fresh.setup_leg("BTC/USDT:USDT", 2)
+
+
+async def test_multi_assets_mode_is_refused(rig: LiveRig) -> None:
+    rig.emulator.account.multi_assets_margin = True
+    with pytest.raises(RejectedError, match="multi-assets margin mode"):
+        await rig.venue.setup_leg("BTC/USDT:USDT", 2)
+    assert not rig.emulator.account.orders
