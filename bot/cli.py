@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import re
 import signal
 import sys
@@ -212,7 +213,6 @@ def start_resume(args: argparse.Namespace) -> int:
 
 def start_emulator(args: argparse.Namespace) -> int:
     """Serve the exchange emulator until interrupted; keys from the environment."""
-    import os
 
     from bot.emulator.standalone import run_standalone
     from bot.secrets import KEY_ENV, SECRET_ENV
@@ -304,6 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
