@@ -213,7 +213,6 @@ def start_resume(args: argparse.Namespace) -> int:
 
 def start_emulator(args: argparse.Namespace) -> int:
     """Serve the exchange emulator until interrupted; keys from the environment."""
-
     from bot.emulator.standalone import run_standalone
     from bot.secrets import KEY_ENV, SECRET_ENV
 
