@@ -24,6 +24,7 @@ from bot.journal.records import (
     RebalanceRecord,
     RebalanceStatus,
     RunMode,
+    targets_json,
 )
 from bot.journal.store import Journal
 from bot.kill_switch import KillSwitch
@@ -421,7 +422,7 @@ class Engine:
             "collateral": seen.collateral,
             "strategy": dict(decision.inputs) if decision else {},
         }
-        targets = {t.symbol: {"notional": t.notional, "reason": t.reason} for t in report.targets}
+        targets = targets_json(report.targets)
         self.journal.record_rebalance(
             RebalanceRecord(
                 id=report.rebalance_id,

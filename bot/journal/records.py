@@ -158,12 +158,15 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def targets_json(targets: Iterable[HedgeTarget]) -> dict[str, Any]:
-    """Return hedge targets in the journal's shape: symbol -> notional, reason, sources."""
+    """Return hedge targets in the journal's shape: symbol -> notional, reason, sources.
+
+    ``sources`` maps each holding asset to the spot value it insures through the leg.
+    """
     return {
         target.symbol: {
             "notional": format(target.notional, "f"),
             "reason": target.reason,
-            "sources": {asset: format(notional, "f") for asset, notional in target.sources},
+            "sources": {asset: format(insured, "f") for asset, insured in target.sources},
         }
         for target in targets
     }

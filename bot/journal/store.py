@@ -49,7 +49,6 @@ from bot.journal.records import (
     JournalTotals,
     PositionSnapshot,
     RebalanceRecord,
-    RebalanceStatus,
     to_jsonable,
 )
 
@@ -291,19 +290,6 @@ class Journal:
         }
         with self._connection("record rebalance") as connection:
             connection.execute(statement, row)
-
-    def set_rebalance_status(
-        self, rebalance_id: str, status: RebalanceStatus | str, note: str | None = None
-    ) -> None:
-        """Set a rebalance's status, and its note when one is given."""
-        value = RebalanceStatus(status).value
-        with self._session("set rebalance status") as session:
-            row = session.get(RebalanceRow, rebalance_id)
-            if row is None:
-                raise JournalError(f"no journaled rebalance {rebalance_id!r}")
-            row.status = value
-            if note is not None:
-                row.note = note
 
     def record_order_intent(
         self, intent: OrderIntent, *, venue: str, rebalance_id: str | None, time: datetime

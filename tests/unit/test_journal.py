@@ -264,13 +264,6 @@ def test_rebalance_is_reinserted_as_update(journal: Journal) -> None:
     assert stored.targets == {}
     assert stored.time == T0
 
-    journal.set_rebalance_status("r-1", RebalanceStatus.PARTIAL, note="ETH leg rejected")
-    (stored,) = journal.rebalances()
-    assert stored.status is RebalanceStatus.PARTIAL
-    assert stored.note == "ETH leg rejected"
-    with pytest.raises(JournalError):
-        journal.set_rebalance_status("r-2", RebalanceStatus.DONE)
-
 
 def test_rebalance_json_holds_decimals_as_strings(journal: Journal) -> None:
     journal.record_rebalance(rebalance())

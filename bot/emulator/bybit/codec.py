@@ -221,7 +221,7 @@ def wallet_coin(
     }
 
 
-def position(view: BybitPosition, mode_hedged: bool = False) -> JsonDict:
+def position(view: BybitPosition) -> JsonDict:
     """Return one /v5/position/list entry (UTA: ``tradeMode`` is always 0)."""
     size = view.size
     side = "Buy" if size > 0 else "Sell" if size < 0 else ""
