@@ -70,6 +70,8 @@ class Observation:
     stale: tuple[str, ...]
     volumes: Mapping[str, Decimal] = field(default_factory=dict)
     """Perp asset -> 24h quote volume, when the venue reports volumes (``fetch_volumes``)."""
+    funding_rates: Mapping[str, Decimal] = field(default_factory=dict)
+    """Perp symbol -> current funding rate, fetched only for strategies that use it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +192,13 @@ class Engine:
         )
         wanted = sorted(set(assets) | extra)
         history = await self.venue.fetch_closes(wanted, bars) if bars else {}
+        rates = (
+            await self.venue.fetch_funding_rates(legs)
+            if getattr(self.strategy, "uses_funding_rates", False)
+            else {}
+        )
         return Observation(
-            now, holdings, quotes, positions, collateral, history, tuple(stale), volumes
+            now, holdings, quotes, positions, collateral, history, tuple(stale), volumes, rates
         )
 
     async def sync_journal(self) -> tuple[int, int]:
@@ -214,6 +221,7 @@ class Engine:
             positions=seen.positions,
             history=seen.history,
             history_interval_seconds=self.config.interval_seconds,
+            funding_rates=seen.funding_rates,
             external=self.config.inputs,
             state=self._strategy_state,
         )

@@ -45,6 +45,7 @@ class StrategyInput:
     """Asset -> recent spot closes, oldest first, one per `history_interval_seconds`."""
     history_interval_seconds: int = 4 * 3600
     funding_rates: Mapping[str, Decimal] = field(default_factory=dict)
+    """Perp symbol -> current funding rate (> 0: shorts receive), if the strategy asked for it."""
     external: Mapping[str, Decimal] = field(default_factory=dict)
     """Optional outside figures, e.g. an implied-volatility index value."""
     state: Mapping[str, Any] = field(default_factory=dict)
@@ -72,7 +73,13 @@ class StrategyParams(BaseModel):
 
 
 class Strategy(Protocol):
-    """A hedge-sizing rule. Implementations are small, pure and registered by name."""
+    """A hedge-sizing rule. Implementations are small, pure and registered by name.
+
+    Optional class attributes tell the engine what to fetch for the view, so a strategy that
+    needs nothing costs no request: ``history_bars`` (closes per asset), ``history_assets``
+    (assets to fetch beyond the holdings and legs) and ``uses_funding_rates`` (current rate per
+    perp leg in `StrategyInput.funding_rates`).
+    """
 
     name: ClassVar[str]
     Params: ClassVar[type[StrategyParams]]

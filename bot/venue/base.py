@@ -45,6 +45,10 @@ class Venue(Protocol):
         """Return up to ``count`` recent spot closes per asset, one per interval, oldest first."""
         ...
 
+    async def fetch_funding_rates(self, symbols: Iterable[str]) -> dict[str, Decimal]:
+        """Return each perp's current funding rate (> 0: longs pay shorts), in one call."""
+        ...
+
     async def fetch_positions(self, symbols: Iterable[str]) -> dict[str, Position]:
         """Return open perp positions of the given symbols (absent = flat)."""
         ...

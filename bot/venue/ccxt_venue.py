@@ -145,6 +145,25 @@ class CcxtVenue:
             closes[asset] = [parse.positive(c[4], f"{symbol} close") for c in candles]
         return closes
 
+    async def fetch_funding_rates(self, symbols: Iterable[str]) -> dict[str, Decimal]:
+        """Return each perp's current funding rate from one premium-index call."""
+        wanted = sorted(set(symbols))
+        if not wanted:
+            return {}
+        raw = await self._read(
+            "fetch_funding_rates", lambda: self.futures.fetch_funding_rates(wanted)
+        )
+        rates: dict[str, Decimal] = {}
+        for symbol in wanted:
+            rate = parse.dec(
+                (raw.get(symbol) or {}).get("fundingRate"),
+                f"{symbol} funding rate",
+                allow_none=True,
+            )
+            if rate is not None:
+                rates[symbol] = rate
+        return rates
+
     async def fetch_positions(self, symbols: Iterable[str]) -> dict[str, Position]:
         """Return open positions among ``symbols`` in one call; note which ones changed."""
         wanted = sorted(set(symbols))

@@ -229,6 +229,17 @@ class PaperVenue:
                 closes[asset] = [bar.close for bar in series.closes_until(now_ms, count)]
         return closes
 
+    async def fetch_funding_rates(self, symbols: Iterable[str]) -> dict[str, Decimal]:
+        """Return the last settled funding rate of each perp (never a future one)."""
+        now_ms = to_ms(self.clock.now())
+        rates: dict[str, Decimal] = {}
+        for symbol in symbols:
+            series = self.data.funding.get(base_of(symbol))
+            event = series.last_before(now_ms) if series is not None else None
+            if event is not None:
+                rates[symbol] = event.rate
+        return rates
+
     async def fetch_positions(self, symbols: Iterable[str]) -> dict[str, Position]:
         """Return the open positions among ``symbols``."""
         self.catch_up()

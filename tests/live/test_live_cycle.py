@@ -6,10 +6,12 @@ from decimal import Decimal
 
 import pytest
 
+from bot.clock import to_ms
 from bot.domain import ZERO
 from bot.errors import RejectedError
 from bot.venue.capabilities import BINANCE
 from bot.venue.ccxt_venue import CcxtVenue
+from strategies.base import HedgeDecision, StrategyInput
 from tests.live.conftest import LiveRig
 
 CENT = Decimal("0.01")
@@ -126,3 +128,26 @@ async def test_multi_assets_mode_is_refused(rig: LiveRig) -> None:
     with pytest.raises(RejectedError, match="multi-assets margin mode"):
         await rig.venue.setup_leg("BTC/USDT:USDT", 2)
     assert not rig.emulator.account.orders
+
+
+async def test_a_strategy_that_asks_gets_the_legs_funding_rates(rig: LiveRig) -> None:
+    seen: list[StrategyInput] = []
+    inner = rig.engine.strategy
+
+    class Recording:
+        name = "recording"
+        uses_funding_rates = True
+
+        def decide(self, view: StrategyInput) -> HedgeDecision:
+            seen.append(view)
+            return inner.decide(view)
+
+    rig.engine.strategy = Recording()  # type: ignore[assignment]
+    await rig.clock.sleep(8 * 3600)  # past a settlement, so every leg has a last rate
+    await rig.engine.cycle()
+    rates = seen[0].funding_rates
+    assert set(rates) == set(LEGS)
+    now = to_ms(rig.clock.now())
+    for symbol, rate in rates.items():
+        settled = rig.paper.data.funding[symbol.split("/")[0]].last_before(now)
+        assert settled is not None and rate == settled.rate

@@ -342,3 +342,19 @@ async def test_2x_short_survives_the_same_spike() -> None:
 
     assert not any(f.is_liquidation for f in await paper.fetch_fills([BTC], None))
     assert (await paper.fetch_positions([BTC]))[BTC].contracts == D("0.1")
+
+
+async def test_funding_rate_is_the_last_settled_one_never_a_future_one() -> None:
+    paper, clock = venue(start_hour=8)
+    settled = sorted(h for h in BTC_FUNDING if h <= 8)
+    rates = await paper.fetch_funding_rates(["BTC/USDT:USDT", "ETH/USDT:USDT"])
+    assert rates == {"BTC/USDT:USDT": D(BTC_FUNDING[settled[-1]])}  # ETH has no funding data
+    later = min(h for h in BTC_FUNDING if h > 8)
+    await advance_to(clock, later - 0.5)
+    assert (await paper.fetch_funding_rates(["BTC/USDT:USDT"]))["BTC/USDT:USDT"] == D(
+        BTC_FUNDING[settled[-1]]
+    )
+    await advance_to(clock, later)
+    assert (await paper.fetch_funding_rates(["BTC/USDT:USDT"]))["BTC/USDT:USDT"] == D(
+        BTC_FUNDING[later]
+    )
