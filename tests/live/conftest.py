@@ -14,14 +14,15 @@ import pytest
 
 from bot.clock import ReplayClock, to_ms
 from bot.config import Config, parse_config
-from bot.emulator.ccxt_client import make_binance_clients
+from bot.emulator.bybit.server import BybitEmulator
+from bot.emulator.ccxt_client import make_binance_clients, make_bybit_client
 from bot.emulator.faults import FaultInjector
 from bot.emulator.server import BinanceEmulator
 from bot.engine import Engine
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
 from bot.market.simulated import simulate_market
-from bot.venue.capabilities import BINANCE
+from bot.venue.capabilities import BINANCE, BYBIT
 from bot.venue.ccxt_venue import CcxtVenue
 from bot.venue.gate import RequestGate
 from bot.venue.paper import PaperVenue
@@ -99,10 +100,15 @@ class LiveRig:
         return self.paper.exchange
 
 
-def live_config(tmp_path: Path, ratio: str = "0.4", journal_url: str | None = None) -> Config:
+def live_config(
+    tmp_path: Path,
+    ratio: str = "0.4",
+    journal_url: str | None = None,
+    exchange: str = "binanceusdm",
+) -> Config:
     return parse_config(
         paper_config_dict(
-            exchange={"name": "binanceusdm", "account": "emu"},
+            exchange={"name": exchange, "account": "emu"},
             paper={"holdings": {"BTC": 1}},
             strategy={"name": "static", "ratio": ratio},
             risk={
@@ -122,37 +128,54 @@ def live_journal_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'journal.sqlite'}"
 
 
-@pytest.fixture
-async def rig(tmp_path: Path, live_journal_url: str) -> AsyncIterator[LiveRig]:
+async def open_rig(tmp_path: Path, journal_url: str, exchange: str = "binanceusdm") -> LiveRig:
+    """Start an emulator of ``exchange`` over a fresh simulation and wire the engine to it."""
     data = simulate_market(list(HOLDINGS), to_ms(DATA_START), bars=240)
     clock = ReplayClock(NOW)
     paper = PaperVenue(data, clock, HOLDINGS, COLLATERAL, Decimal("0.0005"), Decimal(2))
     monotonic = FakeMonotonic()
-    emulator = BinanceEmulator(paper, KEY, SECRET, faults=FaultInjector(now=monotonic))
-    await emulator.start()
-    futures, spot = make_binance_clients(
-        emulator.base_url, KEY, SECRET, enable_rate_limit=False, timeout_ms=2000
-    )
+    faults = FaultInjector(now=monotonic)
+    emulator: BinanceEmulator
+    if exchange == "bybit":
+        emulator = BybitEmulator(paper, KEY, SECRET, faults=faults)
+        await emulator.start()
+        futures = make_bybit_client(
+            emulator.base_url, KEY, SECRET, enable_rate_limit=False, timeout_ms=2000
+        )
+        spot, capabilities = None, BYBIT
+    else:
+        emulator = BinanceEmulator(paper, KEY, SECRET, faults=faults)
+        await emulator.start()
+        futures, spot = make_binance_clients(
+            emulator.base_url, KEY, SECRET, enable_rate_limit=False, timeout_ms=2000
+        )
+        capabilities = BINANCE
     for client in (futures, spot):
-        client.timeout_on_exit = 0
+        if client is not None:
+            client.timeout_on_exit = 0
 
     async def fake_sleep(seconds: float) -> None:
         monotonic.seconds += seconds
         await asyncio.sleep(0)
 
     gate = RequestGate(rate_per_second=1000, clock=monotonic, sleep=fake_sleep)
-    venue = CcxtVenue(futures, spot, BINANCE, name="binanceusdm:emu", gate=gate)
-    config = live_config(tmp_path, journal_url=live_journal_url)
+    venue = CcxtVenue(futures, spot, capabilities, name=f"{exchange}:emu", gate=gate)
+    config = live_config(tmp_path, journal_url=journal_url, exchange=exchange)
     journal = Journal.open(config.journal.url)
-    engine = Engine(
-        config,
-        venue,
-        journal,
-        create_strategy(config.strategy.name, config.strategy.params()),
-        clock,
-        RunMode.LIVE,
-    )
-    yield LiveRig(config, clock, paper, emulator, venue, journal, engine, monotonic)
-    journal.close()
-    await venue.close()
-    await emulator.stop()
+    strategy = create_strategy(config.strategy.name, config.strategy.params())
+    engine = Engine(config, venue, journal, strategy, clock, RunMode.LIVE)
+    return LiveRig(config, clock, paper, emulator, venue, journal, engine, monotonic)
+
+
+async def close_rig(rig: LiveRig) -> None:
+    """Close the journal, the ccxt clients and the emulator."""
+    rig.journal.close()
+    await rig.venue.close()
+    await rig.emulator.stop()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, live_journal_url: str) -> AsyncIterator[LiveRig]:
+    opened = await open_rig(tmp_path, live_journal_url)
+    yield opened
+    await close_rig(opened)

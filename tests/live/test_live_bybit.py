@@ -7,115 +7,28 @@ normalised, orders confirmed by a second request because Bybit's create answer c
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from bot.clock import ReplayClock, to_ms
-from bot.config import Config, parse_config
 from bot.domain import ZERO
-from bot.emulator.bybit.server import BybitEmulator
 from bot.emulator.bybit.state import ISOLATED, exec_uuid
-from bot.emulator.ccxt_client import make_bybit_client
-from bot.emulator.faults import FaultInjector
-from bot.engine import Engine
-from bot.journal.records import RunMode
-from bot.journal.store import Journal
-from bot.market.simulated import simulate_market
 from bot.venue.capabilities import BYBIT
 from bot.venue.ccxt_venue import CcxtVenue
-from bot.venue.gate import RequestGate
-from bot.venue.paper import PaperVenue
-from bot.venue.simcore import SimExchange
-from strategies.registry import create_strategy
-from tests.conftest import paper_config_dict
+from tests.live.conftest import LiveRig, close_rig, open_rig
 
-KEY = "live-bybit-key"
-SECRET = "live-bybit-secret"
-HOLDINGS = {"BTC": Decimal(1), "ETH": Decimal(10), "ADA": Decimal(20000)}
-COLLATERAL = Decimal(60000)
-DATA_START = datetime(2024, 1, 1, tzinfo=UTC)
-NOW = datetime(2024, 1, 5, 0, tzinfo=UTC)
 CENT = Decimal("0.01")
 LEGS = ("ADA/USDT:USDT", "BTC/USDT:USDT", "ETH/USDT:USDT")
 CREATE = ("POST", "/v5/order/create")
 
 
-class FakeMonotonic:
-    """Seconds that move only when a back-off sleep moves them."""
-
-    def __init__(self) -> None:
-        self.seconds = 1000.0
-
-    def __call__(self) -> float:
-        return self.seconds
-
-
-@dataclass
-class LiveRig:
-    config: Config
-    clock: ReplayClock
-    paper: PaperVenue
-    emulator: BybitEmulator
-    venue: CcxtVenue
-    journal: Journal
-    engine: Engine
-    monotonic: FakeMonotonic
-
-    @property
-    def sim(self) -> SimExchange:
-        return self.paper.exchange
-
-
-def bybit_config(tmp_path: Path) -> Config:
-    return parse_config(
-        paper_config_dict(
-            exchange={"name": "bybit", "account": "emu"},
-            paper={"holdings": {"BTC": 1}},
-            strategy={"name": "static", "ratio": "0.4"},
-            risk={
-                "leverage": 2,
-                "max_leverage": 2,
-                "kill_switch_file": str(tmp_path / "halt"),
-                "max_price_age": "5h",
-            },
-            journal={"url": f"sqlite:///{tmp_path / 'journal.sqlite'}"},
-        )
-    )
-
-
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[LiveRig]:
-    data = simulate_market(list(HOLDINGS), to_ms(DATA_START), bars=240)
-    clock = ReplayClock(NOW)
-    paper = PaperVenue(data, clock, HOLDINGS, COLLATERAL, Decimal("0.0005"), Decimal(2))
-    monotonic = FakeMonotonic()
-    emulator = BybitEmulator(paper, KEY, SECRET, faults=FaultInjector(now=monotonic))
-    await emulator.start()
-    client = make_bybit_client(
-        emulator.base_url, KEY, SECRET, enable_rate_limit=False, timeout_ms=2000
-    )
-    client.timeout_on_exit = 0
-
-    async def fake_sleep(seconds: float) -> None:
-        monotonic.seconds += seconds
-        await asyncio.sleep(0)
-
-    gate = RequestGate(rate_per_second=1000, clock=monotonic, sleep=fake_sleep)
-    venue = CcxtVenue(client, None, BYBIT, name="bybit:emu", gate=gate)
-    config = bybit_config(tmp_path)
-    journal = Journal.open(config.journal.url)
-    strategy = create_strategy(config.strategy.name, config.strategy.params())
-    engine = Engine(config, venue, journal, strategy, clock, RunMode.LIVE)
-    yield LiveRig(config, clock, paper, emulator, venue, journal, engine, monotonic)
-    journal.close()
-    await venue.close()
-    await emulator.stop()
+    opened = await open_rig(tmp_path, f"sqlite:///{tmp_path / 'journal.sqlite'}", "bybit")
+    yield opened
+    await close_rig(opened)
 
 
 async def test_first_cycle_sets_the_account_up_and_opens_the_shorts(rig: LiveRig) -> None:
