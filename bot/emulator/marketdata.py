@@ -77,14 +77,9 @@ def klines(params: Params, series: BarSeries | None, now_ms: int, maximum: int) 
     if step != series.timeframe_ms:
         raise BinanceError(-1120, f"Invalid interval: the emulator serves {interval} only.")
     count = limit(params, 500, maximum)
-    start = integer(params, "startTime")
-    end = min(integer(params, "endTime", now_ms) or now_ms, now_ms)
-    bars = [
-        bar
-        for bar in series.closes_until(end, len(series))
-        if (start is None or bar.open_ms >= start) and bar.open_ms + step <= now_ms
-    ]
-    chosen = bars[:count] if start is not None else bars[-count:]
+    chosen = series.window(
+        now_ms, integer(params, "startTime"), integer(params, "endTime") or None, count
+    )
     return [codec.kline(bar, step) for bar in chosen]
 
 

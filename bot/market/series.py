@@ -69,6 +69,19 @@ class BarSeries:
         hi = bisect_right(self._close_times, until_ms)
         return self.bars[lo:hi]
 
+    def window(
+        self, now_ms: int, start_ms: int | None, end_ms: int | None, count: int
+    ) -> Sequence[Bar]:
+        """Return up to ``count`` bars closed by ``now_ms`` (and by ``end_ms``), paged by time.
+
+        With ``start_ms`` the earliest bars opening at or after it, else the latest ones.
+        """
+        until = now_ms if end_ms is None else min(end_ms, now_ms)
+        bars = self.closed_between(-1, until)
+        if start_ms is not None:
+            return [bar for bar in bars if bar.open_ms >= start_ms][:count]
+        return bars[max(0, len(bars) - count) :]
+
     def closes_until(self, t_ms: int, count: int) -> Sequence[Bar]:
         """Return up to ``count`` bars closed at or before ``t_ms``, oldest first."""
         hi = bisect_right(self._close_times, t_ms)

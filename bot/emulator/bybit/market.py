@@ -132,16 +132,12 @@ class BybitMarket:
             raise params_error(
                 f"params error: interval {interval} (the emulator serves its data's)"
             )
-        count = limit(params, 200, 1000)
-        now = self.account.now_ms()
-        start = integer(params, "start")
-        end = min(integer(params, "end", now) or now, now)
-        bars = [
-            bar
-            for bar in series.closes_until(end, len(series))
-            if (start is None or bar.open_ms >= start) and bar.open_ms + step <= now
-        ]
-        chosen = bars[:count] if start is not None else bars[-count:]
+        chosen = series.window(
+            self.account.now_ms(),
+            integer(params, "start"),
+            integer(params, "end") or None,
+            limit(params, 200, 1000),
+        )
         return {
             "category": kind,
             "symbol": symbol_id,
