@@ -306,11 +306,11 @@ class Engine:
                 report, status=RebalanceStatus.SKIPPED, reason=reason, notes=tuple(notes)
             )
             return await self._finish(skipped, None)
-        self._record(replace(report, reason="risk checks"), None)
         halted = self.kill_switch.reason()
         if halted is None:
-            notes += await self._guard_margins(rid, seen)
-            if notes:
+            guarded = await self._guard_margins(replace(report, reason="risk checks"))
+            if guarded:  # the guard moved margin or cut: plan from the positions as they are now
+                notes += guarded
                 seen = await self.observe()
         turnover = turnover_last_day(self.journal, self.venue.name, seen.time)
         decision, targets, plans, planned = self.decide(rid, seen, turnover)
@@ -389,8 +389,9 @@ class Engine:
         vanished = vanished_positions(before, seen.positions, self.journal, self.venue.name, since)
         return record_vanished(self.journal, self.venue.name, vanished, seen.time)
 
-    async def _guard_margins(self, rid: str, seen: Observation) -> list[str]:
-        risk = self.config.risk
+    async def _guard_margins(self, report: CycleReport) -> list[str]:
+        """Top up or cut positions near liquidation; journal the rebalance first if acting."""
+        seen, risk = report.observation, self.config.risk
         if not risk.margin_guard or not seen.positions:
             return []
         brackets = await self.venue.fetch_brackets(sorted(seen.positions))
@@ -407,8 +408,9 @@ class Engine:
         )
         if not actions:
             return []
+        self._record(report, None)  # a cut's order refers to its rebalance
         return await apply_margin_actions(
-            self.venue, self.journal, self.orders, rid, actions, seen.time
+            self.venue, self.journal, self.orders, report.rebalance_id, actions, seen.time
         )
 
     def _record(self, report: CycleReport, decision: HedgeDecision | None) -> None:
