@@ -163,8 +163,15 @@ class RiskConfig(_Model):
     """Below this distance, with no collateral left to add, cut the hedge."""
     kill_switch_file: str = "var/hedgebot.halt"
     """While this file exists no order is placed (the loop keeps observing and recording)."""
+    max_basis: Annotated[Decimal, Field(gt=0, le=Decimal("0.5"))] = Decimal("0.05")
+    """A perp price further than this from its spot price is implausible: the leg is not traded."""
+    order_settle_timeout: str = "60s"
+    """A journaled order the exchange does not show after this is abandoned (never placed); an
+    order resting unfilled for this long is cancelled. Longer than the exchange's receive window."""
+    confirm_unexplained: str = "60s"
+    """A position change that no fill explains is acted on only once seen unchanged this long."""
 
-    @field_validator("max_price_age")
+    @field_validator("max_price_age", "order_settle_timeout", "confirm_unexplained")
     @classmethod
     def _valid_age(cls, value: str) -> str:
         parse_duration(value)
@@ -193,6 +200,16 @@ class RiskConfig(_Model):
     def max_price_age_seconds(self) -> int:
         """Return the staleness limit in seconds."""
         return parse_duration(self.max_price_age)
+
+    @property
+    def order_settle_seconds(self) -> int:
+        """Return how long an order may stay unsettled before it is abandoned or cancelled."""
+        return parse_duration(self.order_settle_timeout)
+
+    @property
+    def confirm_unexplained_seconds(self) -> int:
+        """Return how long an unexplained position must hold before the bot acts on it."""
+        return parse_duration(self.confirm_unexplained)
 
 
 class PaperConfig(_Model):

@@ -109,6 +109,8 @@ class Position:
     leverage: int
     contract_size: Decimal = Decimal(1)
     liquidation_price: Decimal | None = None
+    margin_mode: str | None = None
+    """``"isolated"`` or ``"cross"`` as the venue reports it; None when it does not say."""
 
     @property
     def signed_contracts(self) -> Decimal:

@@ -16,8 +16,18 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.domain import ZERO, HedgeTarget, Market, Position, Quote, perp_symbol, spot_symbol
-from bot.errors import HedgebotError
+from bot.domain import (
+    ZERO,
+    HedgeTarget,
+    Market,
+    OrderIntent,
+    Position,
+    Quote,
+    base_of,
+    perp_symbol,
+    spot_symbol,
+)
+from bot.errors import HedgebotError, RejectedError
 from bot.guards import cap_order_size, cap_targets, cap_turnover, fit_to_margin, stale_quotes
 from bot.journal.records import (
     PositionSnapshot,
@@ -25,20 +35,35 @@ from bot.journal.records import (
     RebalanceStatus,
     RunMode,
     targets_json,
+    to_jsonable,
 )
 from bot.journal.store import Journal
 from bot.kill_switch import KillSwitch
 from bot.logs import rebalance_id as current_rebalance
 from bot.margin_guard import plan_margin_actions
 from bot.orders import Execution, OrderManager
-from bot.planner import LegPlan, plan_rebalance
+from bot.planner import (
+    LegAction,
+    LegPlan,
+    client_order_id,
+    hold_blocked,
+    plan_rebalance,
+    with_resting,
+)
+from bot.plausibility import (
+    Baseline,
+    expected_positions,
+    implausible_prices,
+    signed_contracts,
+    unexplained_changes,
+)
 from bot.protection import (
     apply_margin_actions,
     record_vanished,
     turnover_last_day,
     vanished_positions,
 )
-from bot.reconcile import reconcile
+from bot.reconcile import Settlement, settle_orders
 from bot.venue.base import Venue
 from strategies.base import HedgeDecision, HoldingView, Strategy, StrategyInput
 from strategies.baskets import (
@@ -53,6 +78,13 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_FAILURE = 30.0
 """Seconds before retrying a failed cycle; doubles per failure, capped at the interval."""
+
+RECHECK_SECONDS = 10.0
+"""Seconds before looking again when a cycle left something unsettled (an order in flight, an
+implausible answer, a position change awaiting confirmation); capped at the interval."""
+
+MAX_ATTEMPTS_PER_SLOT = 12
+"""Orders per leg per interval slot at most: a leg that needs more waits for the next slot."""
 
 STABLECOINS = frozenset({"USDT", "USDC", "FDUSD", "BUSD", "DAI", "TUSD", "USDP"})
 
@@ -130,11 +162,15 @@ class Engine:
         self.baskets = config.hedge.baskets.rules(config.interval_seconds)
         self._proxy_picks: Mapping[str, str] = {}
         self.kill_switch = KillSwitch(config.risk.kill_switch_file)
-        self._legs_ready: set[str] = set()
         self._strategy_state: Mapping[str, Any] = {}
         self._last_cycle: tuple[dict[str, Decimal], datetime] | None = None
-        self._reconciled = False  # positions compared with the journal once per process
         self._in_doubt = True  # in-flight orders may exist: look them up before acting
+        self._baseline: Baseline | None = None
+        self._baseline_loaded = False
+        self._unconfirmed: dict[str, tuple[Decimal, datetime]] = {}
+        self._slot_cycles: tuple[str, int] | None = None
+        self.needs_recheck = False
+        """True when the last cycle left something to look at again soon (see RECHECK_SECONDS)."""
 
     # -- observe ---------------------------------------------------------------------------
     async def _ensure_markets(self, assets: Sequence[str]) -> None:
@@ -176,8 +212,11 @@ class Engine:
         universe = Universe(perp_assets, self.proxies, self.baskets, volumes=volumes)
         legs = self._leg_symbols(assets, universe)
         spot = [spot_symbol(a, quote) for a in assets]
-        quotes = await self.venue.fetch_quotes(spot + legs)
-        positions = await self.venue.fetch_positions(sorted(set(legs) | set(self.markets)))
+        position_symbols = sorted(set(legs) | set(self.markets))
+        # Each leg's own spot price is read too (one batched call): its perp is checked against it.
+        leg_spots = [spot_symbol(base_of(s), quote) for s in position_symbols]
+        quotes = await self.venue.fetch_quotes(sorted(set(spot + legs + leg_spots)))
+        positions = await self.venue.fetch_positions(position_symbols)
         collateral = await self.venue.fetch_collateral()
         now = self.clock.now()
         stale = stale_quotes(quotes, spot + legs, now, self.config.risk.max_price_age_seconds)
@@ -212,9 +251,18 @@ class Engine:
 
     # -- decide ----------------------------------------------------------------------------
     def decide(
-        self, rebalance_id: str, seen: Observation, turnover_used: Decimal
+        self,
+        rebalance_id: str,
+        seen: Observation,
+        turnover_used: Decimal,
+        resting: Mapping[str, Decimal] | None = None,
+        blocked: Mapping[str, str] | None = None,
     ) -> tuple[HedgeDecision, tuple[HedgeTarget, ...], list[LegPlan], list[str]]:
-        """Ask the strategy, map to legs, apply the limits and plan the orders."""
+        """Ask the strategy, map to legs, apply the limits and plan the orders.
+
+        ``resting`` (signed contracts of our resting orders) counts toward each leg's position;
+        ``blocked`` legs (an order in flight, an implausible price) get no order, with the reason.
+        """
         view = StrategyInput(
             time=seen.time,
             holdings=seen.holdings,
@@ -247,11 +295,12 @@ class Engine:
         plans = plan_rebalance(
             rebalance_id,
             guarded.targets,
-            seen.positions,
+            with_resting(seen.positions, resting or {}),
             prices,
             self.markets,
             self.config.hedge.deadband,
         )
+        plans = [hold_blocked(p, (blocked or {}).get(p.symbol)) for p in plans]
         steps = {s: m.amount_step for s, m in self.markets.items()}
         plans, clipped = cap_order_size(plans, risk.max_order_notional, steps)
         plans, churn = cap_turnover(plans, turnover_used, risk.max_daily_turnover, steps)
@@ -259,31 +308,68 @@ class Engine:
         notes = [*mapping.unhedged, *guarded.notes, *clipped, *churn, *unfunded]
         return decision, guarded.targets, plans, notes
 
-    # -- act -------------------------------------------------------------------------------
-    async def _setup_legs(self, symbols: Sequence[str]) -> None:
-        for symbol in symbols:
-            if symbol not in self._legs_ready:
-                await self.venue.setup_leg(symbol, self.config.risk.leverage)
-                self._legs_ready.add(symbol)
+    # -- ids -------------------------------------------------------------------------------
+    def slot_id(self, now: datetime) -> str:
+        """Return the id of the interval slot at ``now``, at the interval's own resolution."""
+        slot = rebalance_slot(now, self.config.interval_seconds)
+        return f"{slot:%Y%m%dT%H%M%S}-{self.venue.name}-{self.config.exchange.account}"
+
+    def _next_rebalance_id(self, slot: str) -> str:
+        """Return a rebalance id unique in the journal: the slot, then ``slot-#2``, ``slot-#3``."""
+        if self._slot_cycles is None:  # a new process: the slot may have cycles already
+            count = 1 + self.journal.count_rebalances_in_slot(slot)
+        elif self._slot_cycles[0] == slot:
+            count = self._slot_cycles[1] + 1
+        else:
+            count = 1
+        self._slot_cycles = (slot, count)
+        return slot if count == 1 else f"{slot}-#{count}"
+
+    def _order_id(self, slot: str, symbol: str) -> str | None:
+        """Return the leg's next unused client order id in this slot (deterministic)."""
+        for attempt in range(MAX_ATTEMPTS_PER_SLOT):
+            cid = client_order_id(slot, symbol, attempt)
+            if self.journal.get_order(cid) is None:
+                return cid
+        return None
+
+    def _number_orders(self, slot: str, plans: Sequence[LegPlan]) -> list[LegPlan]:
+        """Give every planned order the leg's next attempt id in the slot."""
+        numbered = []
+        for plan in plans:
+            if plan.intent is None:
+                numbered.append(plan)
+                continue
+            cid = self._order_id(slot, plan.symbol)
+            if cid is None:
+                reason = (
+                    f"{MAX_ATTEMPTS_PER_SLOT} orders on this leg in this interval already; "
+                    "waiting for the next interval"
+                )
+                numbered.append(replace(plan, action=LegAction.SKIP, reason=reason, intent=None))
+                continue
+            numbered.append(replace(plan, intent=replace(plan.intent, client_order_id=cid)))
+        return numbered
 
     # -- one cycle -------------------------------------------------------------------------
-    def rebalance_id(self, now: datetime, one_shot: bool = False) -> str:
-        """Return the id of the rebalance at ``now``: the interval slot (minute for one-shot)."""
-        seconds = 60 if one_shot else self.config.interval_seconds
-        slot = rebalance_slot(now, seconds)
-        return f"{slot:%Y%m%dT%H%M}-{self.venue.name}-{self.config.exchange.account}"
+    def rebalance_id(self, now: datetime) -> str:
+        """Return the id the next rebalance at ``now`` would get (without taking it)."""
+        return self.slot_id(now)
 
     async def cycle(self, *, dry_run: bool = False, one_shot: bool = False) -> CycleReport:
-        """Run observe → decide → act → record once; ``dry_run`` only observes and plans."""
-        rid = self.rebalance_id(self.clock.now(), one_shot)
+        """Run observe → decide → act → record once; ``dry_run`` only observes and plans.
+
+        ``one_shot`` (the `rebalance` command) runs the same cycle; it is kept for callers.
+        """
+        slot = self.slot_id(self.clock.now())
+        rid = self.rebalance_id(self.clock.now()) if dry_run else self._next_rebalance_id(slot)
         current_rebalance.set(rid)  # every log line of this cycle carries it
-        restart: list[str] = []
+        settled = Settlement()
         if not dry_run and self._in_doubt:
-            # First cycle, or the last one did not end cleanly or left an order in flight.
-            found = await reconcile(
-                self.venue, self.journal, self.clock.now(), check_positions=not self._reconciled
+            # First cycle, or the last one left an order in flight: settle it on evidence.
+            settled = await settle_orders(
+                self.venue, self.journal, self.clock.now(), self.config.risk.order_settle_seconds
             )
-            restart, self._reconciled = found.notes, True
         if not dry_run:
             self._in_doubt = True  # until this cycle ends cleanly
         new_fills, new_funding = (0, 0) if dry_run else await self.sync_journal()
@@ -299,21 +385,34 @@ class Engine:
         )
         if dry_run:
             return await self._plan_only(report)
-        notes = restart + self._check_positions(seen)
+        seen, doubt, checked = await self._check_positions_plausible(seen)
+        seen, implausible = await self._check_prices(seen)
+        blocked = {**implausible, **settled.waiting}
+        notes = [*settled.notes, *checked, *self._check_positions(seen)]
+        notes += [
+            f"{symbol}: {why}"
+            for symbol, why in sorted(blocked.items())
+            if symbol not in settled.waiting
+        ]
+        report = replace(report, observation=seen)
+        if doubt is not None:
+            return await self._skip(report, doubt, notes)
         if seen.stale:
             reason = "refused to act on stale or missing prices: " + "; ".join(seen.stale)
-            skipped = replace(
-                report, status=RebalanceStatus.SKIPPED, reason=reason, notes=tuple(notes)
-            )
-            return await self._finish(skipped, None)
+            return await self._skip(report, reason, notes)
         halted = self.kill_switch.reason()
         if halted is None:
-            guarded = await self._guard_margins(replace(report, reason="risk checks"))
+            blocked.update(await self._verify_leg_settings(seen, blocked, notes))
+            guarded = await self._guard_margins(replace(report, reason="risk checks"), blocked)
             if guarded:  # the guard moved margin or cut: plan from the positions as they are now
                 notes += guarded
                 seen = await self.observe()
+                self._accept(seen)
         turnover = turnover_last_day(self.journal, self.venue.name, seen.time)
-        decision, targets, plans, planned = self.decide(rid, seen, turnover)
+        decision, targets, plans, planned = self.decide(
+            rid, seen, turnover, settled.resting, blocked
+        )
+        plans = self._number_orders(slot, plans)
         report = replace(
             report,
             observation=seen,
@@ -326,21 +425,45 @@ class Engine:
         intents = [p.intent for p in plans if p.intent is not None]
         if halted is not None:
             status = RebalanceStatus.HALTED
-            report = replace(report, notes=(*report.notes, f"kill switch on: {halted}"))
+            report = replace(
+                report,
+                reason=f"kill switch on: {halted}; no order placed",
+                notes=(*report.notes, f"kill switch on: {halted}"),
+            )
         elif intents:
-            await self._setup_legs([i.symbol for i in intents])
+            intents = await self._open_legs(intents, seen)
             executions = await self.orders.execute(rid, intents)
-            failed = sum(1 for e in executions if e.result is None)
-            status = RebalanceStatus.DONE
-            if failed:
-                partial = failed < len(executions)
-                status = RebalanceStatus.PARTIAL if partial else RebalanceStatus.FAILED
             report = replace(report, executions=tuple(executions))
+            status, report = self._outcome(report, executions)
         else:
             status = RebalanceStatus.HELD
         self._strategy_state = decision.state
         finished = await self._finish(replace(report, status=status), decision, snapshot=True)
-        self._in_doubt = self.orders.take_unsettled()
+        unsettled = self.orders.take_unsettled() or settled.in_doubt
+        self._in_doubt = unsettled
+        self.needs_recheck = unsettled or bool(blocked)
+        return finished
+
+    def _outcome(
+        self, report: CycleReport, executions: Sequence[Execution]
+    ) -> tuple[RebalanceStatus, CycleReport]:
+        """Return the status of a cycle that placed orders; failures say why."""
+        failed = [e for e in executions if e.result is None]
+        if not failed:
+            return RebalanceStatus.DONE, report
+        status = (
+            RebalanceStatus.PARTIAL if len(failed) < len(executions) else (RebalanceStatus.FAILED)
+        )
+        why = "; ".join(f"{e.intent.symbol}: {e.status.value}: {e.reason}" for e in failed)
+        return status, replace(report, reason=f"{report.reason}; orders not done: {why}")
+
+    async def _skip(self, report: CycleReport, reason: str, notes: list[str]) -> CycleReport:
+        """Journal a cycle that acted on nothing, and look again soon."""
+        skipped = replace(report, status=RebalanceStatus.SKIPPED, reason=reason, notes=tuple(notes))
+        log.warning("acting on nothing: %s", reason)
+        finished = await self._finish(skipped, None)
+        self._in_doubt = True
+        self.needs_recheck = True
         return finished
 
     async def _plan_only(self, report: CycleReport) -> CycleReport:
@@ -357,6 +480,164 @@ class Engine:
             plans=tuple(plans),
             notes=tuple(notes),
         )
+
+    # -- plausibility ----------------------------------------------------------------------
+    async def _check_prices(self, seen: Observation) -> tuple[Observation, dict[str, str]]:
+        """Return the quotes to use and the legs whose perp price is implausible against spot.
+
+        An implausible price is read once more; if it still is, its leg gets no order and no
+        margin action this cycle.
+        """
+        quote, max_basis = self.config.hedge.quote, self.config.risk.max_basis
+        legs = [s for s in seen.quotes if ":" in s]
+        bad = implausible_prices(seen.quotes, legs, quote, max_basis)
+        if not bad:
+            return seen, {}
+        again = sorted({*bad, *(spot_symbol(base_of(s), quote) for s in bad)})
+        quotes = {**seen.quotes, **await self.venue.fetch_quotes(again)}
+        seen = replace(seen, quotes=quotes)
+        bad = implausible_prices(quotes, list(bad), quote, max_basis)
+        for symbol, why in bad.items():
+            self.journal.record_event(
+                "implausible_price",
+                seen.time,
+                f"{symbol}: {why}",
+                {"symbol": symbol},
+                venue=self.venue.name,
+            )
+        return seen, bad
+
+    def _restore_baseline(self) -> None:
+        """On a process's first cycle, take the baseline the last cycle journaled."""
+        if self._baseline_loaded:
+            return
+        self._baseline_loaded = True
+        for row in reversed(self.journal.rebalances(limit=20, venue=self.venue.name)):
+            found = Baseline.from_json((row.inputs or {}).get("baseline"))
+            if found is not None:
+                self._baseline = found
+                return
+
+    async def _check_positions_plausible(
+        self, seen: Observation
+    ) -> tuple[Observation, str | None, list[str]]:
+        """Check positions against the baseline moved by the fills journaled since.
+
+        A change no fill explains is re-read after pulling fills again; a read that returns to
+        the baseline was a blip; one that holds is acted on only once it has held for
+        ``confirm_unexplained``. Returns the observation to use, a reason to act on nothing
+        (or None), and notes.
+        """
+        self._restore_baseline()
+        if self._baseline is None:
+            self._accept(seen)
+            return seen, None, []
+        actual = signed_contracts(seen.positions)
+        changes = self._unexplained(actual)
+        if not changes:
+            self._accept(seen)
+            return seen, None, []
+        await self.sync_journal()  # the exchange may show fills it had not reported yet
+        reread = await self.venue.fetch_positions(sorted(set(seen.positions) | set(changes)))
+        seen = replace(seen, positions=reread)
+        again = self._unexplained(signed_contracts(reread))
+        if not again:
+            self._accept(seen)
+            return seen, None, ["a position read no fill explained was re-read and is consistent"]
+        now, wait = self.clock.now(), self.config.risk.confirm_unexplained_seconds
+        held: list[str] = []
+        for symbol, (expected, reported) in again.items():
+            first = changes.get(symbol, (expected, reported))[1]
+            since = self._unconfirmed.get(symbol)
+            if since is None or since[0] != reported or first != reported:
+                self._unconfirmed[symbol] = (reported, now)
+                held.append(
+                    f"{symbol}: the exchange shows {reported} contracts, {expected} expected "
+                    f"from the last look and the fills since; no fill explains it"
+                )
+            elif (now - since[1]).total_seconds() < wait:
+                held.append(
+                    f"{symbol}: {reported} contracts (expected {expected}) unexplained for "
+                    f"{(now - since[1]).total_seconds():.0f} s; acting after {wait} s unchanged"
+                )
+        if held:
+            reason = "positions look implausible; acting on nothing: " + "; ".join(held)
+            return seen, reason, []
+        notes = []
+        for symbol, (expected, reported) in again.items():
+            message = (
+                f"{symbol}: the exchange has shown {reported} contracts (expected {expected}) "
+                f"unchanged for {wait} s with no fill to explain it; taken as the truth"
+            )
+            notes.append(message)
+            self.journal.record_event(
+                "position_mismatch",
+                seen.time,
+                message,
+                to_jsonable({"symbol": symbol, "expected": expected, "actual": reported}),
+                venue=self.venue.name,
+            )
+            self._unconfirmed.pop(symbol, None)
+        self._accept(seen)
+        return seen, None, notes
+
+    def _unexplained(self, actual: Mapping[str, Decimal]) -> dict[str, tuple[Decimal, Decimal]]:
+        assert self._baseline is not None
+        fills = self.journal.fills_after(self.venue.name, self._baseline.fill_watermark)
+        return unexplained_changes(expected_positions(self._baseline, fills), actual)
+
+    def _accept(self, seen: Observation) -> None:
+        """Take ``seen``'s positions as the baseline (with the fills journaled so far)."""
+        self._unconfirmed = {}
+        self._baseline = Baseline(
+            signed_contracts(seen.positions), self.journal.fill_watermark(self.venue.name)
+        )
+
+    # -- act -------------------------------------------------------------------------------
+    async def _verify_leg_settings(
+        self, seen: Observation, blocked: Mapping[str, str], notes: list[str]
+    ) -> dict[str, str]:
+        """Fix legs whose margin mode or leverage drifted; return those the exchange refused."""
+        leverage, refused = self.config.risk.leverage, {}
+        for symbol, position in sorted(seen.positions.items()):
+            if symbol in blocked:
+                continue
+            mode = position.margin_mode
+            if (mode is None or mode == "isolated") and position.leverage == leverage:
+                continue
+            found = f"{mode or 'unknown'} margin at {position.leverage}x"
+            try:
+                await self.venue.setup_leg(symbol, leverage)
+            except RejectedError as error:
+                refused[symbol] = (
+                    f"runs {found}, not isolated {leverage}x, and the exchange refused the fix "
+                    f"({error}); no order on this leg: set it by hand"
+                )
+                message = f"{symbol}: {refused[symbol]}"
+            else:
+                message = f"{symbol}: found {found}; set back to isolated {leverage}x"
+            notes.append(message)
+            self.journal.record_event(
+                "leg_settings", seen.time, message, {"symbol": symbol}, venue=self.venue.name
+            )
+        return refused
+
+    async def _open_legs(
+        self, intents: Sequence[OrderIntent], seen: Observation
+    ) -> list[OrderIntent]:
+        """Set isolated margin and leverage before an order opens a flat leg."""
+        ready = []
+        for intent in intents:
+            if intent.symbol not in seen.positions:
+                try:
+                    await self.venue.setup_leg(intent.symbol, self.config.risk.leverage)
+                except RejectedError as error:
+                    log.error(
+                        "%s: cannot set isolated margin and leverage: %s", intent.symbol, error
+                    )
+                    continue
+            ready.append(intent)
+        return ready
 
     async def _finish(
         self, report: CycleReport, decision: HedgeDecision | None, snapshot: bool = False
@@ -389,15 +670,20 @@ class Engine:
         vanished = vanished_positions(before, seen.positions, self.journal, self.venue.name, since)
         return record_vanished(self.journal, self.venue.name, vanished, seen.time)
 
-    async def _guard_margins(self, report: CycleReport) -> list[str]:
-        """Top up or cut positions near liquidation; journal the rebalance first if acting."""
+    async def _guard_margins(self, report: CycleReport, blocked: Mapping[str, str]) -> list[str]:
+        """Top up or cut positions near liquidation; journal the rebalance first if acting.
+
+        ``blocked`` legs (an order in flight, an implausible price, refused settings) are left
+        alone: their figures cannot be trusted or another order is already working on them.
+        """
         seen, risk = report.observation, self.config.risk
-        if not risk.margin_guard or not seen.positions:
+        positions = {s: p for s, p in seen.positions.items() if s not in blocked}
+        if not risk.margin_guard or not positions:
             return []
-        brackets = await self.venue.fetch_brackets(sorted(seen.positions))
+        brackets = await self.venue.fetch_brackets(sorted(positions))
         marks = {s: q.mark_or_last for s, q in seen.quotes.items() if ":" in s}
         actions = plan_margin_actions(
-            seen.positions,
+            positions,
             marks,
             brackets.__getitem__,
             self.markets,
@@ -432,6 +718,8 @@ class Engine:
             "collateral": seen.collateral,
             "strategy": dict(decision.inputs) if decision else {},
         }
+        if self._baseline is not None:  # restored by the next process (`_restore_baseline`)
+            inputs["baseline"] = self._baseline.to_json()
         targets = targets_json(report.targets)
         self.journal.record_rebalance(
             RebalanceRecord(
@@ -514,6 +802,8 @@ class Engine:
                 break
             next_slot = rebalance_slot(self.clock.now(), interval) + timedelta(seconds=interval)
             wait = (next_slot - self.clock.now()).total_seconds()
+            if self.needs_recheck:  # an order in flight or a doubt: look again soon
+                wait = min(wait, RECHECK_SECONDS)
             await self._sleep(wait, stop)
         try:
             await self.sync_journal()

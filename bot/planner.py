@@ -16,11 +16,20 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
-from bot.domain import ZERO, HedgeTarget, Market, OrderIntent, Position, Side, base_of
+from bot.domain import (
+    ZERO,
+    HedgeTarget,
+    Market,
+    OrderIntent,
+    Position,
+    PositionSide,
+    Side,
+    base_of,
+)
 
 CLIENT_ID_PATTERN = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 """Binance's rule for ``newClientOrderId`` (Bybit's ``orderLinkId`` allows the same and more)."""
@@ -160,3 +169,29 @@ def plan_rebalance(
         )
         for symbol in sorted(wanted)
     ]
+
+
+def with_resting(
+    positions: Mapping[str, Position], resting: Mapping[str, Decimal]
+) -> dict[str, Position]:
+    """Return the positions as if our resting orders (signed contracts) had filled."""
+    merged = dict(positions)
+    for symbol, delta in resting.items():
+        if delta == 0:
+            continue
+        held = positions.get(symbol)
+        signed = (held.signed_contracts if held is not None else ZERO) + delta
+        side = PositionSide.SHORT if signed < 0 else PositionSide.LONG
+        if held is None:
+            held = Position(symbol, side, ZERO, ZERO, ZERO, 1)
+        merged[symbol] = replace(held, side=side, contracts=abs(signed))
+    return merged
+
+
+def hold_blocked(plan: LegPlan, reason: str | None) -> LegPlan:
+    """Return ``plan`` without its order when its leg must wait (``reason``), else unchanged."""
+    if reason is None or plan.intent is None:
+        return plan
+    return replace(
+        plan, action=LegAction.HOLD, amount=ZERO, reason=f"waiting: {reason}", intent=None
+    )

@@ -1,16 +1,21 @@
-"""Restart reconciliation: the journal is the truth of what happened, the venue of what is.
+"""Settle orders in flight: an order is final only on the exchange's evidence.
 
-Run before every cycle (step 1 costs one journal query when nothing is in flight: a journal
-write that failed after an order was sent leaves it pending) and, on a process's first cycle,
-step 2 too:
-1. every order the journal holds as pending, open or unknown (sent, or about to be, when the last
-   process died) is looked up by its client order id: found orders are journaled with their
-   fills; orders the venue never saw are marked canceled ("abandoned") — their client ids stay
-   taken, so a rebalance interrupted half-way is never doubled;
-2. positions are compared with the journal's last snapshot plus the fills confirmed in step 1;
-   differences are journaled as `position_mismatch` events. The next plan is computed from the
-   venue's positions, so it is always made from the truth.
-Fills and funding missed while down are pulled by the engine's journal sync right after.
+Run before a cycle acts whenever the journal may hold orders whose outcome is not final (the
+process's first cycle, or the last cycle left one pending, open or unknown). Every such order of
+the venue is looked up by its client order id:
+
+- found and final (filled, expired, cancelled): journaled with its fills;
+- found resting (open): its unfilled rest counts toward the leg's position, and no other order is
+  sent on that leg; once it has rested ``settle_seconds`` a cancel is asked for, and its outcome is
+  again known only from a later lookup;
+- not found: a lookup may lag the exchange (Binance -2013 shortly after an accept), and a request
+  may still be travelling. The order is abandoned (journaled cancelled, its client id never
+  reused) only once ``settle_seconds`` have passed since it was journaled; until then its leg
+  waits;
+- the lookup itself fails: nothing is concluded; the leg waits.
+
+So a leg has at most one order in flight, a resting order is never doubled, and a leg never stalls
+for longer than ``settle_seconds`` on an order the exchange does not show.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from bot.domain import ZERO, OrderStatus, Side
-from bot.journal.records import to_jsonable
+from bot.domain import ZERO, OrderResult, OrderStatus, Side
+from bot.errors import HedgebotError
+from bot.journal.records import JournaledOrder, to_jsonable
 from bot.journal.store import Journal
 from bot.venue.base import Venue
 
@@ -31,81 +37,63 @@ IN_FLIGHT = (OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.UNKNOWN)
 
 
 @dataclass(slots=True)
-class Reconciliation:
-    """What the restart check found."""
+class Settlement:
+    """What looking up the orders in flight found."""
 
     confirmed: list[str] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)
-    still_open: list[str] = field(default_factory=list)
-    mismatches: list[str] = field(default_factory=list)
+    cancel_requested: list[str] = field(default_factory=list)
+    waiting: dict[str, str] = field(default_factory=dict)
+    """Symbol -> why its leg may not get a new order this cycle (an order of ours in flight)."""
+    resting: dict[str, Decimal] = field(default_factory=dict)
+    """Symbol -> signed contracts still to fill on resting orders (counted as position)."""
 
     @property
     def notes(self) -> list[str]:
-        """Return one line per finding, for the first rebalance's note."""
-        lines = [f"restart: order {cid} confirmed on the venue" for cid in self.confirmed]
+        """Return one line per finding."""
+        lines = [f"order {cid} settled on the exchange" for cid in self.confirmed]
         lines += [
-            f"restart: order {cid} never reached the venue; abandoned" for cid in self.abandoned
+            f"order {cid} never reached the exchange; abandoned (its id is not reused)"
+            for cid in self.abandoned
         ]
-        lines += [f"restart: order {cid} still open on the venue" for cid in self.still_open]
-        return lines + self.mismatches
+        lines += [f"order {cid} rested too long; cancel requested" for cid in self.cancel_requested]
+        return lines + [f"{symbol}: {why}" for symbol, why in sorted(self.waiting.items())]
+
+    @property
+    def in_doubt(self) -> bool:
+        """Return whether an order is still in flight after this settlement."""
+        return bool(self.waiting)
 
 
-async def reconcile(
-    venue: Venue, journal: Journal, now: datetime, check_positions: bool = True
-) -> Reconciliation:
-    """Settle in-flight orders by client id; on start, compare positions with the journal."""
-    found = Reconciliation()
-    moved: dict[str, Decimal] = {}
+def _signed(side: Side, amount: Decimal) -> Decimal:
+    return amount if side is Side.BUY else -amount
+
+
+def _journal_result(
+    journal: Journal, order: JournaledOrder, result: OrderResult, now: datetime, note: str
+) -> None:
+    journal.record_fills(result.fills)
+    journal.update_order(
+        order.client_order_id,
+        status=result.status,
+        time=now,
+        venue_order_id=result.venue_order_id,
+        filled=result.filled,
+        average_price=result.average_price,
+        reason=note,
+    )
+
+
+async def settle_orders(
+    venue: Venue, journal: Journal, now: datetime, settle_seconds: int
+) -> Settlement:
+    """Look up every journaled order of ``venue`` still in flight and settle what can be."""
+    found = Settlement()
     for order in journal.orders_in_status(IN_FLIGHT):
         if order.venue != venue.name:
             continue
-        result = await venue.find_order(order.client_order_id, order.symbol)
-        if result is None:
-            journal.update_order(
-                order.client_order_id,
-                status=OrderStatus.CANCELED,
-                time=now,
-                reason="not found on the venue at restart: never placed; abandoned",
-            )
-            found.abandoned.append(order.client_order_id)
-            continue
-        journal.record_fills(result.fills)
-        journal.update_order(
-            order.client_order_id,
-            status=result.status,
-            time=now,
-            venue_order_id=result.venue_order_id,
-            filled=result.filled,
-            average_price=result.average_price,
-            reason="confirmed by client order id at restart",
-        )
-        if result.status in IN_FLIGHT:
-            found.still_open.append(order.client_order_id)
-        else:
-            found.confirmed.append(order.client_order_id)
-        signed = result.filled if result.side is Side.BUY else -result.filled
-        moved[order.symbol] = moved.get(order.symbol, ZERO) + signed
-    snapshots = journal.latest_snapshots(venue.name) if check_positions else []
-    if snapshots:
-        positions = await venue.fetch_positions([s.symbol for s in snapshots])
-        for snap in snapshots:
-            expected = snap.contracts + moved.get(snap.symbol, ZERO)
-            position = positions.get(snap.symbol)
-            actual = position.signed_contracts if position is not None else ZERO
-            if actual != expected:
-                message = (
-                    f"restart: {snap.symbol} holds {actual} contracts, the journal "
-                    f"expected {expected}; planning from the venue's position"
-                )
-                found.mismatches.append(message)
-                journal.record_event(
-                    "position_mismatch",
-                    now,
-                    message,
-                    to_jsonable({"symbol": snap.symbol, "expected": expected, "actual": actual}),
-                    venue=venue.name,
-                )
-    if found.confirmed or found.abandoned or found.still_open or found.mismatches:
+        await _settle_one(venue, journal, order, now, settle_seconds, found)
+    if found.confirmed or found.abandoned or found.cancel_requested:
         journal.record_event(
             "reconcile",
             now,
@@ -114,10 +102,70 @@ async def reconcile(
                 {
                     "confirmed": found.confirmed,
                     "abandoned": found.abandoned,
-                    "still_open": found.still_open,
+                    "cancel_requested": found.cancel_requested,
+                    "waiting": found.waiting,
                 }
             ),
             venue=venue.name,
         )
-        log.warning("restart reconciliation: %s", "; ".join(found.notes))
+        log.warning("orders in flight: %s", "; ".join(found.notes))
     return found
+
+
+async def _settle_one(
+    venue: Venue,
+    journal: Journal,
+    order: JournaledOrder,
+    now: datetime,
+    settle_seconds: int,
+    found: Settlement,
+) -> None:
+    cid, symbol = order.client_order_id, order.symbol
+    age = (now - order.created_at).total_seconds()
+    try:
+        result = await venue.find_order(cid, symbol)
+    except HedgebotError as error:
+        found.waiting[symbol] = f"order {cid} in flight; looking it up failed ({error})"
+        return
+    if result is None:
+        if age >= settle_seconds:
+            journal.update_order(
+                cid,
+                status=OrderStatus.CANCELED,
+                time=now,
+                reason=f"not on the exchange {age:.0f} s after it was journaled: never placed; "
+                "abandoned",
+            )
+            found.abandoned.append(cid)
+            return
+        found.waiting[symbol] = (
+            f"order {cid} not visible on the exchange yet ({age:.0f} s); waiting up to "
+            f"{settle_seconds} s before treating it as never placed"
+        )
+        return
+    if result.status not in IN_FLIGHT:
+        _journal_result(journal, order, result, now, "settled by client order id")
+        found.confirmed.append(cid)
+        return
+    _journal_result(journal, order, result, now, "resting on the exchange")
+    rest = max(result.amount - result.filled, ZERO)
+    found.resting[symbol] = found.resting.get(symbol, ZERO) + _signed(result.side, rest)
+    if result.status is OrderStatus.OPEN and age >= settle_seconds:
+        found.cancel_requested.append(cid)
+        try:
+            await venue.cancel_order(cid, symbol, result.venue_order_id)
+            after = await venue.find_order(cid, symbol)
+        except HedgebotError as error:
+            found.waiting[symbol] = f"order {cid} rested {age:.0f} s; cancelling it: {error}"
+            return
+        if after is not None and after.status not in IN_FLIGHT:
+            _journal_result(journal, order, after, now, "cancelled after resting; settled")
+            found.resting.pop(symbol, None)
+            found.confirmed.append(cid)
+            return
+        found.waiting[symbol] = f"order {cid} rested {age:.0f} s; cancel requested"
+        return
+    found.waiting[symbol] = (
+        f"order {cid} {result.status.value} on the exchange "
+        f"({result.filled}/{result.amount} filled); no second order on this leg"
+    )

@@ -54,7 +54,7 @@ class Venue(Protocol):
         ...
 
     async def setup_leg(self, symbol: str, leverage: int) -> None:
-        """Set one-way isolated margin and ``leverage`` on ``symbol``; already set is success."""
+        """Set isolated margin and ``leverage`` on ``symbol`` (every call); already set is fine."""
         ...
 
     async def add_margin(self, symbol: str, amount: Decimal) -> None:
@@ -71,6 +71,12 @@ class Venue(Protocol):
 
     async def find_order(self, client_order_id: str, symbol: str) -> OrderResult | None:
         """Look an order up by client order id; None when the venue never saw it."""
+        ...
+
+    async def cancel_order(
+        self, client_order_id: str, symbol: str, venue_order_id: str | None
+    ) -> None:
+        """Ask the venue to cancel a resting order; its outcome is known only from a lookup."""
         ...
 
     async def fetch_fills(self, symbols: Sequence[str], since: datetime | None) -> list[Fill]:

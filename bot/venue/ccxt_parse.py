@@ -8,9 +8,11 @@ from typing import Any
 
 from bot.clock import from_ms
 from bot.domain import (
+    ZERO,
     Fill,
     FundingPayment,
     Market,
+    OrderIntent,
     OrderResult,
     OrderStatus,
     Position,
@@ -129,7 +131,18 @@ def position(raw: dict[str, Any]) -> Position | None:
         liquidation_price=dec(
             raw.get("liquidationPrice") or None, "liquidation price", allow_none=True
         ),
+        margin_mode=_margin_mode(raw.get("marginMode")),
     )
+
+
+def _margin_mode(raw: Any) -> str | None:
+    """Return ``"isolated"``/``"cross"`` from ccxt's ``marginMode`` (``"crossed"`` too)."""
+    text = str(raw or "").lower()
+    if text.startswith("isolated"):
+        return "isolated"
+    if text.startswith("cross"):
+        return "cross"
+    return None
 
 
 def fill(raw: dict[str, Any], venue: str) -> Fill:
@@ -196,4 +209,23 @@ def order(
         reduce_only=bool(raw.get("reduceOnly", reduce_only)),
         timestamp=when(raw.get("timestamp")),
         fills=fills,
+    )
+
+
+def unconfirmed(
+    intent: OrderIntent, venue_order_id: str, ms: Any, reason: str
+) -> OrderResult:
+    """Return an accepted order whose outcome is not known yet (to be looked up by client id)."""
+    return OrderResult(
+        client_order_id=intent.client_order_id,
+        venue_order_id=venue_order_id,
+        symbol=intent.symbol,
+        side=intent.side,
+        amount=intent.amount,
+        filled=ZERO,
+        average_price=None,
+        status=OrderStatus.UNKNOWN,
+        reduce_only=intent.reduce_only,
+        timestamp=when(ms),
+        reason=reason,
     )

@@ -31,7 +31,7 @@ from bot.domain import (
     Quote,
     Side,
 )
-from bot.errors import MalformedResponse, RejectedError
+from bot.errors import HedgebotError, MalformedResponse, RejectedError
 from bot.risk import Bracket, brackets_from_ccxt_tiers
 from bot.venue import ccxt_parse as parse
 from bot.venue.capabilities import Capabilities
@@ -227,8 +227,6 @@ class CcxtVenue:
                     f"{self.name} is in multi-assets margin mode, which pools collateral "
                     "across positions; switch it off so isolated margin stays isolated"
                 )
-        if self.caps.margin_mode_scope == "account":
-            await self._write("set_margin_mode", lambda: self._isolated(None))
         self._account_checked = True
 
     async def _one_way(self) -> None:
@@ -254,10 +252,14 @@ class CcxtVenue:
                 raise
 
     async def setup_leg(self, symbol: str, leverage: int) -> None:
-        """Set isolated margin and ``leverage`` on ``symbol``; already set is success."""
+        """Set isolated margin and ``leverage`` on ``symbol``; already set is success.
+
+        Called before a flat leg is opened and whenever a position shows other settings: an
+        exchange that lost its state, or a hand on the exchange's website, resets them.
+        """
         await self._check_account()
-        if self.caps.margin_mode_scope == "symbol":
-            await self._write("set_margin_mode", lambda: self._isolated(symbol))
+        scope = None if self.caps.margin_mode_scope == "account" else symbol
+        await self._write("set_margin_mode", lambda: self._isolated(scope))
         await self._write("set_leverage", lambda: self._leverage(symbol, leverage))
 
     async def add_margin(self, symbol: str, amount: Decimal) -> None:
@@ -301,20 +303,47 @@ class CcxtVenue:
         )
         if not isinstance(raw, dict) or raw.get("id") is None:  # accepted or not: unknown
             raise MalformedResponse(f"{intent.client_order_id}: order answer has no order id")
-        if not self.caps.order_response_complete or raw.get("status") not in (
-            "closed",
-            "canceled",
-            "expired",
-        ):
-            raw = await self._read(
-                "fetch_order",
-                lambda: self.futures.fetch_order(
-                    raw["id"], intent.symbol, dict(self.caps.fetch_order_params)
-                ),
+        accepted = str(raw["id"])
+        try:
+            if not self.caps.order_response_complete or raw.get("status") not in (
+                "closed",
+                "canceled",
+                "expired",
+            ):
+                raw = await self._read(
+                    "fetch_order",
+                    lambda: self.futures.fetch_order(
+                        accepted, intent.symbol, dict(self.caps.fetch_order_params)
+                    ),
+                )
+            result = await self._result(raw, intent.client_order_id, intent.reduce_only)
+        except HedgebotError as error:  # accepted: whatever fails now, the outcome is unknown
+            log.warning(
+                "order %s accepted as %s, confirming it failed (%s); looking it up later",
+                intent.client_order_id,
+                accepted,
+                error,
             )
-        result = await self._result(raw, intent.client_order_id, intent.reduce_only)
+            reason = f"accepted, unconfirmed: {error}"
+            return parse.unconfirmed(intent, accepted, raw.get("timestamp"), reason)
         self._explain(intent.symbol, result)
         return result
+
+    async def cancel_order(
+        self, client_order_id: str, symbol: str, venue_order_id: str | None
+    ) -> None:
+        """Ask the exchange to cancel a resting order; 'unknown order' means it is final."""
+        params: dict[str, Any] = {}
+        if venue_order_id is None:
+            key = self.caps.order_link_param or "origClientOrderId"
+            params[key] = client_order_id
+        try:
+            await self._write(
+                "cancel_order",
+                lambda: self.futures.cancel_order(venue_order_id, symbol, params),
+            )
+        except RejectedError as error:  # -2011 / 110001: filled or gone; a lookup tells which
+            log.info("cancel of %s refused (%s); it settled first", client_order_id, error)
 
     def _explain(self, symbol: str, result: OrderResult) -> None:
         """Account for our own fills so the next position read does not re-fetch trades."""

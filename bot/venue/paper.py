@@ -257,6 +257,7 @@ class PaperVenue:
                 leverage=self.exchange.leverage_of(symbol),
                 contract_size=self.exchange.markets[symbol].contract_size,
                 liquidation_price=self.exchange.liquidation_price(symbol),
+                margin_mode="isolated" if symbol in self.exchange.isolated else "cross",
             )
         return positions
 
@@ -306,6 +307,11 @@ class PaperVenue:
         """Return the order with this client id, or None."""
         order = self.exchange.orders.get(client_order_id)
         return self._result(order) if order is not None else None
+
+    async def cancel_order(
+        self, client_order_id: str, symbol: str, venue_order_id: str | None
+    ) -> None:
+        """Orders never rest in the simulation: there is nothing to cancel."""
 
     async def fetch_fills(self, symbols: Sequence[str], since: datetime | None) -> list[Fill]:
         """Return fills of ``symbols`` after ``since`` (liquidations included)."""

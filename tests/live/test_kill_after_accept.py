@@ -103,7 +103,7 @@ async def test_sigkill_after_accept_then_restart_ends_with_one_order_per_intent(
         with Journal.open(journal_url) as journal:
             order = journal.get_order(killed_cid)
             assert order is not None and order.status == "filled"
-            assert "at restart" in order.reason
+            assert "by client order id" in order.reason
             assert {f.trade_id for f in journal.fills()} == {t.trade_id for t in sim.trades}
             assert [e.kind for e in journal.events(kind="reconcile")] == ["reconcile"]
         for symbol in legs:

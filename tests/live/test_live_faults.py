@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from bot.engine import Engine
+from bot.journal.records import RunMode
+from bot.planner import client_order_id
 from tests.live.conftest import LiveRig
 
 ORDER = ("POST", "/fapi/v1/order")
@@ -43,16 +46,33 @@ async def test_client_timeout_while_the_exchange_fills_is_reconciled_by_client_i
     assert sum(1 for e in report.executions if "after an error" in e.reason) == 1
 
 
-async def test_restart_in_the_same_slot_never_doubles_an_order(rig: LiveRig) -> None:
+async def test_restart_in_the_same_slot_never_doubles_and_never_stalls_a_leg(
+    rig: LiveRig,
+) -> None:
     await rig.engine.cycle()
     assert order_count(rig) == 3
-    # A second engine (a restart) in the same interval slot re-derives the same client ids and
-    # finds their orders done: nothing is sent again, whatever it plans.
+    # A restart (a new engine over the same journal) in the same interval slot: legs on target
+    # get nothing; a leg whose target moved gets the slot's next attempt id, not a repeat.
+    restarted = Engine(
+        rig.config, rig.venue, rig.journal, rig.engine.strategy, rig.clock, RunMode.LIVE
+    )
     rig.emulator.account.spot_balances["BTC"] = Decimal(3)
-    report = await rig.engine.cycle()
-    assert order_count(rig) == 3
-    btc = [e for e in report.executions if e.intent.symbol == "BTC/USDT:USDT"]
-    assert btc and btc[0].reason == "already done in this rebalance"
+    report = await restarted.cycle()
+    assert report.status == "done", (report.reason, report.notes)
+    assert order_count(rig) == 4
+    btc = sorted(
+        (o for o in rig.sim.orders.values() if o.symbol == "BTC/USDT:USDT"), key=lambda o: o.time
+    )
+    slot = restarted.slot_id(rig.clock.now())
+    assert [o.client_order_id for o in btc] == [
+        client_order_id(slot, "BTC/USDT:USDT", 0),
+        client_order_id(slot, "BTC/USDT:USDT", 1),
+    ]
+    short = -rig.sim.positions["BTC/USDT:USDT"].contracts
+    mark = rig.paper.mark_price("BTC/USDT:USDT")
+    target = Decimal("0.4") * 3 * rig.paper.mark_price("BTC/USDT:USDT")
+    assert abs(short * mark - target) <= Decimal("0.05") * target + Decimal("0.001") * mark
+    assert report.rebalance_id == f"{slot}-#2"  # its own journal row, not the first's
 
 
 async def test_429_then_418_backs_off_without_extending_the_ban(rig: LiveRig) -> None:
