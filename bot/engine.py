@@ -29,6 +29,7 @@ from bot.domain import (
 )
 from bot.errors import HedgebotError, RejectedError
 from bot.guards import cap_order_size, cap_targets, cap_turnover, fit_to_margin, stale_quotes
+from bot.journal.identity import JournalReplaced
 from bot.journal.records import (
     PositionSnapshot,
     RebalanceRecord,
@@ -244,7 +245,7 @@ class Engine:
         """Journal fills and funding the venue reports since the last journaled ones."""
         venue = self.venue.name
         fills = await self.venue.fetch_fills(
-            sorted(self.markets), self.journal.last_fill_time(venue)
+            sorted(self.markets), self.journal.last_fill_times(venue)
         )
         funding = await self.venue.fetch_funding(self.journal.last_funding_time(venue))
         return self.journal.record_fills(fills), self.journal.record_funding(funding)
@@ -691,6 +692,7 @@ class Engine:
             risk.liquidation_warning,
             risk.liquidation_target,
             risk.liquidation_critical,
+            self.venue.liquidation_method,
         )
         if not actions:
             return []
@@ -784,6 +786,8 @@ class Engine:
         while not stop.is_set() and (until is None or self.clock.now() <= until):
             try:
                 report = await self.cycle()
+            except JournalReplaced:  # another journal now: nothing more may be written
+                raise
             except HedgebotError as error:  # venue down, journal locked: retry soon, never crash
                 failures += 1
                 wait = min(interval, RETRY_AFTER_FAILURE * 2 ** min(failures - 1, 6))

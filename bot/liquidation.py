@@ -1,7 +1,9 @@
 """Isolated one-way liquidation prices of Bybit and OKX linear USDT perps, next to Binance's.
 
 Pure functions on ``Decimal``. Binance's method lives in :mod:`bot.risk` and is reused unchanged;
-this module adds each other venue's *published* method and a dispatcher over all three.
+this module adds each other venue's *published* method and dispatchers over all three: the
+liquidation price, the maintenance requirement and the margin that puts the liquidation price at
+a given distance (what the margin guard sizes top-ups and cuts with).
 
 All three venues liquidate an isolated position when its equity, the isolated margin plus the
 unrealised PnL at the mark price (:func:`bot.risk.equity_at`), falls to a maintenance
@@ -80,7 +82,14 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.domain import ZERO, PositionSide
-from bot.risk import Bracket, bracket_for, check_position, liquidation_price, side_sign
+from bot.risk import (
+    Bracket,
+    bracket_for,
+    check_position,
+    liquidation_price,
+    margin_for_liquidation_distance,
+    side_sign,
+)
 
 
 class LiquidationMethod(StrEnum):
@@ -157,6 +166,56 @@ def maintenance_margin_for(
     last = brackets[-1]
     bracket = last if notional >= last.floor else bracket_for(brackets, notional)
     return notional * bracket.mmr - bracket.cum
+
+
+def margin_for_distance_for(
+    method: LiquidationMethod | str,
+    side: PositionSide,
+    contracts: Decimal,
+    entry_price: Decimal,
+    mark_price: Decimal,
+    target_distance: Decimal,
+    brackets: Sequence[Bracket],
+    contract_size: Decimal = Decimal(1),
+    fee_rate: Decimal = ZERO,
+) -> Decimal:
+    """Return the isolated margin that puts ``method``'s liquidation price ``target_distance`` away.
+
+    The target price is ``mark × (1 + d)`` for a short, ``mark × (1 − d)`` for a long; each
+    venue's formula (the module docstring) is solved for the margin ``WB`` at that price:
+
+    - Binance: :func:`bot.risk.margin_for_liquidation_distance` (``fee_rate`` unused);
+    - Bybit: ``WB = MM + s·Q·(EP − LP)``, ``MM`` the tier of the entry value (``fee_rate`` unused);
+    - OKX: ``WB = LP·Q·(mmr + fee − s) + s·Q·EP`` with the tier of ``contracts``.
+
+    Return ZERO when no margin at all keeps the liquidation price that far, and for an empty
+    position.
+    """
+    venue = LiquidationMethod(method)
+    _check_fee_rate(fee_rate)
+    if venue is LiquidationMethod.BINANCE:
+        return margin_for_liquidation_distance(
+            side, contracts, entry_price, mark_price, target_distance, brackets, contract_size
+        )
+    check_position(contracts, entry_price, contract_size)
+    if mark_price <= 0:
+        raise ValueError(f"mark price must be > 0, got {mark_price}")
+    if target_distance <= 0:
+        raise ValueError(f"target distance must be > 0, got {target_distance}")
+    if side is PositionSide.LONG and target_distance >= 1:
+        raise ValueError(f"a long's target distance must be < 1, got {target_distance}")
+    if contracts == 0:
+        return ZERO
+    sign = side_sign(side)
+    quantity = contracts * contract_size
+    target_price = mark_price * (1 - sign * target_distance)
+    if venue is LiquidationMethod.BYBIT:
+        required = bybit_maintenance_margin(contracts, entry_price, brackets, contract_size)
+        margin = required + sign * quantity * (entry_price - target_price)
+    else:
+        rate = okx_tier(brackets, contracts).mmr + fee_rate
+        margin = target_price * quantity * (rate - sign) + sign * quantity * entry_price
+    return max(margin, ZERO)
 
 
 # --- Bybit ------------------------------------------------------------------------------------

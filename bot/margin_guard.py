@@ -3,11 +3,15 @@
 Each cycle, for every open position:
 - distance ≥ ``warning``: nothing to do;
 - below ``warning``: add isolated margin from free collateral so the distance is back at
-  ``target`` (`bot.risk.margin_for_liquidation_distance`);
+  ``target``;
 - not enough collateral and below ``critical``: cut the position. A pro-rata partial close leaves
   an isolated position's liquidation price where it was (the margin leaves with the contracts), so
   a cut is *close q contracts, then put their remaining equity back as margin* on the rest; q is
   the smallest lot multiple that restores ``target`` with the collateral that is left.
+
+The distance is read off the liquidation price the venue reports; top-ups and cuts are sized
+with the venue's own published method (`bot.liquidation.margin_for_distance_for`): Binance's
+maintenance margin at the liquidation notional, Bybit's at the entry value, OKX's by size.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from enum import StrEnum
 
 from bot.domain import ZERO, Market, Position, PositionSide
-from bot.risk import Bracket, liquidation_distance, margin_for_liquidation_distance
+from bot.liquidation import LiquidationMethod, margin_for_distance_for
+from bot.risk import Bracket, liquidation_distance
 
 CENT = Decimal("0.01")
 
@@ -45,13 +50,15 @@ class MarginAction:
 
 
 def _margin_needed(
+    method: LiquidationMethod,
     position: Position,
     contracts: Decimal,
     mark: Decimal,
     target: Decimal,
     brackets: Sequence[Bracket],
 ) -> Decimal:
-    return margin_for_liquidation_distance(
+    return margin_for_distance_for(
+        method,
         position.side,
         contracts,
         position.entry_price,
@@ -63,6 +70,7 @@ def _margin_needed(
 
 
 def _cut_size(
+    method: LiquidationMethod,
     position: Position,
     mark: Decimal,
     target: Decimal,
@@ -85,7 +93,7 @@ def _cut_size(
     def enough(close: Decimal) -> bool:
         rest = position.contracts - close
         return rest <= 0 or margin_after(close) >= _margin_needed(
-            position, rest, mark, target, brackets
+            method, position, rest, mark, target, brackets
         )
 
     lots = (position.contracts / step).to_integral_value()
@@ -110,8 +118,13 @@ def plan_margin_actions(
     warning: Decimal,
     target: Decimal,
     critical: Decimal,
+    method: LiquidationMethod = LiquidationMethod.BINANCE,
 ) -> list[MarginAction]:
-    """Return the top-ups and cuts that keep every position at least ``warning`` away."""
+    """Return the top-ups and cuts that keep every position at least ``warning`` away.
+
+    ``method`` is the venue's liquidation method (``Capabilities.liquidation``); ``brackets``
+    gives each symbol's tiers in that venue's units (`bot.liquidation`).
+    """
     actions: list[MarginAction] = []
     budget = free_collateral
     for symbol in sorted(positions):
@@ -122,7 +135,7 @@ def plan_margin_actions(
         if mark is None or liq is None or distance is None or distance >= warning:
             continue
         table = brackets(symbol)
-        needed = _margin_needed(position, position.contracts, mark, target, table)
+        needed = _margin_needed(method, position, position.contracts, mark, target, table)
         top_up = (needed - position.isolated_margin).quantize(CENT, rounding=ROUND_UP)
         figures = f"mark {mark:,.4f}, liquidation {liq:,.4f}, distance {distance:.1%}"
         if ZERO < top_up <= budget:
@@ -160,7 +173,7 @@ def plan_margin_actions(
                 )
             continue
         step = markets[symbol].amount_step
-        close, margin = _cut_size(position, mark, target, budget, table, step)
+        close, margin = _cut_size(method, position, mark, target, budget, table, step)
         actions.append(
             MarginAction(
                 symbol,

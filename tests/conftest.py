@@ -24,6 +24,16 @@ def fresh_decimal_context() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def private_lock_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep account locks out of the real home, in subprocesses too."""
+    directory = tmp_path_factory.mktemp("locks")
+    monkeypatch.setenv("HEDGEBOT_LOCK_DIR", str(directory))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(directory))  # survives the tests' HEDGEBOT_* filter
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """Return ../shared/data (or $HEDGEBOT_DATA_DIR); skip the test when it is absent."""

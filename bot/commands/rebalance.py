@@ -11,6 +11,7 @@ from bot.app import Session, open_session
 from bot.config import Config
 from bot.display import holdings_table, money, plan_table
 from bot.engine import Engine
+from bot.journal.account_lock import lock_directory
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
 
@@ -31,8 +32,14 @@ async def _rebalance(config: Config, args: argparse.Namespace, session: Session)
     print(f"as of {session.clock.now():%Y-%m-%d %H:%M} UTC\n")
     mode = RunMode.DRY_RUN if args.dry_run else session.mode
     with Journal.open(config.journal.url) as journal, ExitStack() as held:
-        # One bot per account: placing needs the lease (a dry run only reads, so it does not).
-        lease = None if args.dry_run else held.enter_context(journal.lease(session.venue.name))
+        # One bot per account: placing needs the lease (a dry run only reads, so it does not),
+        # and on an exchange the account lock too (a paper session's key is its own).
+        lock_dir = None if session.paper is not None else lock_directory()
+        lease = (
+            None
+            if args.dry_run
+            else held.enter_context(journal.lease(session.venue.name, lock_dir=lock_dir))
+        )
         if lease is not None:
             lease.keep_alive()  # renewed while the confirmation prompt waits
         engine = Engine(config, session.venue, journal, session.strategy, session.clock, mode)

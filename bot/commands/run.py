@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.display import cycle_line, money, percent, signed
 from bot.domain import ZERO
 from bot.engine import CycleReport, Engine
+from bot.journal.account_lock import lock_directory
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
 
@@ -129,7 +130,10 @@ async def _run_live(
 ) -> int:
     print(f"hedgebot run — {session.label}, every {config.interval}, journal {config.journal.url}")
     print("SIGINT/SIGTERM finish the current cycle and exit.")
-    with Journal.open(config.journal.url) as journal, journal.lease(session.venue.name) as lease:
+    with (
+        Journal.open(config.journal.url) as journal,
+        journal.lease(session.venue.name, lock_dir=lock_directory()) as lease,
+    ):
         print(f"lease on {lease.key} held by {lease.holder}", flush=True)
         lease.keep_alive(stop)
         engine = Engine(

@@ -1,23 +1,46 @@
 """The emulator's view of one PaperVenue: symbol ids, prices, positions and order records.
 
 State and rules stay in the venue's `SimExchange`; this module only adds what Binance shows but the
-simulation does not keep (how an order was asked: type, time in force, limit price, final status;
-the position mode flag) and derives Binance's position figures from the simulated position.
+simulation does not keep (how an order was asked: type, time in force, limit price, status; the
+position mode flag; which orders rest) and derives Binance's position figures from the simulated
+position. Every accepted order, fill, liquidation, reset and leverage change is logged in
+``audit`` (`bot.emulator.audit`).
+
+What a test or a chaos soak does to the account besides the API (plain methods; a ``symbol`` is
+unified, ``"BTC/USDT:USDT"``, or Binance's id, ``"BTCUSDT"``):
+
+- ``fill_resting(symbol=None)``: fill every resting order (see the ``rest_orders`` fault) in full
+  at the current last price, under the rules that apply now (a reduce-only order fills only what
+  still reduces the position and expires otherwise); they end FILLED (or EXPIRED);
+- ``reset_to_defaults()``: the exchange lost its state: every position disappears without a trade
+  (its isolated margin returns to the wallet; the wallet and the spot balances stay), resting
+  orders vanish, every symbol is back to leverage 20 and cross margin, one-way mode, and the order
+  history and client-id index are forgotten (a query by an old id answers -2013). The trade and
+  funding ledgers stay;
+- ``external_trade(symbol, side, amount, reduce_only=False)``: someone else's market order (client
+  id ``web_…``), filled and listed like any order; returns its order id;
+- ``set_leverage_out_of_band(symbol, leverage)`` and ``set_margin_type_out_of_band(symbol,
+  isolated)``: a setting changed on the website (a margin type only while flat, as on Binance;
+  ValueError otherwise).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.clock import to_ms
-from bot.domain import ZERO, Market
+from bot.domain import ZERO, Market, Side
+from bot.emulator.audit import AuditEvent, AuditTrail
 from bot.emulator.errors import BinanceError
 from bot.market.series import BarSeries
 from bot.risk import Bracket, bracket_for
 from bot.venue.paper import PaperVenue
-from bot.venue.simcore import SimExchange, SimOrder
+from bot.venue.simcore import SimExchange, SimOrder, SimRejected
+
+EXTERNAL_PREFIX = "web_"
 
 
 def binance_id(symbol: str) -> str:
@@ -33,7 +56,7 @@ class OrderRecord:
     type: str  # MARKET or LIMIT
     time_in_force: str  # GTC for market orders, IOC for limits
     price: Decimal  # limit price, 0 for market orders
-    status: str  # Binance's final status: FILLED, EXPIRED, PARTIALLY_FILLED, CANCELED
+    status: str  # Binance's status: NEW (resting), FILLED, EXPIRED, PARTIALLY_FILLED, CANCELED
     update_ms: int
 
     @property
@@ -88,6 +111,27 @@ class Account:
         self.latest_by_client_id: dict[str, int] = {}
         self.dual_side_position = False
         self.multi_assets_margin = False
+        self.market_time_in_force = "GTC"  # what a face reports for market orders
+        self.resting: dict[int, float] = {}  # order id -> fault-clock time it fills by itself
+        self._trail = AuditTrail(self.sim)
+
+    # -- audit -----------------------------------------------------------------------------
+    @property
+    def audit(self) -> list[AuditEvent]:
+        """Return the append-only audit log (`bot.emulator.audit`), up to date."""
+        self._trail.sync()
+        return self._trail.events
+
+    def audit_since(self, seq: int) -> list[AuditEvent]:
+        """Return the audit events after ``seq`` (0: all)."""
+        return self._trail.since(seq)
+
+    def catch_up(self, now: float) -> None:
+        """Bring the simulation to its clock, fill resting orders due by ``now``, audit."""
+        self.venue.catch_up()
+        for order_id in [i for i, due in self.resting.items() if due <= now]:
+            self._fill(self.orders[order_id])
+        self._trail.sync()
 
     # -- time and markets ------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -129,11 +173,131 @@ class Account:
             series = self.perp_series(symbol)
             return series.bars[0].close if series else ZERO
 
+    def unified(self, symbol: str) -> str:
+        """Return the unified symbol of a unified symbol or a Binance id (ValueError if unknown)."""
+        unified = self.symbols.get(symbol, symbol)
+        if unified not in self.sim.markets:
+            raise ValueError(f"unknown symbol {symbol!r}")
+        return unified
+
+    def last_price_now(self, symbol: str) -> Decimal:
+        """Return the perp's last price at the replay clock's now (the last closed bar's close)."""
+        self.venue.catch_up()
+        series = self.perp_series(symbol)
+        bar = series.last_closed(self.now_ms()) if series is not None else None
+        if bar is None:
+            raise BinanceError(-1000, f"No price for {binance_id(symbol)} yet.")
+        return bar.close
+
     # -- orders ----------------------------------------------------------------------------
-    def record(self, record: OrderRecord) -> None:
-        """Remember an order so it can be found by id and by its latest client id."""
+    def accept(self, record: OrderRecord, rest_until: float | None = None) -> None:
+        """Remember an accepted order by id and latest client id, and audit it with its fills.
+
+        ``rest_until`` (fault-clock seconds, ``math.inf`` for never) makes it a resting order that
+        fills by itself at the first request after that time.
+        """
         self.orders[record.order_id] = record
         self.latest_by_client_id[record.sim.client_order_id] = record.order_id
+        if rest_until is not None:
+            self.resting[record.order_id] = rest_until
+        self._trail.accepted(record.sim)
+
+    def is_resting(self, client_id: str) -> bool:
+        """Return whether the latest order with this client id rests on the book."""
+        return self.latest_by_client_id.get(client_id) in self.resting
+
+    def open_orders(self, symbol: str | None = None) -> list[OrderRecord]:
+        """Return the resting orders (of ``symbol``), oldest first."""
+        records = (self.orders[order_id] for order_id in self.resting)
+        return [r for r in records if symbol is None or r.sim.symbol == symbol]
+
+    def cancel_resting(self, record: OrderRecord) -> None:
+        """Cancel a resting order; any other answers Binance's -2011."""
+        if self.resting.pop(record.order_id, None) is None:
+            raise BinanceError(-2011, "Unknown order sent.")
+        self.sim.cancel_open(record.sim)
+        record.status = "CANCELED"
+        record.update_ms = self.now_ms()
+
+    def fill_resting(self, symbol: str | None = None) -> list[int]:
+        """Fill every resting order (of ``symbol``) at the current last price; return their ids."""
+        wanted = self.unified(symbol) if symbol is not None else None
+        self.venue.catch_up()
+        self._trail.sync()
+        chosen = self.open_orders(wanted)
+        for record in chosen:
+            self._fill(record)
+        return [record.order_id for record in chosen]
+
+    def _fill(self, record: OrderRecord) -> None:
+        del self.resting[record.order_id]
+        now = self.venue.clock.now()
+        self.sim.fill_open(record.sim, self.last_price_now(record.sim.symbol), now)
+        record.status = final_status(record.sim)
+        record.update_ms = to_ms(now)
+        self._trail.sync()
+
+    def external_trade(
+        self, symbol: str, side: str, amount: Decimal, reduce_only: bool = False
+    ) -> int:
+        """Fill someone else's market order (client id ``web_…``); return its order id.
+
+        The simulation's refusals (`SimRejected`: quantity, reduce-only, margin) propagate.
+        """
+        unified = self.unified(symbol)
+        price = self.last_price_now(unified)
+        self._trail.sync()
+        now = self.venue.clock.now()
+        order = self.sim.market_order(
+            unified,
+            Side(side),
+            amount,
+            client_order_id=EXTERNAL_PREFIX + secrets.token_hex(8),
+            reduce_only=reduce_only,
+            price=price,
+            time=now,
+        )
+        tif = self.market_time_in_force
+        self.accept(OrderRecord(order, "MARKET", tif, ZERO, final_status(order), to_ms(now)))
+        return int(order.order_id)
+
+    # -- settings and state ----------------------------------------------------------------
+    def set_leverage(self, symbol: str, leverage: int) -> None:
+        """Set ``symbol``'s leverage (the simulation's -4028 when out of range) and audit it."""
+        self.sim.set_leverage(symbol, leverage)
+        self._trail.leverage(symbol, leverage)
+
+    def set_leverage_out_of_band(self, symbol: str, leverage: int) -> None:
+        """Change a symbol's leverage as on the website (ValueError when out of range)."""
+        try:
+            self.set_leverage(self.unified(symbol), leverage)
+        except SimRejected as refused:
+            raise ValueError(refused.message) from None
+
+    def set_margin_type_out_of_band(self, symbol: str, isolated: bool) -> None:
+        """Switch a symbol's margin type as on the website (ValueError with a position)."""
+        unified = self.unified(symbol)
+        self.venue.catch_up()
+        if (unified in self.sim.isolated) == isolated:
+            return
+        if self.sim.position(unified).contracts != 0:
+            raise ValueError("Margin type cannot be changed if there exists position.")
+        if isolated:
+            self.sim.isolated.add(unified)
+        else:
+            self.sim.isolated.discard(unified)
+
+    def reset_to_defaults(self) -> None:
+        """Lose the exchange's state as a restart would (see the module docstring)."""
+        self.venue.catch_up()
+        self._trail.sync()
+        lost = self.sim.lose_state()
+        self.resting.clear()
+        self.orders.clear()
+        self.latest_by_client_id.clear()
+        self.dual_side_position = False
+        self.multi_assets_margin = False
+        self._trail.reset(self.sim.markets, lost)
 
     def find_order(
         self, symbol_id: str, order_id: int | None, client_id: str | None
@@ -177,6 +341,19 @@ class Account:
         times = [t.time for t in self.sim.trades if t.symbol == symbol]
         times += [f.time for f in self.sim.funding if f.symbol == symbol]
         return to_ms(max(times)) if times else 0
+
+
+def final_status(order: SimOrder, partial_status: str | None = None) -> str:
+    """Return Binance's status of a done order.
+
+    The unfilled rest of market and IOC orders expires; a partial-fill fault may ask for
+    ``partial_status`` instead.
+    """
+    if order.filled == order.amount:
+        return "FILLED"
+    if order.filled == 0 or partial_status is None:
+        return "EXPIRED"
+    return partial_status
 
 
 def _bracket(brackets: tuple[Bracket, ...], notional: Decimal) -> Bracket:

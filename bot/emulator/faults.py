@@ -12,9 +12,26 @@ An endpoint is a method and a path (``"POST", "/fapi/v1/order"``); ``None`` matc
   during the ban extends it (``ban(seconds)`` bans at once);
 - ``partial_fill(ratio, status)``: the next orders fill only ``ratio`` of their quantity; the rest
   expires (``EXPIRED``, Binance's status for market and IOC orders) or, to exercise clients on
-  other shapes, ends ``PARTIALLY_FILLED``/``CANCELED``.
+  other shapes, ends ``PARTIALLY_FILLED``/``CANCELED``;
+- ``rest_orders(times, fill_after_seconds)``: the next orders the exchange accepts (market or IOC
+  limit) are answered NEW and rest unfilled: listed as open, cancellable, found NEW by queries.
+  Each fills in full at the then-current price when the test calls
+  ``account.fill_resting(symbol)``, or at the first request handled ``fill_after_seconds`` (of
+  ``now``) after it was placed (None: only when asked). Reduce-only rules apply at fill time;
+- ``corrupt(method, path, mutate)``: handle the call, answer ``mutate(body)`` instead (``path`` may
+  be a tuple of paths that share one count of calls).
 
-Ban and back-off windows run on ``now`` (monotonic seconds, injectable so tests need not wait).
+Plausible-but-wrong answers, armed as ``corrupt`` faults in the face's own dialect
+(`bot.emulator.chaos`); ``times`` counts calls of the endpoints named:
+
+- ``wrong_price(symbol_id, factor, also_mark=False)``: the perp's last price times ``factor`` in
+  the ticker answers (and its mark price in the premium index, ``also_mark``);
+- ``empty_positions()``: the position endpoints answer no position at all;
+- ``flip_positions()``: every open position is reported on the other side (amount, notional and
+  unrealised PnL negated).
+
+Ban and back-off windows and resting fills run on ``now`` (monotonic seconds, injectable so tests
+need not wait).
 """
 
 from __future__ import annotations
@@ -28,6 +45,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.emulator.auth import wall_ms
+from bot.emulator.chaos import BINANCE_ANSWERS, WrongAnswers
 from bot.emulator.errors import BinanceError
 
 ORDER_ENDPOINT = ("POST", "/fapi/v1/order")
@@ -44,6 +62,7 @@ class FaultKind(StrEnum):
     RATE_LIMIT = "rate_limit"
     PARTIAL_FILL = "partial_fill"
     CORRUPT = "corrupt"
+    REST = "rest"
 
 
 @dataclass(slots=True)
@@ -52,7 +71,7 @@ class Fault:
 
     kind: FaultKind
     method: str | None
-    path: str | None
+    path: str | tuple[str, ...] | None
     remaining: int
     seconds: float = 0.0
     status: int = 0
@@ -65,9 +84,8 @@ class Fault:
 
     def matches(self, method: str, path: str) -> bool:
         """Return whether this fault applies to the endpoint."""
-        return (self.method is None or self.method == method) and (
-            self.path is None or self.path == path
-        )
+        paths = (self.path,) if isinstance(self.path, str) else self.path
+        return (self.method is None or self.method == method) and (paths is None or path in paths)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +101,9 @@ class FaultInjector:
     """Faults armed for the next calls of given endpoints, plus the IP ban state."""
 
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
-        """Start with no fault armed; ``now`` gives seconds for back-off and ban windows."""
+        """Start with no fault armed; ``now`` gives seconds for back-off, bans, resting fills."""
         self._now = now
+        self.answers: WrongAnswers = BINANCE_ANSWERS  # a face speaking another dialect sets it
         self._faults: list[Fault] = []
         self._backoff_until = -math.inf
         self._banned_until = -math.inf
@@ -172,7 +191,7 @@ class FaultInjector:
     def corrupt(
         self,
         method: str | None,
-        path: str | None,
+        path: str | tuple[str, ...] | None,
         mutate: Callable[[Any], Any],
         times: int = 1,
     ) -> None:
@@ -181,6 +200,31 @@ class FaultInjector:
         ``mutate`` returns the JSON value to send, or a ``str`` sent verbatim (malformed JSON).
         """
         self._arm(Fault(FaultKind.CORRUPT, method, path, times, mutate=mutate))
+
+    def rest_orders(self, times: int = 1, fill_after_seconds: float | None = None) -> None:
+        """Leave the next accepted orders resting (NEW); see the module docstring."""
+        seconds = math.inf if fill_after_seconds is None else fill_after_seconds
+        self._arm(Fault(FaultKind.REST, *ORDER_ENDPOINT, times, seconds=seconds))
+
+    def wrong_price(
+        self, symbol_id: str, factor: Decimal, times: int = 1, *, also_mark: bool = False
+    ) -> None:
+        """Multiply the perp's last (and ``also_mark``: mark) price in the next price answers."""
+        answers = self.answers
+        paths = answers.price_paths + (answers.mark_paths if also_mark else ())
+        self.corrupt("GET", paths, answers.wrong_price(symbol_id, factor, also_mark), times)
+
+    def empty_positions(self, times: int = 1) -> None:
+        """Answer the next position calls with no position at all."""
+        self.corrupt("GET", self.answers.position_paths, self.answers.empty_positions, times)
+
+    def flip_positions(self, times: int = 1) -> None:
+        """Report every open position on the other side in the next position calls."""
+        self.corrupt("GET", self.answers.position_paths, self.answers.flip_positions, times)
+
+    def now(self) -> float:
+        """Return the fault clock's seconds (monotonic unless injected)."""
+        return self._now()
 
     def clear(self) -> None:
         """Disarm every fault and lift any ban."""

@@ -130,7 +130,7 @@ class FuturesAccount:
         leverage = integer(params, "leverage")
         if leverage is None:
             raise invalid("leverage")
-        self.account.sim.set_leverage(symbol, leverage)
+        self.account.set_leverage(symbol, leverage)
         view = self.account.position_view(symbol)
         return {
             "leverage": leverage,

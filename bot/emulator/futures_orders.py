@@ -2,10 +2,12 @@
 
 Orders are MARKET or LIMIT with ``timeInForce=IOC``, one-way mode. A market order fills at the last
 price plus the venue's slippage; an IOC limit fills the same way when its price is marketable
-against that fill price, else it expires unfilled. Nothing ever rests on the book, so open orders
-are always empty and cancelling answers -2011. As on Binance, ``newClientOrderId`` only has to be
-unique among open orders: re-sending a client id places a new order (the hazard clients must
-reconcile against), and a query by client id finds the latest one.
+against that fill price, else it expires unfilled. Nothing rests on the book unless the
+``rest_orders`` fault says so: such an order is answered NEW, listed by /fapi/v1/openOrders,
+cancellable (CANCELED) until it fills (see `bot.emulator.account`); cancelling any other order
+answers -2011. As on Binance, ``newClientOrderId`` only has to be unique among open orders:
+re-sending the id of a resting order is -4116, re-sending a done one places a new order (the
+hazard clients must reconcile against), and a query by client id finds the latest one.
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ from decimal import Decimal
 from bot.clock import to_ms
 from bot.domain import ZERO, Side
 from bot.emulator import codec
-from bot.emulator.account import Account, OrderRecord, binance_id
+from bot.emulator.account import Account, OrderRecord, binance_id, final_status
 from bot.emulator.codec import JsonDict
 from bot.emulator.errors import BinanceError, invalid, missing
-from bot.emulator.faults import ORDER_ENDPOINT, Fault, FaultInjector, FaultKind
+from bot.emulator.faults import ORDER_ENDPOINT, FaultInjector, FaultKind
 from bot.emulator.params import Params, decimal, flag, integer, limit, required
-from bot.venue.simcore import SimOrder
 
 WEEK_MS = 7 * 86_400_000
 
@@ -62,6 +63,24 @@ class FuturesOrders:
                 raise BinanceError(-4014, "Price not increased by tick size.")
             fill = sim.fill_price(side, last)
             marketable = price >= fill if side is Side.BUY else price <= fill
+        if account.is_resting(client_id):
+            raise BinanceError(-4116, "ClientOrderId is duplicated.")
+        basis = last if marketable else price  # what min notional is checked at
+        sim.check_order(symbol, side, amount, reduce_only, basis)
+        rest = self.faults.take(FaultKind.REST, *ORDER_ENDPOINT)
+        if rest is not None:
+            order = sim.open_order(
+                symbol,
+                side,
+                amount,
+                client_order_id=client_id,
+                reduce_only=reduce_only,
+                price=basis,
+                time=now,
+            )
+            record = OrderRecord(order, kind, time_in_force, price, "NEW", to_ms(now))
+            account.accept(record, self.faults.now() + rest.seconds)
+            return self._answer(params, record)
         if marketable:
             partial = self.faults.take(FaultKind.PARTIAL_FILL, *ORDER_ENDPOINT)
             order = sim.market_order(
@@ -85,8 +104,13 @@ class FuturesOrders:
                 price=price,
                 time=now,
             )
-        record = OrderRecord(order, kind, time_in_force, price, _status(order, partial), to_ms(now))
-        account.record(record)
+        status = final_status(order, partial.order_status if partial else None)
+        record = OrderRecord(order, kind, time_in_force, price, status, to_ms(now))
+        account.accept(record)
+        return self._answer(params, record)
+
+    def _answer(self, params: Params, record: OrderRecord) -> JsonDict:
+        """Answer a new order as ``newOrderRespType`` asks (ACK by default)."""
         if params.get("newOrderRespType", "ACK").upper() == "RESULT":
             return codec.order(record, with_time=False)
         return codec.acknowledged(record)
@@ -96,19 +120,20 @@ class FuturesOrders:
         return codec.order(self._find(params))
 
     async def cancel_order(self, params: Params) -> JsonDict:
-        """Answer DELETE /fapi/v1/order: nothing rests, so every cancel is -2011."""
+        """Answer DELETE /fapi/v1/order: a resting order is CANCELED, any other is -2011."""
         try:
-            self._find(params)
+            record = self._find(params)
         except BinanceError as error:
             if error.code != -2013:
                 raise
-        raise BinanceError(-2011, "Unknown order sent.")
+            raise BinanceError(-2011, "Unknown order sent.") from None
+        self.account.cancel_resting(record)
+        return codec.order(record, with_time=False)
 
     async def open_orders(self, params: Params) -> list[JsonDict]:
-        """Answer GET /fapi/v1/openOrders: always empty."""
-        if "symbol" in params:
-            self.account.symbol(params["symbol"])
-        return []
+        """Answer GET /fapi/v1/openOrders: the resting orders (of ``symbol``), oldest first."""
+        symbol = self.account.symbol(params["symbol"]) if "symbol" in params else None
+        return [codec.order(record) for record in self.account.open_orders(symbol)]
 
     async def all_orders(self, params: Params) -> list[JsonDict]:
         """Answer GET /fapi/v1/allOrders for one symbol, oldest first."""
@@ -168,12 +193,3 @@ def _side(text: str) -> Side:
         return Side(text.lower())
     except ValueError:
         raise invalid("side") from None
-
-
-def _status(order: SimOrder, partial: Fault | None) -> str:
-    """Return Binance's final status: the unfilled rest of market and IOC orders expires."""
-    if order.filled == order.amount:
-        return "FILLED"
-    if order.filled == 0 or partial is None:
-        return "EXPIRED"
-    return partial.order_status

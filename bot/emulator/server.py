@@ -3,8 +3,9 @@
 It serves USDⓈ-M futures (``/fapi/...``) and the spot ``/api/v3`` subset over one `PaperVenue`, so
 paper mode and the emulator share one simulation. Every request is counted in ``requests``, passes
 the fault injector (``faults``), is authenticated when Binance signs it, and is answered after the
-venue caught up with its clock. Object times (orders, trades, funding) are replay-clock times;
-``serverTime`` and the signature window use the wall clock.
+venue caught up with its clock and the resting orders due by the fault clock filled. Object times
+(orders, trades, funding) are replay-clock times; ``serverTime`` and the signature window use the
+wall clock.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ class BinanceEmulator:
                 raise rejection
             if route.signed:
                 self._auth.check(request.headers.get("X-MBX-APIKEY"), query, body, params)
-            self.venue.catch_up()
+            self.account.catch_up(self.faults.now())
             return _json(await route.handler(params))
         except BinanceError as refused:
             return _json(refused.body(), refused.status)

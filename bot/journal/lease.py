@@ -22,6 +22,16 @@ release). So a second instance:
 Where no such lock is available (``sqlite:///:memory:``, a file system without ``flock``) the
 row alone decides: a live lease of another holder refuses, an expired one is taken over.
 
+Those locks live with the journal: delete a SQLite journal's files while a bot runs and a
+second bot finds no lock and no lease row. So a bot on an exchange account (``lock_dir`` given)
+first takes the *account lock*, an ``flock`` on a file in a per-user directory keyed by the
+lease key (`bot.journal.account_lock`); while it is held a second instance on the host is
+refused with `LeaseHeld`, naming the holder written in the file, whatever journal it opened.
+
+The lease also checks the journal's identity (`bot.journal.identity`) on acquiring, every cycle
+(`renew_if_due`, `check`) and every few seconds in the background: a journal deleted or replaced
+while the bot runs stops it with `JournalReplaced`, dropping the locks without writing anything.
+
 A holder whose lease was taken over (it was frozen past its expiry, or lost its PostgreSQL
 session to another instance) learns it at its next renewal and stops with `LeaseLost`. The
 lease's times come from the database server on PostgreSQL (hosts need not agree on the time)
@@ -36,7 +46,6 @@ import logging
 import os
 import secrets
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,16 +53,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 from sqlalchemy import Connection, Engine, Table, case, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import JournalError
+from bot.journal.account_lock import LOCK_DIR_ENV, account_lock_path, make_private_directory
+from bot.journal.file_lock import FileLock
+from bot.journal.identity import JournalIdentity, JournalReplaced
 from bot.journal.models import Base, LeaseRow
-
-if sys.platform != "win32":
-    import fcntl
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +77,8 @@ _KEEPALIVE = (
     "SET tcp_keepalives_count = 4",
 )
 """The lock session of a holder whose host vanished is dropped after about 40 s."""
+IDENTITY_EVERY = 5.0
+"""Seconds between the background checks of the journal's identity."""
 
 
 class LeaseError(JournalError):
@@ -119,63 +131,6 @@ def _utc(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
-class _FileLock:
-    """An exclusive ``flock`` on a file, removed on release; the kernel drops it on a crash."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self, holder: str) -> bool | None:
-        """Lock; return False when another process holds it, None when locks do not work."""
-        if sys.platform == "win32":  # pragma: no cover
-            return None
-        for _ in range(10):  # the file may be removed by its releasing holder meanwhile
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                log.warning("lease lock %s unavailable (%s): expiry alone decides", self.path, exc)
-                return None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return False
-            except OSError as exc:
-                os.close(fd)
-                log.warning("lease lock %s unavailable (%s): expiry alone decides", self.path, exc)
-                return None
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{holder}\n".encode())
-                self._fd = fd
-                return True
-            os.close(fd)
-        return False
-
-    def forget(self) -> None:
-        """Unlock without removing the file (another holder may be using it)."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-
-    def release(self) -> None:
-        """Remove the file while still locked, then unlock."""
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            self.path.unlink(missing_ok=True)
-        except OSError as exc:  # pragma: no cover - the lock still goes with the descriptor
-            log.warning("cannot remove lease lock %s: %s", self.path, exc)
-        finally:
-            os.close(fd)
-
-
 class Lease:
     """The lease on one key; a context manager that acquires it and releases it on exit.
 
@@ -192,14 +147,21 @@ class Lease:
         clock: Callable[[], datetime] | None = None,
         where: str = "journal",
         secret: str | None = None,
+        lock_dir: Path | None = None,
+        identity: JournalIdentity | None = None,
     ) -> None:
-        """Describe the lease; nothing is read or written until `acquire`."""
+        """Describe the lease; nothing is read or written until `acquire`.
+
+        ``lock_dir`` (`bot.journal.account_lock.lock_directory`) adds the account lock;
+        ``identity`` is the journal's, checked while the lease is held.
+        """
         if ttl <= timedelta(0):
             raise ValueError(f"lease ttl must be positive, not {ttl}")
         self.key = key
         self.ttl = ttl
         self.holder = holder or holder_id()
         self.lost: LeaseLost | None = None
+        self.replaced: JournalReplaced | None = None
         self._engine = engine
         self._clock = clock
         self._where = where
@@ -208,10 +170,12 @@ class Lease:
         self._postgres = engine.dialect.name == "postgresql"
         self._lock_id = advisory_key(key)
         self._session: Connection | None = None  # PostgreSQL: holds the advisory lock
-        self._file: _FileLock | None = None  # SQLite: the flock beside the database
+        self._file: FileLock | None = None  # SQLite: the flock beside the database
         database = engine.url.database or ":memory:"
         if engine.dialect.name == "sqlite" and not database.startswith((":memory:", "file:")):
-            self._file = _FileLock(lock_file(database, key))
+            self._file = FileLock(lock_file(database, key))
+        self._account = None if lock_dir is None else FileLock(account_lock_path(lock_dir, key))
+        self._identity = identity
         self._held = False
         self._expires_at: datetime | None = None
         self._renewed = 0.0  # time.monotonic() of the last renewal
@@ -293,6 +257,8 @@ class Lease:
             info = self.current()
             assert info is not None
             return info
+        if self._identity is not None:
+            self._identity.check()
         try:
             alive_lock = self._lock()
             with self._transaction() as connection:
@@ -311,21 +277,57 @@ class Lease:
         return info
 
     def _lock(self) -> bool:
-        """Take the process lock; True when held, False when none exists; `LeaseHeld` if busy."""
+        """Take the process locks; True when held, False when none exists; `LeaseHeld` if busy.
+
+        The account lock comes first: it refuses whatever journal the other instance opened.
+        """
+        self._lock_account()
         if self._postgres:
             self._lock_session()
             return True
         if self._file is None:
             return False
-        got = self._file.acquire(self.holder)
+        got = self._file.acquire(f"{self.holder}\n")
         if got is False:
             raise LeaseHeld(self._held_message(self.current(), alive=True))
         return bool(got)
 
+    def _lock_account(self) -> None:
+        """Take the account lock (when there is one), or raise `LeaseHeld` naming its holder."""
+        if self._account is None:
+            return
+        path = self._account.path
+        fix = f"set {LOCK_DIR_ENV} to a private directory where locks work"
+        try:
+            make_private_directory(path.parent)
+        except OSError as exc:
+            raise JournalError(f"cannot create the account lock directory: {exc}; {fix}") from exc
+        got = self._account.acquire(f"{self.holder}\n{self._where}\n")
+        if got is None:
+            raise JournalError(f"cannot lock the account lock file {path}; {fix}")
+        if got is False:
+            raise LeaseHeld(self._account_held_message())
+
+    def _account_held_message(self) -> str:
+        assert self._account is not None
+        path = self._account.path
+        info = self.current()
+        if info is not None:
+            return self._held_message(info, alive=True, lock=f"account lock {path}")
+        lines = (self._account.read() or "").splitlines()
+        holder = lines[0] if lines else "of unknown holder"
+        journal = f" and journals to {lines[1]}" if len(lines) > 1 else ""
+        return (
+            f"another hedgebot is running {self.key} (journal {self._where}): its process "
+            f"{holder} holds the account lock {path}{journal}, but this journal has no lease "
+            "of it: was the journal deleted or replaced? Stop that instance first."
+        )
+
     def _unlock(self) -> None:
         self._unlock_session()
-        if self._file is not None:
-            self._file.release()
+        for lock in (self._file, self._account):
+            if lock is not None:
+                lock.release()
 
     def _lock_session(self) -> None:
         """Open our own session and take the advisory lock, or raise `LeaseHeld`."""
@@ -403,9 +405,21 @@ class Lease:
         return LeaseInfo(self.key, self.holder, row.acquired_at, now, expires)
 
     def _held_message(
-        self, info: LeaseInfo | None, *, alive: bool = False, now: datetime | None = None
+        self,
+        info: LeaseInfo | None,
+        *,
+        alive: bool = False,
+        now: datetime | None = None,
+        lock: str | None = None,
     ) -> str:
         head = f"another hedgebot is running {self.key} (journal {self._where}): "
+        lock = lock or ("PostgreSQL advisory lock" if self._postgres else "lock file")
+        if info is None and alive:
+            return (
+                f"{head}its process holds the lease's {lock} but this journal has no lease row: "
+                "it is taking the lease right now, or its journal was deleted or replaced. Stop "
+                "that instance first."
+            )
         if info is None:
             return f"{head}it is taking the lease right now. Stop that instance first."
         held = (
@@ -418,7 +432,6 @@ class Lease:
         else:
             held += f"expired {_utc(info.expires_at)}"
         if alive:
-            lock = "PostgreSQL advisory lock" if self._postgres else "lock file"
             return (
                 f"{head}{held}; its process is alive (it holds the lease's {lock}). "
                 "Stop that instance first."
@@ -429,9 +442,11 @@ class Lease:
         )
 
     def renew(self) -> None:
-        """Extend the lease by ``ttl`` from now; raise `LeaseLost` when it is no longer ours."""
-        if self.lost is not None:
-            raise self.lost
+        """Extend the lease by ``ttl`` from now; raise `LeaseLost` when it is no longer ours.
+
+        Check the journal's identity first: `JournalReplaced` when it was deleted or replaced.
+        """
+        self._verify()
         if not self._held:
             raise LeaseLost(f"lease {self.key} is not held by {self.holder}")
         try:
@@ -439,6 +454,8 @@ class Lease:
                 self._extend(connection)
         except LeaseLost:
             raise
+        except JournalReplaced as exc:  # the journal's guard, between the check and the write
+            self._abandon(exc)
         except SQLAlchemyError as exc:
             if not (self._postgres and self._session is not None and self._session.invalidated):
                 raise self._error("renew", exc) from exc
@@ -483,22 +500,47 @@ class Lease:
         self.lost = LeaseLost(message)
         self._held = False
         self._unlock_session()
-        if self._file is not None:
-            self._file.forget()
+        for lock in (self._file, self._account):
+            if lock is not None:
+                lock.forget()
         log.error("%s", message)
         raise self.lost
 
-    def renew_if_due(self) -> None:
-        """Renew when a third of the ttl has passed since the last renewal (call every cycle)."""
+    def _verify(self) -> None:
+        """Raise what stopped the lease; check the journal's identity, abandoning on failure."""
         if self.lost is not None:
             raise self.lost
+        if self.replaced is not None:
+            raise self.replaced
+        if self._identity is None or not self._held:
+            return
+        try:
+            self._identity.check()
+        except JournalReplaced as exc:
+            self._abandon(exc)
+
+    def _abandon(self, error: JournalReplaced) -> NoReturn:
+        """Stop holding without touching the journal: it is not ours any more."""
+        self.replaced = error
+        self._held = False
+        session, self._session = self._session, None
+        if session is not None:  # closing the connection drops the advisory lock, no SQL
+            session.invalidate()
+            session.close()
+        for lock in (self._file, self._account):
+            if lock is not None:
+                lock.release()
+        raise error
+
+    def renew_if_due(self) -> None:
+        """Check the journal's identity, renew when a third of the ttl has passed (every cycle)."""
+        self._verify()
         if time.monotonic() - self._renewed >= self.ttl.total_seconds() / 3:
             self.renew()
 
     def check(self) -> None:
-        """Raise `LeaseLost` if the background renewal found the lease taken over."""
-        if self.lost is not None:
-            raise self.lost
+        """Raise `LeaseLost` or `JournalReplaced` if the lease or the journal was lost."""
+        self._verify()
 
     def release(self) -> None:
         """Delete our lease row and drop the process lock; a no-op when not held."""
@@ -527,28 +569,34 @@ class Lease:
     ) -> asyncio.Task[None]:
         """Renew every ``every`` seconds (ttl / 3) in the background until `release`.
 
-        When the lease is lost, `lost` is set, ``stop`` is set and the task ends; `check`
-        raises then. A failing database is retried until the lease would have expired.
+        The journal's identity is checked every `IDENTITY_EVERY` seconds in between. When the
+        lease or the journal is lost, `lost` or `replaced` is set, ``stop`` is set and the task
+        ends; `check` raises then. A failing database is retried until the lease would have
+        expired.
         """
         period = every if every is not None else self.ttl.total_seconds() / 3
+        tick = min(period, IDENTITY_EVERY)
 
         async def beat() -> None:
             while self._held:
-                await asyncio.sleep(period)
+                await asyncio.sleep(tick)
                 try:
-                    self.renew()
-                except LeaseLost:
+                    if time.monotonic() - self._renewed >= period:
+                        self.renew()
+                    else:
+                        self._verify()
+                except (LeaseLost, JournalReplaced):
                     break
                 except JournalError as exc:
                     expiry = self._expires_at
                     if expiry is None or datetime.now(UTC) < expiry:
-                        log.warning("%s; retrying in %.0f s", exc, period)
+                        log.warning("%s; retrying in %.0f s", exc, tick)
                         continue
                     try:
                         self._lose(f"lease on {self.key} expired while renewal failed: {exc}")
                     except LeaseLost:
                         break
-            if stop is not None and self.lost is not None:
+            if stop is not None and (self.lost is not None or self.replaced is not None):
                 stop.set()
 
         if self._keeper is not None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,6 +33,7 @@ from sqlalchemy.sql import ColumnElement
 
 from bot.domain import Fill, FundingPayment, OrderIntent, OrderStatus, Side
 from bot.errors import JournalError
+from bot.journal.identity import JournalIdentity, journal_identity
 from bot.journal.lease import DEFAULT_TTL, Lease
 from bot.journal.migrate import MigrationError, upgrade
 from bot.journal.models import (
@@ -129,11 +131,12 @@ class Journal:
     are half-open: ``since <= t < until``. Datetimes must be timezone-aware.
     """
 
-    def __init__(self, engine: Engine, url: str) -> None:
+    def __init__(self, engine: Engine, url: str, identity: JournalIdentity | None = None) -> None:
         """Wrap an engine whose schema exists; use :meth:`open` instead."""
         self._engine = engine
         self._secret = _secret_of(url)
         self._shown = _scrub(url, self._secret)
+        self._identity = identity
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._rebalance_upsert: Executable | None = None
 
@@ -143,7 +146,8 @@ class Journal:
 
         ``url`` is a SQLAlchemy URL: ``sqlite:///var/journal.db`` or
         ``postgresql://user:password@host/db`` (psycopg 3; see `database_url`). Migrations
-        (`bot.journal.migrate`) run before the journal is returned.
+        (`bot.journal.migrate`) run before the journal is returned. Its identity is taken then
+        and guarded from there on (`bot.journal.identity`).
         """
         secret = _secret_of(url)
         engine: Engine | None = None
@@ -157,13 +161,16 @@ class Journal:
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
             upgrade(engine)
+            identity = journal_identity(engine, _scrub(url, secret), secret)
+            if identity is not None:
+                identity.watch(engine)
         except (SQLAlchemyError, ImportError, OSError, ValueError, MigrationError) as exc:
             if engine is not None:
                 engine.dispose()
             message = _scrub(f"cannot open journal {url}: {exc}", secret)
             leaks = secret is not None and secret in str(exc)
             raise JournalError(message) from (None if leaks else exc)
-        return cls(engine, url)
+        return cls(engine, url, identity)
 
     def lease(
         self,
@@ -172,11 +179,13 @@ class Journal:
         *,
         holder: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        lock_dir: Path | None = None,
     ) -> Lease:
         """Return the lease on ``key``, not yet acquired: one bot per account (`bot.journal.lease`).
 
         Use it as a context manager: acquired on entry (`LeaseHeld` when another instance has
-        it), released on exit.
+        it), released on exit. ``lock_dir`` adds the per-user account lock; the lease checks
+        this journal's identity while held.
         """
         return Lease(
             self._engine,
@@ -186,6 +195,8 @@ class Journal:
             clock=clock,
             where=self._shown,
             secret=self._secret,
+            lock_dir=lock_dir,
+            identity=self._identity,
         )
 
     def close(self) -> None:
@@ -290,6 +301,14 @@ class Journal:
         }
         with self._connection("record rebalance") as connection:
             connection.execute(statement, row)
+
+    def count_rebalances_in_slot(self, slot: str) -> int:
+        """Return how many rebalances were journaled in an interval slot (ids ``slot[-#n]``)."""
+        statement = select(func.count()).where(
+            or_(RebalanceRow.id == slot, RebalanceRow.id.startswith(f"{slot}-#", autoescape=True))
+        )
+        with self._connection("count rebalances") as connection:
+            return int(connection.scalar(statement) or 0)
 
     def record_order_intent(
         self, intent: OrderIntent, *, venue: str, rebalance_id: str | None, time: datetime
@@ -430,6 +449,32 @@ class Journal:
         """Return the time of the venue's latest journaled fill, or None."""
         with self._connection("read last fill time") as connection:
             return connection.scalar(_LAST_FILL_TIME, {"venue": venue})
+
+    def last_fill_times(self, venue: str) -> dict[str, datetime]:
+        """Return the time of the venue's latest journaled fill per symbol."""
+        statement = (
+            select(FillRow.symbol, func.max(FillRow.time))
+            .where(FillRow.venue == venue)
+            .group_by(FillRow.symbol)
+        )
+        with self._connection("read last fill times") as connection:
+            return {symbol: time for symbol, time in connection.execute(statement)}
+
+    def fill_watermark(self, venue: str) -> int:
+        """Return the journal's position in the venue's fills (0 when none): see `fills_after`."""
+        statement = select(func.max(FillRow.id)).where(FillRow.venue == venue)
+        with self._connection("read fill watermark") as connection:
+            return int(connection.scalar(statement) or 0)
+
+    def fills_after(self, venue: str, watermark: int) -> list[Fill]:
+        """Return the venue's fills journaled after ``watermark`` (a `fill_watermark`)."""
+        statement = (
+            select(FillRow)
+            .where(FillRow.venue == venue, FillRow.id > watermark)
+            .order_by(FillRow.id)
+        )
+        with self._session("read fills after watermark") as session:
+            return [row.to_fill() for row in session.scalars(statement)]
 
     def last_funding_time(self, venue: str) -> datetime | None:
         """Return the time of the venue's latest journaled funding payment, or None."""

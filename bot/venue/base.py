@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
@@ -17,6 +17,7 @@ from bot.domain import (
     Position,
     Quote,
 )
+from bot.liquidation import LiquidationMethod
 from bot.risk import Bracket
 
 
@@ -24,6 +25,11 @@ class Venue(Protocol):
     """An exchange account holding spot assets and USDT-margined perps (one-way, isolated)."""
 
     name: str
+
+    @property
+    def liquidation_method(self) -> LiquidationMethod:
+        """Return whose liquidation-price formula the venue applies (the guard sizes with it)."""
+        ...
 
     async def load_markets(self, symbols: Iterable[str]) -> dict[str, Market]:
         """Return the trading rules of the given perp symbols."""
@@ -79,8 +85,14 @@ class Venue(Protocol):
         """Ask the venue to cancel a resting order; its outcome is known only from a lookup."""
         ...
 
-    async def fetch_fills(self, symbols: Sequence[str], since: datetime | None) -> list[Fill]:
-        """Return fills (ours and liquidations) after ``since``, oldest first."""
+    async def fetch_fills(
+        self, symbols: Sequence[str], since: Mapping[str, datetime]
+    ) -> list[Fill]:
+        """Return fills (ours, others', liquidations) from each symbol's ``since``, oldest first.
+
+        A symbol absent from ``since`` is read from its beginning; the bound may be inclusive
+        (the journal keeps each trade once).
+        """
         ...
 
     async def fetch_funding(self, since: datetime | None) -> list[FundingPayment]:

@@ -212,9 +212,7 @@ def order(
     )
 
 
-def unconfirmed(
-    intent: OrderIntent, venue_order_id: str, ms: Any, reason: str
-) -> OrderResult:
+def unconfirmed(intent: OrderIntent, venue_order_id: str, ms: Any, reason: str) -> OrderResult:
     """Return an accepted order whose outcome is not known yet (to be looked up by client id)."""
     return OrderResult(
         client_order_id=intent.client_order_id,

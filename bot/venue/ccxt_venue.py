@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import decimal
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -32,6 +33,7 @@ from bot.domain import (
     Side,
 )
 from bot.errors import HedgebotError, MalformedResponse, RejectedError
+from bot.liquidation import LiquidationMethod
 from bot.risk import Bracket, brackets_from_ccxt_tiers
 from bot.venue import ccxt_parse as parse
 from bot.venue.capabilities import Capabilities
@@ -70,9 +72,16 @@ class CcxtVenue:
         self.quote = quote
         self._markets_loaded = False
         self._account_checked = False
+        self._account_isolated = False
+        self._seen_leverage: dict[str, int] = {}
         self._brackets: dict[str, tuple[Bracket, ...]] = {}
         self._sizes: dict[str, Decimal] = {}
         self._dirty: set[str] | None = None  # None: nothing known yet, look at every symbol
+
+    @property
+    def liquidation_method(self) -> LiquidationMethod:
+        """Return the exchange's liquidation formula (from its capabilities)."""
+        return self.caps.liquidation
 
     # -- plumbing --------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
@@ -177,7 +186,10 @@ class CcxtVenue:
         for item in raw:
             found = parse.position(item)
             if found is not None and found.symbol in wanted:
+                if self.caps.margin_mode_scope == "account":  # set account-wide, not shown here
+                    found = replace(found, margin_mode=None)
                 positions[found.symbol] = found
+                self._seen_leverage[found.symbol] = found.leverage
         for symbol in wanted:
             size = positions[symbol].signed_contracts if symbol in positions else Decimal(0)
             if self._sizes.get(symbol, Decimal(0)) != size and self._dirty is not None:
@@ -258,8 +270,13 @@ class CcxtVenue:
         exchange that lost its state, or a hand on the exchange's website, resets them.
         """
         await self._check_account()
-        scope = None if self.caps.margin_mode_scope == "account" else symbol
-        await self._write("set_margin_mode", lambda: self._isolated(scope))
+        if self.caps.margin_mode_scope == "symbol":
+            await self._write("set_margin_mode", lambda: self._isolated(symbol))
+        elif not self._account_isolated or self._seen_leverage.get(symbol, leverage) != leverage:
+            # Account-wide (Bybit unified): positions do not say; a drifted leverage is the
+            # evidence that the exchange lost its settings, the margin mode with them.
+            await self._write("set_margin_mode", lambda: self._isolated(None))
+            self._account_isolated = True
         await self._write("set_leverage", lambda: self._leverage(symbol, leverage))
 
     async def add_margin(self, symbol: str, amount: Decimal) -> None:
@@ -418,13 +435,19 @@ class CcxtVenue:
                 return rows
             cursor_ms = int(page[-1]["timestamp"]) + 1
 
-    async def fetch_fills(self, symbols: Sequence[str], since: datetime | None) -> list[Fill]:
-        """Return fills after ``since`` for symbols whose position moved or that we traded."""
+    async def fetch_fills(
+        self, symbols: Sequence[str], since: Mapping[str, datetime]
+    ) -> list[Fill]:
+        """Return fills from each symbol's ``since`` on (inclusive: the journal drops repeats).
+
+        Only symbols whose position moved or that we traded since the last look are read: each
+        from its own watermark, so one symbol's late fill is never hidden behind another's.
+        """
         look = set(symbols) if self._dirty is None else self._dirty & set(symbols)
         self._dirty = set()
-        start = to_ms(since) + 1 if since is not None else None
         fills: list[Fill] = []
         for symbol in sorted(look):
+            start = to_ms(since[symbol]) if symbol in since else None
             fetch = partial(self.futures.fetch_my_trades, symbol)
             trades = await self._history("fetch_my_trades", fetch, start)
             fills += [parse.fill(t, self.name) for t in trades]

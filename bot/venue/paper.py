@@ -29,6 +29,7 @@ from bot.domain import (
     perp_symbol,
 )
 from bot.errors import InsufficientMargin, InvalidOrderError, RejectedError
+from bot.liquidation import LiquidationMethod
 from bot.market.series import FundingEvent, MarketData
 from bot.risk import Bracket, bundled_brackets
 from bot.venue.simcore import MARGIN_INSUFFICIENT, SimExchange, SimOrder, SimRejected, SimTrade
@@ -181,6 +182,11 @@ class PaperVenue:
         return self._mark[symbol]
 
     # -- Venue port ------------------------------------------------------------------------
+    @property
+    def liquidation_method(self) -> LiquidationMethod:
+        """Return the simulation's liquidation formula."""
+        return self.exchange.liquidation_method
+
     async def load_markets(self, symbols: Iterable[str]) -> dict[str, Market]:
         """Return the paper rules of the requested perps that the data lists."""
         markets = self.exchange.markets
@@ -313,15 +319,19 @@ class PaperVenue:
     ) -> None:
         """Orders never rest in the simulation: there is nothing to cancel."""
 
-    async def fetch_fills(self, symbols: Sequence[str], since: datetime | None) -> list[Fill]:
-        """Return fills of ``symbols`` after ``since`` (liquidations included)."""
+    async def fetch_fills(
+        self, symbols: Sequence[str], since: Mapping[str, datetime]
+    ) -> list[Fill]:
+        """Return fills of ``symbols`` after each one's ``since`` (liquidations included)."""
         self.catch_up()
         wanted = set(symbols)
+        earliest = None if wanted - set(since) else min((since[s] for s in wanted), default=None)
         trades = self.exchange.trades
         return [
             self._fill(trade)
-            for trade in trades[self._trade_times.start(trades, since) :]
-            if trade.symbol in wanted and (since is None or trade.time > since)
+            for trade in trades[self._trade_times.start(trades, earliest) :]
+            if trade.symbol in wanted
+            and (trade.symbol not in since or trade.time > since[trade.symbol])
         ]
 
     async def fetch_funding(self, since: datetime | None) -> list[FundingPayment]:

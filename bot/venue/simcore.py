@@ -1,7 +1,7 @@
 """The simulated exchange account: one implementation behind PaperVenue and the emulator.
 
-USDT-margined linear perps, one-way mode, isolated margin, market orders only. Accounting follows
-Binance USDⓈ-M:
+USDT-margined linear perps, one-way mode, isolated margin, market orders (the emulator can leave
+one open to fill later: `open_order`, `fill_open`). Accounting follows Binance USDⓈ-M:
 - opening or growing a position moves ``notional / leverage`` from the wallet into the position's
   isolated margin, and the taker fee out of the wallet;
 - reducing releases margin pro rata and settles realised PnL and the fee in the wallet;
@@ -193,8 +193,7 @@ class SimExchange:
             )
         held = self.position(market.symbol).contracts
         if reduce_only:
-            reduces = (side is Side.BUY and held < 0) or (side is Side.SELL and held > 0)
-            if not reduces or amount > abs(held):
+            if not _reduces(side, held) or amount > abs(held):
                 raise SimRejected(REDUCE_ONLY_REJECTED, "ReduceOnly Order is rejected.")
         elif amount * market.contract_size * price < market.min_notional:
             raise SimRejected(
@@ -252,12 +251,83 @@ class SimExchange:
         time: datetime,
     ) -> SimOrder:
         """Validate an order priced at ``price`` and record it as expired unfilled (IOC miss)."""
-        market = self.market(symbol)
-        self._validate(market, side, amount, reduce_only, price)
-        order = SimOrder(self._next_id(), client_order_id, symbol, side, amount, reduce_only, time)
+        order = self.open_order(
+            symbol,
+            side,
+            amount,
+            client_order_id=client_order_id,
+            reduce_only=reduce_only,
+            price=price,
+            time=time,
+        )
         order.status = OrderStatus.CANCELED
+        return order
+
+    def check_order(
+        self, symbol: str, side: Side, amount: Decimal, reduce_only: bool, price: Decimal
+    ) -> None:
+        """Refuse an order priced at ``price`` that the exchange would not accept now."""
+        self._validate(self.market(symbol), side, amount, reduce_only, price)
+
+    def open_order(
+        self,
+        symbol: str,
+        side: Side,
+        amount: Decimal,
+        *,
+        client_order_id: str,
+        reduce_only: bool,
+        price: Decimal,
+        time: datetime,
+    ) -> SimOrder:
+        """Validate an order priced at ``price`` and record it open and unfilled (it rests)."""
+        self.check_order(symbol, side, amount, reduce_only, price)
+        order = SimOrder(self._next_id(), client_order_id, symbol, side, amount, reduce_only, time)
         self.orders[client_order_id] = order
         return order
+
+    def fill_open(self, order: SimOrder, price: Decimal, time: datetime) -> SimTrade | None:
+        """Execute an open order at ``price`` (plus slippage) under the rules that apply now.
+
+        A reduce-only order fills only up to the position it reduces; one that would now increase
+        the position, or an order the wallet cannot margin any more, ends unfilled (CANCELED).
+        """
+        amount = order.amount
+        if order.reduce_only:
+            held = self.position(order.symbol).contracts
+            amount = min(amount, abs(held)) if _reduces(order.side, held) else ZERO
+        trade = None
+        if amount > 0:
+            try:
+                trade = self._execute(order, amount, self.fill_price(order.side, price), time)
+            except SimRejected:
+                trade = None
+        if trade is None:
+            order.status = OrderStatus.CANCELED
+            return None
+        order.filled = trade.amount
+        order.average_price = trade.price
+        filled = trade.amount == order.amount
+        order.status = OrderStatus.FILLED if filled else OrderStatus.PARTIALLY_FILLED
+        return trade
+
+    def cancel_open(self, order: SimOrder) -> None:
+        """Cancel an open order (it never filled)."""
+        order.status = OrderStatus.CANCELED
+
+    def lose_state(self) -> dict[str, Decimal]:
+        """Forget positions, open orders, leverage and margin types, as a restarted exchange.
+
+        No trade records the loss; each position's isolated margin returns to the wallet, so the
+        collateral stays. Return the signed contracts each symbol held before.
+        """
+        lost = {symbol: pos.contracts for symbol, pos in self.positions.items()}
+        self.wallet += sum((pos.isolated_margin for pos in self.positions.values()), ZERO)
+        self.positions.clear()
+        self.orders.clear()
+        self.leverage.clear()
+        self.isolated.clear()
+        return lost
 
     def _execute(
         self, order: SimOrder, amount: Decimal, price: Decimal, time: datetime
@@ -363,3 +433,8 @@ class SimExchange:
         pos.entry_price = ZERO
         self.trades.append(trade)
         return trade
+
+
+def _reduces(side: Side, held: Decimal) -> bool:
+    """Return whether an order on ``side`` reduces a position of ``held`` signed contracts."""
+    return (side is Side.BUY and held < 0) or (side is Side.SELL and held > 0)

@@ -273,7 +273,7 @@ async def test_venue_pages_the_execution_list_by_cursor(
         await bybit.create_order(BTC, "market", "sell", 0.1)
     small = CcxtVenue(bybit, None, replace(BYBIT, history_limit=2), name="bybit:emu")
     emulator.requests.clear()
-    fills = await small.fetch_fills([BTC], None)
+    fills = await small.fetch_fills([BTC], {})
     assert [f.trade_id for f in fills] == [exec_uuid(t.trade_id) for t in venue.exchange.trades]
     assert emulator.requests.count(("GET", "/v5/execution/list")) == 3  # 2 + 2 + 1
     funding = await small.fetch_funding(None)

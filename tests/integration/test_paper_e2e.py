@@ -135,7 +135,7 @@ def test_journal_equals_the_paper_venue_ledger_to_the_cent(replay: Replay) -> No
 
 def test_replaying_the_journal_sync_adds_nothing(replay: Replay) -> None:
     venue = replay.setup.venue
-    fills = asyncio.run(venue.fetch_fills(sorted(venue.exchange.markets), None))
+    fills = asyncio.run(venue.fetch_fills(sorted(venue.exchange.markets), {}))
     funding = asyncio.run(venue.fetch_funding(None))
     assert replay.journal.record_fills(fills) == 0
     assert replay.journal.record_funding(funding) == 0

@@ -233,10 +233,10 @@ async def test_fetch_fills_filters_by_since_and_symbol() -> None:
     await advance_to(clock, 12)
     await paper.place_order(intent("close", Side.BUY, "0.1", reduce_only=True))
 
-    every = await paper.fetch_fills([BTC], None)
-    after_open = await paper.fetch_fills([BTC], at(8))
-    after_close = await paper.fetch_fills([BTC], at(12))
-    both = await paper.fetch_fills([BTC, ETH], None)
+    every = await paper.fetch_fills([BTC], {})
+    after_open = await paper.fetch_fills([BTC], {BTC: at(8)})
+    after_close = await paper.fetch_fills([BTC], {BTC: at(12)})
+    both = await paper.fetch_fills([BTC, ETH], {})
 
     assert [f.client_order_id for f in every] == ["open", "close"]
     assert [f.client_order_id for f in after_open] == ["close"]  # strictly after `since`
@@ -319,7 +319,7 @@ async def test_bar_high_crossing_liquidation_price_shows_up_as_liquidation_fill(
     await advance_to(clock, 23.99)  # the spiking bar is still running: no look-ahead
     assert BTC in await paper.fetch_positions([BTC])
     await advance_to(clock, 24)
-    fills = await paper.fetch_fills([BTC], at(20))
+    fills = await paper.fetch_fills([BTC], {BTC: at(20)})
 
     (liq,) = fills
     assert liq.is_liquidation is True
@@ -340,7 +340,7 @@ async def test_2x_short_survives_the_same_spike() -> None:
     await open_short(paper, 2)
     await advance_to(clock, 24)
 
-    assert not any(f.is_liquidation for f in await paper.fetch_fills([BTC], None))
+    assert not any(f.is_liquidation for f in await paper.fetch_fills([BTC], {}))
     assert (await paper.fetch_positions([BTC]))[BTC].contracts == D("0.1")
 
 

@@ -206,7 +206,7 @@ class BybitAccountEndpoints:
         if int(buy) == sim.leverage_of(symbol):
             raise BybitError(LEVERAGE_NOT_MODIFIED, "leverage not modified")
         try:
-            sim.set_leverage(symbol, int(buy))
+            self.account.set_leverage(symbol, int(buy))
         except SimRejected:
             raise params_error("leverage invalid") from None
         return {}

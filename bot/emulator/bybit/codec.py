@@ -267,10 +267,24 @@ def position(view: BybitPosition) -> JsonDict:
 # -- orders and executions -----------------------------------------------------------------
 
 
+def order_status(record: OrderRecord) -> str:
+    """Return Bybit's status of an order the account records in Binance's words.
+
+    ``New`` rests; ``Filled``; any other end is ``PartiallyFilledCanceled`` when something filled,
+    else ``Cancelled`` (the unfilled rest of a market or IOC order is cancelled).
+    """
+    if record.status == "NEW":
+        return "New"
+    if record.sim.filled == record.sim.amount:
+        return "Filled"
+    return "PartiallyFilledCanceled" if record.sim.filled > 0 else "Cancelled"
+
+
 def order(record: OrderRecord, fees: Decimal, last_price: Decimal) -> JsonDict:
     """Return one /v5/order/realtime or /v5/order/history entry."""
     sim = record.sim
     filled = sim.filled
+    leaves = sim.amount - filled if record.status == "NEW" else ZERO
     average = sim.average_price if filled and sim.average_price is not None else ZERO
     created = to_ms(sim.time)
     return {
@@ -283,13 +297,13 @@ def order(record: OrderRecord, fees: Decimal, last_price: Decimal) -> JsonDict:
         "side": side_name(sim.side),
         "isLeverage": "",
         "positionIdx": 0,
-        "orderStatus": record.status,
+        "orderStatus": order_status(record),
         "createType": "CreateByUser",
         "cancelType": "UNKNOWN",
         "rejectReason": "EC_NoError",
         "avgPrice": plain(average) if filled else "",
-        "leavesQty": "0",
-        "leavesValue": "0",
+        "leavesQty": plain(leaves),
+        "leavesValue": money(leaves * record.price) if leaves else "0",
         "cumExecQty": plain(filled),
         "cumExecValue": money(filled * average),
         "cumExecFee": money(fees),

@@ -6,6 +6,9 @@ Bybit says differently: the routes, the ``{retCode, retMsg, result, retExtInfo, 
 the ``X-BAPI-*`` signature, the parameters (query string for GET, JSON body for POST) and the
 fault answers (a rejection is ``retCode`` = the armed code; a rate limit is ``retCode`` 10006 with
 ``X-Bapi-Limit-Reset-Timestamp``; a ban is HTTP 403 "access too frequent"; a 5xx is an HTML page).
+The chaos faults and account operations are the Binance face's: resting orders (``New``), reset,
+someone else's trade, settings changed out of band, the audit log, and wrong prices and positions
+in Bybit's dialect (`bot.emulator.bybit.chaos`).
 
 The simulation liquidates by Bybit's published isolated-margin method (`LiquidationMethod.BYBIT`)
 with the venue's tiers, which /v5/market/risk-limit publishes. Object times are replay-clock
@@ -25,6 +28,7 @@ from bot.emulator.auth import wall_ms
 from bot.emulator.bybit import codec
 from bot.emulator.bybit.account import BybitAccountEndpoints
 from bot.emulator.bybit.auth import BybitAuthenticator
+from bot.emulator.bybit.chaos import BYBIT_ANSWERS
 from bot.emulator.bybit.errors import RATE_LIMITED, BybitError, params_error
 from bot.emulator.bybit.market import BybitMarket
 from bot.emulator.bybit.state import BybitState
@@ -58,6 +62,8 @@ class BybitEmulator(BinanceEmulator):
         venue.exchange.liquidation_method = liquidation
         self._api_key = api_key
         super().__init__(venue, api_key, api_secret, spot_balances, faults=faults)
+        self.faults.answers = BYBIT_ANSWERS
+        self.account.market_time_in_force = "IOC"
         self._bybit_auth = BybitAuthenticator(api_key, api_secret)
 
     def _route_table(self) -> list[Route]:
@@ -103,7 +109,7 @@ class BybitEmulator(BinanceEmulator):
                     self._bybit_auth.check(request.headers, body)
                 else:
                     self._bybit_auth.check(request.headers, query, query=True)
-            self.venue.catch_up()
+            self.account.catch_up(self.faults.now())
             result = await route.handler(params)
             return _json(codec.envelope(result, wall_ms()))
         except BybitError as refused:

@@ -140,7 +140,15 @@ class BybitState:
     def __init__(self, account: Account) -> None:
         """Wrap the shared ``account``; the account starts in cross margin and one-way mode."""
         self.account = account
-        self.hedge_mode = False
+
+    @property
+    def hedge_mode(self) -> bool:
+        """Return whether the account is in hedge mode (the shared position-mode flag)."""
+        return self.account.dual_side_position
+
+    @hedge_mode.setter
+    def hedge_mode(self, hedged: bool) -> None:
+        self.account.dual_side_position = hedged
 
     # -- settings --------------------------------------------------------------------------
     @property

@@ -1,16 +1,19 @@
 """Private order and execution endpoints: create, realtime, history, cancel, execution list.
 
 Orders are linear ``Market`` or ``Limit`` with ``timeInForce=IOC``, one-way mode (``positionIdx``
-0), filled at once by the simulation like on the Binance face; nothing rests on the book. The
-create answer carries only ``orderId`` and ``orderLinkId``, as Bybit's does. Statuses: ``Filled``;
+0), filled at once by the simulation like on the Binance face; nothing rests on the book unless
+the ``rest_orders`` fault says so (status ``New`` until it fills, cancellable). The create answer
+carries only ``orderId`` and ``orderLinkId``, as Bybit's does. Statuses: ``Filled``;
 ``PartiallyFilledCanceled`` when a partial-fill fault leaves a rest (ccxt: ``closed``);
-``Cancelled`` for an IOC limit that missed. An ``orderLinkId`` is never accepted twice (110072).
+``Cancelled`` for an IOC limit that missed or a cancelled resting order. An ``orderLinkId`` is
+never accepted twice (110072).
 
 Queries follow Bybit's priority ``orderId > orderLinkId > symbol``: by id the realtime endpoint
-answers an order in any status; without one it lists open orders (none) or, with ``openOnly=1``,
-recent closed ones. The execution list is newest first, 7 days at most per query (the last 7 days
-by default), ``limit`` 1..100 (default 50), paged by ``nextPageCursor``; funding settlements are
-``execType=Funding`` executions whose ``execFee`` is the payment with Bybit's sign (> 0 paid).
+answers an order in any status; without one it lists the open (resting) orders or, with
+``openOnly=1``, recent closed ones. The execution list is newest first, 7 days at most per query
+(the last 7 days by default), ``limit`` 1..100 (default 50), paged by ``nextPageCursor``; funding
+settlements are ``execType=Funding`` executions whose ``execFee`` is the payment with Bybit's sign
+(> 0 paid).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from decimal import Decimal
 
 from bot.clock import to_ms
 from bot.domain import ZERO, Side
-from bot.emulator.account import Account, OrderRecord, binance_id
+from bot.emulator.account import Account, OrderRecord, binance_id, final_status
 from bot.emulator.bybit import codec
 from bot.emulator.bybit.codec import JsonDict
 from bot.emulator.bybit.errors import (
@@ -39,7 +42,7 @@ from bot.emulator.bybit.errors import (
 from bot.emulator.bybit.state import BybitState, closed_sizes, order_uuid, page, window
 from bot.emulator.errors import BinanceError
 from bot.emulator.faults import ORDER_ENDPOINT, FaultInjector, FaultKind
-from bot.venue.simcore import SimOrder, SimRejected
+from bot.venue.simcore import SimRejected
 
 LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 RECENT_CLOSED = 500
@@ -89,6 +92,25 @@ class BybitTrade:
                 raise params_error("params error: price invalid (tickSize)")
             fill = sim.fill_price(side, last)
             marketable = price >= fill if side is Side.BUY else price <= fill
+        basis = last if marketable else price  # what min notional is checked at
+        try:
+            sim.check_order(symbol, side, amount, reduce_only, basis)
+        except SimRejected as rejection:
+            raise from_sim(rejection, sim.markets[symbol].min_notional) from None
+        rest = self.faults.take(FaultKind.REST, *ORDER_ENDPOINT)
+        if rest is not None:
+            order = sim.open_order(
+                symbol,
+                side,
+                amount,
+                client_order_id=link_id,
+                reduce_only=reduce_only,
+                price=basis,
+                time=now,
+            )
+            record = OrderRecord(order, kind, time_in_force, price, "NEW", to_ms(now))
+            account.accept(record, self.faults.now() + rest.seconds)
+            return {"orderId": order_uuid(order.order_id), "orderLinkId": link_id}
         partial = self.faults.take(FaultKind.PARTIAL_FILL, *ORDER_ENDPOINT) if marketable else None
         try:
             if marketable:
@@ -114,8 +136,9 @@ class BybitTrade:
                 )
         except SimRejected as rejection:
             raise from_sim(rejection, sim.markets[symbol].min_notional) from None
-        record = OrderRecord(order, kind, time_in_force, price, _status(order), to_ms(now))
-        account.record(record)
+        status = final_status(order, partial.order_status if partial else None)
+        record = OrderRecord(order, kind, time_in_force, price, status, to_ms(now))
+        account.accept(record)
         return {"orderId": order_uuid(order.order_id), "orderLinkId": link_id}
 
     async def realtime(self, params: Params) -> JsonDict:
@@ -124,9 +147,8 @@ class BybitTrade:
         found = self._by_id(params)
         if found is not None:
             return codec.listing("linear", [self._order(r) for r in found])
-        records = self._filtered(params)
-        if params.get("openOnly", "0") != "1":
-            records = []  # nothing ever rests on the emulated book
+        wanted_open = params.get("openOnly", "0") != "1"
+        records = [r for r in self._filtered(params) if self._rests(r) == wanted_open]
         chosen, cursor = page(params, records[:RECENT_CLOSED], 20, 50)
         return codec.listing("linear", [self._order(r) for r in chosen], cursor)
 
@@ -141,13 +163,14 @@ class BybitTrade:
         records = [
             r
             for r in self._filtered(params)
-            if start <= to_ms(r.sim.time) <= end and (status is None or r.status == status)
+            if start <= to_ms(r.sim.time) <= end
+            and (status is None or codec.order_status(r) == status)
         ]
         chosen, cursor = page(params, records, 20, 50)
         return codec.listing("linear", [self._order(r) for r in chosen], cursor)
 
     async def cancel(self, params: Params) -> JsonDict:
-        """Answer /v5/order/cancel: nothing rests, so a known order is already finished."""
+        """Answer /v5/order/cancel: a resting order is cancelled, any other is finished."""
         category(params, "linear")
         self.state.linear_symbol(required(params, "symbol"))
         found = self._by_id(params)
@@ -155,7 +178,17 @@ class BybitTrade:
             raise params_error("params error: orderId or orderLinkId is required")
         if not found:
             raise BybitError(ORDER_NOT_FOUND, "Order does not exist.")
-        raise BybitError(ORDER_FINISHED, "Order has been finished or canceled")
+        record = found[0]
+        if not self._rests(record):
+            raise BybitError(ORDER_FINISHED, "Order has been finished or canceled")
+        self.account.cancel_resting(record)
+        return {
+            "orderId": order_uuid(record.sim.order_id),
+            "orderLinkId": record.sim.client_order_id,
+        }
+
+    def _rests(self, record: OrderRecord) -> bool:
+        return record.order_id in self.account.resting
 
     def _by_id(self, params: Params) -> list[OrderRecord] | None:
         """Return the order asked by ``orderId``/``orderLinkId`` (maybe none), None if not asked."""
@@ -239,10 +272,3 @@ def _side(text: str) -> Side:
     if text == "Sell":
         return Side.SELL
     raise params_error("params error: side invalid")
-
-
-def _status(order: SimOrder) -> str:
-    """Return Bybit's final status: the unfilled rest of a market or IOC order is cancelled."""
-    if order.filled == order.amount:
-        return "Filled"
-    return "PartiallyFilledCanceled" if order.filled > 0 else "Cancelled"
