@@ -64,7 +64,7 @@ from bot.protection import (
     turnover_last_day,
     vanished_positions,
 )
-from bot.reconcile import Settlement, settle_orders
+from bot.reconcile import Settlement, cancel_overshooting, settle_orders
 from bot.venue.base import Venue
 from strategies.base import HedgeDecision, HoldingView, Strategy, StrategyInput
 from strategies.baskets import (
@@ -170,14 +170,17 @@ class Engine:
         self._baseline_loaded = False
         self._unconfirmed: dict[str, tuple[Decimal, datetime]] = {}
         self._slot_cycles: tuple[str, int] | None = None
+        self._traded: set[str] | None = None
         self.needs_recheck = False
         """True when the last cycle left something to look at again soon (see RECHECK_SECONDS)."""
 
     # -- observe ---------------------------------------------------------------------------
     async def _ensure_markets(self, assets: Sequence[str]) -> None:
+        """Load the markets of the legs the holdings may need and of every leg we hold."""
         quote = self.config.hedge.quote
         allowed = self.config.hedge.perps
         wanted = {perp_symbol(a, quote) for a in assets if allowed is None or a in allowed}
+        wanted.update(self._held_symbols())  # a short whose holding is gone must still close
         for legs in self.proxies.values():
             wanted.update(perp_symbol(leg.asset, quote) for leg in legs)
         auto = self.baskets.auto_assets()
@@ -185,6 +188,15 @@ class Engine:
         missing = wanted - set(self.markets)
         if missing:
             self.markets.update(await self.venue.load_markets(sorted(missing)))
+
+    def _held_symbols(self) -> set[str]:
+        """Return the legs the journal says we hold: the baseline moved by the fills since."""
+        self._restore_baseline()
+        if self._baseline is None:
+            snapshots = self.journal.latest_snapshots(self.venue.name)
+            return {s.symbol for s in snapshots if s.contracts != 0}
+        fills = self.journal.fills_after(self.venue.name, self._baseline.fill_watermark)
+        return set(expected_positions(self._baseline, fills))
 
     def _leg_symbols(self, assets: Sequence[str], universe: Universe) -> list[str]:
         symbols = {
@@ -216,7 +228,9 @@ class Engine:
         position_symbols = sorted(set(legs) | set(self.markets))
         # Each leg's own spot price is read too (one batched call): its perp is checked against it.
         leg_spots = [spot_symbol(base_of(s), quote) for s in position_symbols]
-        quotes = await self.venue.fetch_quotes(sorted(set(spot + legs + leg_spots)))
+        quotes = await self.venue.fetch_quotes(
+            sorted(set(spot + legs + leg_spots + position_symbols))
+        )
         positions = await self.venue.fetch_positions(position_symbols)
         collateral = await self.venue.fetch_collateral()
         now = self.clock.now()
@@ -244,9 +258,10 @@ class Engine:
     async def sync_journal(self) -> tuple[int, int]:
         """Journal fills and funding the venue reports since the last journaled ones."""
         venue = self.venue.name
-        fills = await self.venue.fetch_fills(
-            sorted(self.markets), self.journal.last_fill_times(venue)
-        )
+        if self._traded is None:  # a new process: every symbol we ever traded may have news
+            self._traded = self.journal.traded_symbols(venue)
+        symbols = sorted(set(self.markets) | self._traded)
+        fills = await self.venue.fetch_fills(symbols, self.journal.last_fill_times(venue))
         funding = await self.venue.fetch_funding(self.journal.last_funding_time(venue))
         return self.journal.record_fills(fills), self.journal.record_funding(funding)
 
@@ -301,11 +316,11 @@ class Engine:
             self.markets,
             self.config.hedge.deadband,
         )
-        plans = [hold_blocked(p, (blocked or {}).get(p.symbol)) for p in plans]
         steps = {s: m.amount_step for s, m in self.markets.items()}
         plans, clipped = cap_order_size(plans, risk.max_order_notional, steps)
         plans, churn = cap_turnover(plans, turnover_used, risk.max_daily_turnover, steps)
         plans, unfunded = fit_to_margin(plans, seen.collateral, risk.leverage, self.markets)
+        plans = [hold_blocked(p, (blocked or {}).get(p.symbol)) for p in plans]
         notes = [*mapping.unhedged, *guarded.notes, *clipped, *churn, *unfunded]
         return decision, guarded.targets, plans, notes
 
@@ -366,14 +381,15 @@ class Engine:
         rid = self.rebalance_id(self.clock.now()) if dry_run else self._next_rebalance_id(slot)
         current_rebalance.set(rid)  # every log line of this cycle carries it
         settled = Settlement()
+        new_fills, new_funding = (0, 0) if dry_run else await self.sync_journal()
         if not dry_run and self._in_doubt:
-            # First cycle, or the last one left an order in flight: settle it on evidence.
+            # First cycle, or the last one left an order in flight: settle it on evidence
+            # (after the sync, so the trades of an order the exchange forgot are journaled).
             settled = await settle_orders(
                 self.venue, self.journal, self.clock.now(), self.config.risk.order_settle_seconds
             )
         if not dry_run:
             self._in_doubt = True  # until this cycle ends cleanly
-        new_fills, new_funding = (0, 0) if dry_run else await self.sync_journal()
         seen = await self.observe()
         report = CycleReport(
             rid,
@@ -414,6 +430,16 @@ class Engine:
             rid, seen, turnover, settled.resting, blocked
         )
         plans = self._number_orders(slot, plans)
+        overshoot = [
+            p.symbol
+            for p in plans
+            if p.target_notional < p.current_notional * (1 - self.config.hedge.deadband)
+            and settled.resting.get(p.symbol, ZERO) < 0
+        ]
+        if overshoot and halted is None:
+            notes += await cancel_overshooting(
+                self.venue, self.journal, settled, overshoot, seen.time
+            )
         report = replace(
             report,
             observation=seen,

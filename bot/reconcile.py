@@ -21,11 +21,12 @@ for longer than ``settle_seconds`` on an order the exchange does not show.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from bot.domain import ZERO, OrderResult, OrderStatus, Side
+from bot.domain import ZERO, Fill, OrderResult, OrderStatus, Side
 from bot.errors import HedgebotError
 from bot.journal.records import JournaledOrder, to_jsonable
 from bot.journal.store import Journal
@@ -34,6 +35,9 @@ from bot.venue.base import Venue
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = (OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.UNKNOWN)
+
+CLAIM_SLACK = timedelta(seconds=5)
+"""Trades this long before an order was journaled may still be its (exchange vs local clock)."""
 
 
 @dataclass(slots=True)
@@ -47,6 +51,8 @@ class Settlement:
     """Symbol -> why its leg may not get a new order this cycle (an order of ours in flight)."""
     resting: dict[str, Decimal] = field(default_factory=dict)
     """Symbol -> signed contracts still to fill on resting orders (counted as position)."""
+    resting_orders: dict[str, list[tuple[str, str | None]]] = field(default_factory=dict)
+    """Symbol -> (client order id, exchange order id) of each order resting on it."""
 
     @property
     def notes(self) -> list[str]:
@@ -112,6 +118,44 @@ async def settle_orders(
     return found
 
 
+def _claim_trades(
+    journal: Journal, venue: str, order: JournaledOrder, now: datetime, found: Settlement
+) -> bool:
+    """Settle an order the exchange no longer knows by the trades it left, if they are its own.
+
+    An exchange that lost its order records (a restart) still lists trades with their exchange
+    order id. Trades of exactly one unclaimed exchange order, on the order's side, after it was
+    journaled and within its amount are its trades; anything less certain is not claimed.
+    """
+    since = order.created_at - CLAIM_SLACK
+    groups: dict[str, list[Fill]] = {}
+    for fill in journal.unclaimed_fills(venue, order.symbol, since):
+        if fill.side is order.side and fill.venue_order_id is not None:
+            groups.setdefault(fill.venue_order_id, []).append(fill)
+    fitting = {
+        oid: fills
+        for oid, fills in groups.items()
+        if sum((f.amount for f in fills), ZERO) <= order.amount
+    }
+    if len(fitting) != 1:
+        return False
+    ((oid, fills),) = fitting.items()
+    filled = sum((f.amount for f in fills), ZERO)
+    average = sum((f.amount * f.price for f in fills), ZERO) / filled
+    journal.update_order(
+        order.client_order_id,
+        status=OrderStatus.FILLED if filled == order.amount else OrderStatus.PARTIALLY_FILLED,
+        time=now,
+        venue_order_id=oid,
+        filled=filled,
+        average_price=average,
+        reason=f"the exchange no longer knows this order; its trades (exchange order {oid}) "
+        "are the only ones that fit it",
+    )
+    found.confirmed.append(order.client_order_id)
+    return True
+
+
 async def _settle_one(
     venue: Venue,
     journal: Journal,
@@ -128,6 +172,8 @@ async def _settle_one(
         found.waiting[symbol] = f"order {cid} in flight; looking it up failed ({error})"
         return
     if result is None:
+        if age >= settle_seconds and _claim_trades(journal, venue.name, order, now, found):
+            return
         if age >= settle_seconds:
             journal.update_order(
                 cid,
@@ -150,6 +196,7 @@ async def _settle_one(
     _journal_result(journal, order, result, now, "resting on the exchange")
     rest = max(result.amount - result.filled, ZERO)
     found.resting[symbol] = found.resting.get(symbol, ZERO) + _signed(result.side, rest)
+    found.resting_orders.setdefault(symbol, []).append((cid, result.venue_order_id))
     if result.status is OrderStatus.OPEN and age >= settle_seconds:
         found.cancel_requested.append(cid)
         try:
@@ -161,6 +208,7 @@ async def _settle_one(
         if after is not None and after.status not in IN_FLIGHT:
             _journal_result(journal, order, after, now, "cancelled after resting; settled")
             found.resting.pop(symbol, None)
+            found.resting_orders.pop(symbol, None)
             found.confirmed.append(cid)
             return
         found.waiting[symbol] = f"order {cid} rested {age:.0f} s; cancel requested"
@@ -169,3 +217,26 @@ async def _settle_one(
         f"order {cid} {result.status.value} on the exchange "
         f"({result.filled}/{result.amount} filled); no second order on this leg"
     )
+
+
+async def cancel_overshooting(
+    venue: Venue, journal: Journal, settled: Settlement, symbols: Iterable[str], now: datetime
+) -> list[str]:
+    """Ask the exchange to cancel our resting orders on legs they would now take past target.
+
+    The outcome is read at the next look (an order may fill before the cancel arrives).
+    """
+    notes = []
+    for symbol in symbols:
+        for cid, venue_order_id in settled.resting_orders.get(symbol, []):
+            try:
+                await venue.cancel_order(cid, symbol, venue_order_id)
+            except HedgebotError as error:
+                notes.append(f"{symbol}: cancelling resting order {cid} failed ({error})")
+                continue
+            message = f"{symbol}: resting order {cid} would overshoot the new target; cancelled"
+            notes.append(message)
+            journal.record_event(
+                "order_cancel", now, message, {"symbol": symbol, "order": cid}, venue=venue.name
+            )
+    return notes

@@ -222,3 +222,19 @@ async def test_a_short_reported_as_long_moves_no_margin_and_places_nothing(rig: 
     assert report.status == "skipped" and "acting on nothing" in report.reason
     assert {s: rig.sim.position(s).isolated_margin for s in LEGS} == margins
     assert rig.sim.wallet == wallet and len(rig.sim.orders) == 3
+
+
+async def test_a_resting_order_the_new_target_no_longer_wants_is_cancelled(rig: LiveRig) -> None:
+    bot = engine(rig)
+    rig.emulator.faults.rest_orders(times=3)
+    await bot.cycle()
+    rig.emulator.account.spot_balances["BTC"] = Decimal(0)  # the BTC leg's target drops to 0
+    await rig.clock.sleep(20)
+    report = await bot.cycle()
+    assert any("BTC/USDT:USDT: resting order" in n and "cancelled" in n for n in report.notes)
+    rig.emulator.account.fill_resting()  # what still rests fills; the cancelled one cannot
+    await rig.clock.sleep(10)
+    await bot.cycle()
+    btc = next(o for o in rig.journal.orders(venue=rig.venue.name) if o.symbol == BTC)
+    assert btc.status == "canceled" and btc.filled == 0
+    assert shorts(rig)[BTC] == 0 and shorts(rig)[ETH] > 0
