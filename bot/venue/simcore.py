@@ -5,8 +5,14 @@ one open to fill later: `open_order`, `fill_open`). Accounting follows Binance U
 - opening or growing a position moves ``notional / leverage`` from the wallet into the position's
   isolated margin, and the taker fee out of the wallet;
 - reducing releases margin pro rata and settles realised PnL and the fee in the wallet;
+- a trade larger than the position on its other side flips it: the whole position closes (all its
+  margin and the PnL come home), then the rest opens on the other side at the trade's price with
+  fresh margin; the one fee is on the whole trade, and the wallet must margin the new side after
+  the close (-2019 otherwise, nothing changed);
 - funding settles in the position's isolated margin (Binance sends the isolated wallet with each
-  funding update): ``amount = −signed size × mark × rate`` (rate > 0: shorts receive);
+  funding update): ``amount = −signed size × mark × rate`` (rate > 0: shorts receive); the isolated
+  margin never goes negative: a charge beyond it takes all of it, and the position is checked for
+  liquidation at once;
 - when the mark reaches the liquidation price (`bot.risk.liquidation_price`, with the symbol's
   maintenance brackets) the position is closed at that price and what is left of its isolated
   margin goes to the insurance fund (journaled as the liquidation fill's fee). Another venue's
@@ -348,6 +354,20 @@ class SimExchange:
             pos.contracts += signed
             pos.isolated_margin += margin
             self.wallet -= margin + fee
+        elif amount > abs(pos.contracts):
+            # A flip: close the whole position (all of its margin comes home with the PnL), then
+            # open the rest on the other side at this price with fresh margin. One fill, one fee.
+            held = abs(pos.contracts)
+            direction = Decimal(1) if pos.contracts > 0 else Decimal(-1)
+            realized = direction * held * market.contract_size * (price - pos.entry_price)
+            rest = amount - held
+            margin = rest * market.contract_size * price / self.leverage_of(order.symbol)
+            if margin + fee > self.wallet + pos.isolated_margin + realized:
+                raise SimRejected(MARGIN_INSUFFICIENT, "Margin is insufficient.")
+            self.wallet += pos.isolated_margin + realized - fee - margin
+            pos.contracts += signed
+            pos.entry_price = price
+            pos.isolated_margin = margin
         else:
             direction = Decimal(1) if pos.contracts > 0 else Decimal(-1)
             realized = direction * amount * market.contract_size * (price - pos.entry_price)
@@ -387,15 +407,22 @@ class SimExchange:
     def apply_funding(
         self, symbol: str, rate: Decimal, mark: Decimal, time: datetime
     ) -> SimFunding | None:
-        """Settle one funding event on ``symbol``'s position; None when flat."""
+        """Settle one funding event on ``symbol``'s position; None when flat.
+
+        The isolated margin never goes negative: a payment larger than the margin takes all of it
+        (the payment records what was taken), and the position, its margin exhausted, is checked
+        for liquidation at ``mark`` at once.
+        """
         pos = self.position(symbol)
         if pos.contracts == 0:
             return None
         size = self.markets[symbol].contract_size
-        amount = -pos.contracts * size * mark * rate
+        amount = max(-pos.contracts * size * mark * rate, -pos.isolated_margin)
         pos.isolated_margin += amount
         payment = SimFunding(self._next_id(), symbol, time, rate, mark, pos.contracts, amount)
         self.funding.append(payment)
+        if pos.isolated_margin == 0:
+            self.check_liquidation(symbol, mark, mark, time)
         return payment
 
     def check_liquidation(
