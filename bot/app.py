@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.clock import Clock, ReplayClock, WallClock, from_ms, to_ms
 from bot.config import Config
-from bot.errors import ConfigError
+from bot.errors import AuthError, ConfigError, TransientError
 from bot.journal.records import RunMode
 from bot.market.history import available_assets, find_data_dir, load_history, timeframe_ms
 from bot.market.series import MarketData
@@ -20,6 +21,8 @@ from bot.venue.paper import PaperVenue
 from strategies.base import Strategy
 from strategies.baskets import LegWeight, Universe, history_bars, possible_leg_assets
 from strategies.registry import create_strategy
+
+log = logging.getLogger(__name__)
 
 SIMULATED_START = datetime(2024, 1, 1, tzinfo=UTC)
 REPLAY_TIMEFRAME = "4h"
@@ -140,7 +143,10 @@ def build_paper(
     """
     _check_interval(config)
     paper = config.paper
-    directory = find_data_dir(data_dir if data_dir is not None else paper.data_dir)
+    if data_dir is not None:
+        directory = find_data_dir(data_dir)
+    else:
+        directory = find_data_dir(paper.data_dir, "paper.data_dir")
     if directory is None:
         plan = market_assets(config, strategy)
     else:
@@ -165,11 +171,12 @@ def build_paper(
             end_ms=to_ms(paper.end) if paper.end else None,
             warmup_bars=warmup_bars,
         )
-        first, _ = data.common_range_ms(required)
+        _check_perps_cover(data, required, directory, config)
+        first, _ = _common_range(data, required, directory, config)
         first += warmup_bars * bar_ms
         if paper.start is not None:
             first = max(first, to_ms(paper.start))
-    _, last = data.common_range_ms(required)
+    _, last = _common_range(data, required, directory, config)
     if paper.end is not None:
         last = min(last, to_ms(paper.end))
     first = -(-first // bar_ms) * bar_ms  # align to a bar close
@@ -196,6 +203,68 @@ def build_paper(
     return PaperSetup(venue, clock, data, from_ms(first), from_ms(last), tuple(notes))
 
 
+def _common_range(
+    data: MarketData, assets: Sequence[str], directory: Path | None, config: Config
+) -> tuple[int, int]:
+    """Return `MarketData.common_range_ms`, or raise ConfigError naming the empty period."""
+    try:
+        return data.common_range_ms(assets)
+    except ValueError:
+        pass
+    paper = config.paper
+    period = f"{paper.start:%Y-%m-%d}" if paper.start else "the start of the data"
+    period += f" and {paper.end:%Y-%m-%d}" if paper.end else " and its end"
+    covers = ""
+    if directory is not None:
+        try:
+            whole = load_history(directory, assets, REPLAY_TIMEFRAME).common_range_ms(assets)
+        except (ValueError, OSError):
+            pass
+        else:
+            first, last = (from_ms(ms) for ms in whole)
+            covers = f" (its history of them covers {first:%F} → {last:%F})"
+    raise ConfigError(
+        f"no candles of {', '.join(assets)} between {period} in {directory}{covers}: choose a "
+        "period inside the data (--from/--to, --window, or paper.start/paper.end)"
+    )
+
+
+def _check_perps_cover(
+    data: MarketData, assets: Sequence[str], directory: Path, config: Config
+) -> None:
+    """Raise ConfigError for a holding whose perp history has no bar in the replay period.
+
+    Its perp exists (else it would be hedged through a proxy) but cannot be traded then.
+    """
+    empty = [
+        a
+        for a in assets
+        if a in data.perp
+        and data.perp[a].first_close_ms is None
+        and a in data.spot
+        and data.spot[a].first_close_ms is not None  # else the period has no candles at all
+    ]
+    if not empty:
+        return
+    asset = empty[0]
+    paper = config.paper
+    period = f"{paper.start:%Y-%m-%d}" if paper.start else "the start of the data"
+    period += f" → {paper.end:%Y-%m-%d}" if paper.end else " → its end"
+    covers = ""
+    try:
+        whole = load_history(directory, [asset], REPLAY_TIMEFRAME).perp.get(asset)
+    except (ValueError, OSError):
+        whole = None
+    if whole is not None and whole.first_close_ms is not None and whole.last_close_ms is not None:
+        begins, ends = from_ms(whole.first_close_ms), from_ms(whole.last_close_ms)
+        covers = f" (it covers {begins:%F} → {ends:%F})"
+    raise ConfigError(
+        f"paper.holdings: the perp history of {', '.join(empty)} in {directory} has no bars in "
+        f"the replay period {period}{covers}: choose a period it covers (--from/--to, "
+        "paper.start/paper.end), or remove the holding"
+    )
+
+
 def _check_required(config: Config, spot: Collection[str], directory: Path) -> None:
     """Raise ConfigError naming the holdings or proxy legs without spot history."""
     for field, assets in (
@@ -206,7 +275,8 @@ def _check_required(config: Config, spot: Collection[str], directory: Path) -> N
         if missing:
             raise ConfigError(
                 f"{field}: no spot history of {', '.join(missing)} in {directory} "
-                f"(it has {', '.join(spot) or 'none'})"
+                f"(it has {', '.join(spot) or 'none'}); fetch it (scripts/fetch_history.py) "
+                "or leave it out"
             )
 
 
@@ -283,7 +353,25 @@ def open_session(config: Config, data_dir: str | Path | None, speed: float = 0.0
     from bot.venue.factory import build_ccxt_venue
 
     venue = build_ccxt_venue(config, load_credentials(config.exchange.secrets_file))
-    where = config.exchange.api_url or ("testnet" if config.exchange.testnet else "PRODUCTION")
+    where = config.exchange.api_url or config.exchange.environment
     return Session(
         build_strategy(config), venue, WallClock(), RunMode.LIVE, f"{venue.name} ({where})"
     )
+
+
+async def check_access(session: Session) -> None:
+    """Make one authenticated read on an exchange before anything else; paper needs none.
+
+    Wrong, revoked or under-privileged keys raise `AuthError` (exit code 5) naming the venue,
+    at once: no lease taken, nothing journaled, no retry. A transient failure (network, 5xx) is
+    left to the caller's retries.
+    """
+    if session.paper is not None:
+        return
+    venue = session.venue
+    try:
+        await venue.fetch_collateral()
+    except AuthError as error:
+        raise type(error)(f"{venue.name}: {error}") from None
+    except TransientError as error:
+        log.warning("could not check the API keys on %s yet (%s); going on", venue.name, error)

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from bot.secrets import KEY_ENV, SECRET_ENV, mask, remember
 from strategies import units
 from strategies.baskets import DEFAULT_CANDIDATES, BasketRules
 from strategies.registry import create_strategy
@@ -245,8 +246,9 @@ class ExchangeConfig(_Model):
     """Which venue: the paper simulator or a ccxt exchange."""
 
     name: Literal["paper", "binanceusdm", "bybit"] = "paper"
-    testnet: bool = False
-    """Binance: ccxt's demo trading; Bybit: ccxt's sandbox (testnet)."""
+    testnet: Literal["demo", "testnet"] | None = None
+    """None: production. ``"demo"``: ccxt's demo trading (Binance USDⓈ-M, Bybit);
+    ``"testnet"``: ccxt's sandbox (Bybit's testnet.bybit.com). ccxt allows only one of them."""
     account: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")] = "main"
     secrets_file: str | None = None
     """TOML file with api_key and api_secret (else $HEDGEBOT_API_KEY / $HEDGEBOT_API_SECRET)."""
@@ -257,6 +259,40 @@ class ExchangeConfig(_Model):
     """Limit price distance of ``ioc_limit`` orders from the reference price."""
     requests_per_second: Annotated[float, Field(gt=0, le=50)] = 8.0
     """Our own request budget, on top of ccxt's rate limiter."""
+
+    @field_validator("testnet", mode="before")
+    @classmethod
+    def _testnet_named(cls, value: Any) -> Any:
+        if value is False:
+            return None
+        if value is True:
+            raise ValueError(
+                'true does not say which: write "demo" (ccxt demo trading: Binance USDⓈ-M or '
+                'Bybit) or "testnet" (ccxt sandbox: Bybit testnet.bybit.com); leave it out for '
+                "production"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _testnet_fits_exchange(self) -> ExchangeConfig:
+        if self.testnet is None:
+            return self
+        if self.name == "paper":
+            raise ValueError(
+                f"testnet: paper mode trades on no exchange, so {self.testnet!r} means nothing; "
+                "remove exchange.testnet or set exchange.name to binanceusdm or bybit"
+            )
+        if self.name == "binanceusdm" and self.testnet == "testnet":
+            raise ValueError(
+                "testnet: Binance USDⓈ-M has no sandbox in ccxt (its futures testnet is retired); "
+                'use testnet = "demo" (demo trading, keys from demo.binance.com)'
+            )
+        return self
+
+    @property
+    def environment(self) -> str:
+        """Return where orders go: ``PRODUCTION``, ``demo trading`` or ``testnet``."""
+        return {"demo": "demo trading", "testnet": "testnet"}.get(self.testnet or "", "PRODUCTION")
 
 
 class JournalConfig(_Model):
@@ -305,30 +341,62 @@ class Config(_Model):
 
 
 _SUBFIELD = re.compile(r"^([a-z_][a-z_.]*): (.*)$", re.DOTALL)
+_SECRET_NAME = re.compile(r"(^|_)(api_?key|key|secret|password|passphrase|token)s?($|_)", re.I)
+_NOT_SECRET = frozenset({"secrets_file"})
+SECRET_IN_CONFIG = (
+    "secrets do not belong in a config file (configs get copied and committed): remove it, "
+    f"revoke the key if the file was shared, and set {KEY_ENV} / {SECRET_ENV} or point "
+    "exchange.secrets_file to a TOML file with api_key and api_secret (chmod 600)"
+)
+
+
+def _secret_named(name: str) -> bool:
+    return name not in _NOT_SECRET and _SECRET_NAME.search(name) is not None
+
+
+def _remember_pasted_secrets(data: Any, name: str = "") -> None:
+    """Remember for `bot.secrets.mask` every value under a secret-looking key of a config."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _remember_pasted_secrets(value, str(key))
+    elif isinstance(data, list):
+        for value in data:
+            _remember_pasted_secrets(value, name)
+    elif _secret_named(name) and isinstance(data, str) and len(data) >= 8:
+        remember(data)
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:
     """Turn pydantic's errors into lines naming field, value and what is allowed.
 
     A cross-field check names its field by starting its message with ``"field: "``.
+    A value is shown only for a known field whose name does not look like a secret's, and
+    masked (`bot.secrets.mask`); an unknown field never shows its value.
     """
     lines = [f"invalid configuration in {source}:"]
     for item in error.errors():
         path = [str(part) for part in item["loc"]]
         message = item["msg"].removeprefix("Value error, ")
         value = item.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        shown = "" if isinstance(value, dict) else f" (got {mask(repr(value))})"
         named = _SUBFIELD.match(message) if item["type"] == "value_error" else None
         if named is not None:
             path, message, shown = [*path, named.group(1)], named.group(2), ""
         if item["type"] == "extra_forbidden":
-            message = "unknown field; check the spelling against the README's reference"
-        lines.append(f"  - {'.'.join(path) or '(top level)'}: {message}{shown}")
+            shown = ""
+            if path and _secret_named(path[-1]):
+                message = SECRET_IN_CONFIG
+            else:
+                message = "unknown field; check the spelling against the README's reference"
+        elif path and _secret_named(path[-1]):
+            shown = ""
+        lines.append(f"  - {'.'.join(path) or '(top level)'}: {mask(message)}{shown}")
     return "\n".join(lines)
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
     """Validate a config mapping; raise `ConfigError` naming each bad field."""
+    _remember_pasted_secrets(data)
     try:
         config = Config.model_validate(data)
     except ValidationError as error:

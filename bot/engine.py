@@ -27,7 +27,7 @@ from bot.domain import (
     perp_symbol,
     spot_symbol,
 )
-from bot.errors import HedgebotError, RejectedError
+from bot.errors import AuthError, HedgebotError, RejectedError
 from bot.guards import cap_order_size, cap_targets, cap_turnover, fit_to_margin, stale_quotes
 from bot.journal.identity import JournalReplaced
 from bot.journal.records import (
@@ -39,7 +39,7 @@ from bot.journal.records import (
     to_jsonable,
 )
 from bot.journal.store import Journal
-from bot.kill_switch import KillSwitch
+from bot.kill_switch import kill_switch_for
 from bot.logs import rebalance_id as current_rebalance
 from bot.margin_guard import plan_margin_actions
 from bot.orders import Execution, OrderManager
@@ -162,7 +162,7 @@ class Engine:
         }
         self.baskets = config.hedge.baskets.rules(config.interval_seconds)
         self._proxy_picks: Mapping[str, str] = {}
-        self.kill_switch = KillSwitch(config.risk.kill_switch_file)
+        self.kill_switch = kill_switch_for(config)
         self._strategy_state: Mapping[str, Any] = {}
         self._last_cycle: tuple[dict[str, Decimal], datetime] | None = None
         self._in_doubt = True  # in-flight orders may exist: look them up before acting
@@ -454,7 +454,11 @@ class Engine:
             status = RebalanceStatus.HALTED
             report = replace(
                 report,
-                reason=f"kill switch on: {halted}; no order placed",
+                reason=(
+                    f"kill switch on: {halted}; no order placed (file "
+                    f"{self.kill_switch.halted_by() or self.kill_switch.path}; "
+                    "`hedgebot resume` lifts it)"
+                ),
                 notes=(*report.notes, f"kill switch on: {halted}"),
             )
         elif intents:
@@ -813,6 +817,8 @@ class Engine:
             try:
                 report = await self.cycle()
             except JournalReplaced:  # another journal now: nothing more may be written
+                raise
+            except AuthError:  # refused keys are not transient: stop and say so
                 raise
             except HedgebotError as error:  # venue down, journal locked: retry soon, never crash
                 failures += 1

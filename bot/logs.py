@@ -1,4 +1,8 @@
-"""Logging: plain or JSON lines, each carrying the rebalance id of the cycle that wrote it."""
+"""Logging: plain or JSON lines, each carrying the rebalance id of the cycle that wrote it.
+
+Every line is masked (`bot.secrets.mask`): URL passwords and known secrets never reach a log,
+whichever library wrote the record.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,12 @@ import logging
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from bot.secrets import mask
+
 rebalance_id: ContextVar[str] = ContextVar("rebalance_id", default="-")
 """The rebalance the current task works on; set by the engine at the start of each cycle."""
+
+PLAIN_FORMAT = "%(asctime)s %(levelname)s [%(rebalance_id)s] %(name)s: %(message)s"
 
 
 class RebalanceIdFilter(logging.Filter):
@@ -20,20 +28,30 @@ class RebalanceIdFilter(logging.Filter):
         return True
 
 
+class MaskingFormatter(logging.Formatter):
+    """A plain formatter whose lines (message, exception, stack) are masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the formatted line with secrets masked."""
+        return mask(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, rebalance id, message (and exception)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        """Return the record as a JSON line."""
+        """Return the record as a JSON line, secrets masked."""
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "rebalance_id": getattr(record, "rebalance_id", "-"),
-            "message": record.getMessage(),
+            "message": mask(record.getMessage()),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = mask(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = mask(self.formatStack(record.stack_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -41,11 +59,7 @@ def configure_logging(verbose: bool, as_json: bool) -> None:
     """Send logs to stderr at INFO (``verbose``) or WARNING, as text or JSON lines."""
     handler = logging.StreamHandler()
     handler.addFilter(RebalanceIdFilter())
-    handler.setFormatter(
-        JsonFormatter()
-        if as_json
-        else logging.Formatter("%(asctime)s %(levelname)s [%(rebalance_id)s] %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if as_json else MaskingFormatter(PLAIN_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)

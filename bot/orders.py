@@ -23,7 +23,7 @@ from tenacity import (
 
 from bot.clock import Clock
 from bot.domain import OrderIntent, OrderResult, OrderStatus
-from bot.errors import RejectedError, TransientError, should_retry
+from bot.errors import AuthError, RejectedError, TransientError, should_retry
 from bot.journal.store import Journal
 from bot.venue.base import Venue
 
@@ -88,6 +88,12 @@ class OrderManager:
             )
             log.warning("order %s %s", cid, reason)
             return Execution(intent, OrderStatus.REJECTED, reason=reason)
+        except AuthError as error:  # refused before it reached the book: final, and fatal
+            reason = f"refused by {self.venue.name}: {error}"
+            self.journal.update_order(
+                cid, status=OrderStatus.REJECTED, time=self.clock.now(), reason=reason
+            )
+            raise
         except TransientError as error:
             log.warning("order %s outcome unknown (%s); looking it up by client id", cid, error)
             found = await self._lookup(intent)

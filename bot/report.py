@@ -1,9 +1,17 @@
 """Cost of insurance, from the journal: what the hedge cost to carry and what it paid out.
 
-Per leg and in total over a period: fees, funding received and paid, realised P&L of the shorts
-(fills) and unrealised P&L (the last position snapshot in the period), the spot value the leg
-protected (time-average of the snapshots' insured value) and the carrying cost
+Per leg and in total over a period ``[since, until)``: fees, funding received and paid, realised
+P&L of the shorts (fills in the period), the change of their unrealised P&L over the period, the
+spot value the leg protected (time-average of the snapshots' insured value) and the carrying cost
 (fees + funding paid − funding received) as a percentage of that value per year.
+
+The unrealised part is marked to market at both ends: the open P&L (contracts × (mark − entry))
+of the leg's last snapshot in the period minus that of its last snapshot before the period (zero
+when it had none, e.g. without ``since``). So realized + unrealized is the trading P&L made *in*
+the period, and consecutive periods add up to the whole.
+
+A yearly rate over less than `MIN_YEARLY_DAYS` says nothing (a few hours of fees would read as a
+large yearly cost): `InsuranceReport.cost_per_year` is None then.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from bot.journal.records import PositionSnapshot
 from bot.journal.store import Journal
 
 DAYS_PER_YEAR = Decimal("365.25")
+MIN_YEARLY_DAYS = 1
+"""Shortest period over which the carry cost is annualised."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +70,26 @@ class InsuranceReport:
     total: LegCost
 
     @property
+    def days(self) -> Decimal:
+        """Return the period's length in days."""
+        return Decimal((self.until - self.since).total_seconds()) / 86400
+
+    @property
     def years(self) -> Decimal:
         """Return the period's length in years."""
-        return Decimal((self.until - self.since).total_seconds()) / (DAYS_PER_YEAR * 86400)
+        return self.days / DAYS_PER_YEAR
+
+    @property
+    def too_short_to_annualise(self) -> bool:
+        """Return True when the period is shorter than `MIN_YEARLY_DAYS`."""
+        return self.days < MIN_YEARLY_DAYS
 
     def cost_per_year(self, leg: LegCost) -> Decimal | None:
-        """Return the carrying cost as a fraction of the protected value per year."""
-        if leg.protected_value <= 0 or self.years <= 0:
+        """Return the carrying cost as a fraction of the protected value per year.
+
+        None when nothing was protected or the period is shorter than `MIN_YEARLY_DAYS`.
+        """
+        if leg.protected_value <= 0 or self.too_short_to_annualise:
             return None
         return leg.carry_cost / leg.protected_value / self.years
 
@@ -83,11 +106,26 @@ def _protected_total(snapshots: Sequence[PositionSnapshot]) -> Decimal:
     return _average(list(by_time.values()))
 
 
+def open_pnl(snapshot: PositionSnapshot | None) -> Decimal:
+    """Return a snapshot's unrealised P&L at its mark: contracts × (mark − entry); 0 for None."""
+    if snapshot is None:
+        return ZERO
+    return snapshot.contracts * (snapshot.mark_price - snapshot.entry_price)
+
+
 def insurance_report(
     journal: Journal, venue: str, since: datetime | None = None, until: datetime | None = None
 ) -> InsuranceReport:
-    """Build the report for ``venue`` over ``[since, until)`` (default: everything journaled)."""
+    """Build the report for ``venue`` over ``[since, until)`` (default: everything journaled).
+
+    Raise ValueError when the journal holds nothing for ``venue`` in the period.
+    """
     snapshots = journal.snapshots(venue=venue, since=since, until=until)
+    opening = (
+        {}
+        if since is None
+        else {s.symbol: s for s in journal.latest_snapshots(venue, before=since)}
+    )
     fills = journal.fills(venue=venue, since=since, until=until)
     funding = journal.funding(venue=venue, since=since, until=until)
     times = [s.time for s in snapshots] + [f.timestamp for f in fills]
@@ -102,10 +140,9 @@ def insurance_report(
     legs = []
     for symbol in symbols:
         own = [s for s in snapshots if s.symbol == symbol]
-        last = own[-1] if own else None
-        unrealized = (
-            last.contracts * (last.mark_price - last.entry_price) if last is not None else ZERO
-        )
+        before = opening.get(symbol)
+        after = own[-1] if own else before
+        unrealized = open_pnl(after) - open_pnl(before)
         paid = [p.amount for p in funding if p.symbol == symbol]
         legs.append(
             LegCost(

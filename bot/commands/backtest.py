@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import importlib.util
 import logging
+import os
 import tomllib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -110,16 +111,31 @@ def _require_matplotlib() -> None:
 
 
 def _data_dir(config: Config, args: argparse.Namespace) -> Path:
-    try:
-        directory = find_data_dir(args.data_dir or config.paper.data_dir)
-    except FileNotFoundError as error:
-        raise ConfigError(f"--data-dir: {error}") from None
+    if args.data_dir:
+        directory = find_data_dir(args.data_dir)
+    else:
+        directory = find_data_dir(config.paper.data_dir, "paper.data_dir")
     if directory is None:
         raise ConfigError(
             "backtest needs market history: pass --data-dir DIR (e.g. ../shared/data), set "
             "paper.data_dir or $HEDGEBOT_DATA_DIR; scripts/fetch_history.py downloads it"
         )
     return directory
+
+
+def _out_dir(text: str) -> Path:
+    """Create the output directory; raise ConfigError naming ``--out`` when it cannot be."""
+    out = Path(text).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"--out {text}: cannot create the directory ({error.strerror}); "
+            "pass a writable directory"
+        ) from None
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"--out {text}: the directory is read-only; pass a writable directory")
+    return out
 
 
 @contextmanager
@@ -208,6 +224,7 @@ def run_backtest(config: Config, args: argparse.Namespace) -> int:
     period = resolve_period(config, args)
     paper = config.paper.model_copy(update={"start": period.start, "end": period.end})
     config = config.model_copy(update={"paper": paper})
+    out = _out_dir(args.out)  # before the replay: a bad --out must not cost a whole replay
     base = prepare(config, _data_dir(config, args), specs)
     if not args.quiet:
         print(f"hedgebot backtest — {base.data.label}")
@@ -222,8 +239,6 @@ def run_backtest(config: Config, args: argparse.Namespace) -> int:
     metrics = [measured[0][0], *(hedged for _, hedged in measured)]  # one unhedged column
     print()
     print(render_table(metrics))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", metrics, _about(config, args, base, period, results))
     write_csv(out / "metrics.csv", metrics)
     write_curves(out / "curves.csv", results)

@@ -7,19 +7,27 @@ import asyncio
 import sys
 from contextlib import ExitStack
 
-from bot.app import Session, open_session
+from bot.app import Session, check_access, open_session
 from bot.config import Config
 from bot.display import holdings_table, money, plan_table
 from bot.engine import Engine
+from bot.errors import Halted
 from bot.journal.account_lock import lock_directory
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
+from bot.kill_switch import halted_message, kill_switch_for, with_kill_switch
 
 
 async def rebalance_once(config: Config, args: argparse.Namespace) -> int:
-    """Run one cycle; with ``--dry-run`` only plan and show, placing nothing."""
+    """Run one cycle; with ``--dry-run`` only plan and show, placing nothing.
+
+    Exit codes: 0 placed (or nothing to do, or a dry run), 1 not placed (declined, skipped,
+    failed), 4 halted by the kill switch (`Halted`), 5 the exchange refused the keys.
+    """
+    config = with_kill_switch(config)  # the engine and this command watch the same file
     session = open_session(config, args.data_dir)
     try:
+        await check_access(session)  # wrong keys: one line now, before any lease or journal row
         return await _rebalance(config, args, session)
     finally:
         await session.venue.close()
@@ -51,12 +59,18 @@ async def _rebalance(config: Config, args: argparse.Namespace, session: Session)
         print()
         print(plan_table(plan))
         intents = [p.intent for p in plan.plans if p.intent is not None]
+        switch = kill_switch_for(config)
+        halted = switch.reason() is not None
         if plan.status == "skipped":
             print(f"\nnothing placed: {plan.reason}")
             return 1
         if args.dry_run or not intents:
+            if halted:
+                print(f"\nnote: {halted_message(switch, args.config)}")
             print("\ndry run: nothing placed." if args.dry_run else "\nnothing to do.")
             return 0
+        if halted:
+            raise Halted(halted_message(switch, args.config))
         if not args.yes:
             if not sys.stdin.isatty():
                 print("\nrefusing to place orders without confirmation: pass --yes")
@@ -69,6 +83,8 @@ async def _rebalance(config: Config, args: argparse.Namespace, session: Session)
         if lease is not None:
             lease.renew()  # raises LeaseLost if another instance took over meanwhile
         report = await engine.cycle(one_shot=True)
+        if report.status == "halted":  # halted while the confirmation prompt waited
+            raise Halted(halted_message(switch, args.config))
         print()
         for execution in report.executions:
             result = execution.result

@@ -7,7 +7,16 @@ from datetime import datetime
 from bot.display import money, percent, signed, table
 from bot.journal.store import Journal
 from bot.kill_switch import KillSwitch
-from bot.report import InsuranceReport, LegCost, insurance_report
+from bot.report import MIN_YEARLY_DAYS, InsuranceReport, LegCost, insurance_report
+
+TOO_SHORT = f"n/a (<{MIN_YEARLY_DAYS} day)"
+
+
+def yearly_cost(report: InsuranceReport, leg: LegCost, places: int = 2) -> str:
+    """Return the leg's carry cost per year as a percentage, or why there is none."""
+    if report.too_short_to_annualise:
+        return TOO_SHORT
+    return percent(report.cost_per_year(leg), places)
 
 
 def _row(report: InsuranceReport, leg: LegCost) -> list[str]:
@@ -18,7 +27,7 @@ def _row(report: InsuranceReport, leg: LegCost) -> list[str]:
         money(leg.funding_received),
         money(leg.funding_paid),
         money(leg.carry_cost),
-        percent(report.cost_per_year(leg), 2),
+        yearly_cost(report, leg),
         signed(leg.realized_pnl),
         signed(leg.unrealized_pnl),
         signed(leg.net),
@@ -51,7 +60,9 @@ def render_report(report: InsuranceReport) -> str:
             table(headers, rows),
             "",
             "carry cost = fees + funding paid − funding received; cost/yr = carry cost ÷ average "
-            "protected spot value ÷ years; net = realized + unrealized − carry cost",
+            f"protected spot value ÷ years (n/a under {MIN_YEARLY_DAYS} day)",
+            "unrealized = change of the open P&L over the period (marked to market at its start "
+            "and at its end); net = realized + unrealized − carry cost",
         ]
     )
 
@@ -59,10 +70,8 @@ def render_report(report: InsuranceReport) -> str:
 def show_report(
     journal: Journal, venue: str | None, since: datetime | None, until: datetime | None
 ) -> str:
-    """Build and render the report for ``venue`` (default: the latest one)."""
-    from bot.commands.status import latest_venue
-
-    venue = venue or latest_venue(journal)
+    """Build and render the report for ``venue`` (default: the session written last)."""
+    venue = venue or journal.latest_venue()
     if venue is None:
         return "the journal is empty: run `hedgebot run` or `hedgebot rebalance` first"
     return render_report(insurance_report(journal, venue, since, until))

@@ -15,8 +15,19 @@ from bot.display import cycle_line, money, percent, signed
 from bot.domain import ZERO
 from bot.engine import CycleReport, Engine
 from bot.journal.account_lock import lock_directory
-from bot.journal.records import RunMode
+from bot.journal.records import RebalanceStatus, RunMode
 from bot.journal.store import Journal
+from bot.secrets import mask, mask_url
+
+PROBLEMS = frozenset(
+    {
+        RebalanceStatus.SKIPPED,
+        RebalanceStatus.FAILED,
+        RebalanceStatus.PARTIAL,
+        RebalanceStatus.HALTED,
+    }
+)
+"""Statuses whose progress line always says why (the cycle's ``reason``)."""
 
 
 @dataclass(slots=True)
@@ -66,6 +77,40 @@ def describe_strategy(name: str, params: Mapping[str, Any], width: int = 60) -> 
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def progress_line(report: CycleReport) -> str:
+    """Return a cycle's progress line; a skipped, failed, partial or halted one says why."""
+    line = cycle_line(report)
+    if report.status in PROBLEMS:
+        line += f" — {mask(report.reason.strip()) or 'no reason recorded'}"
+    return line
+
+
+def note_lines(report: CycleReport) -> list[str]:
+    """Return the cycle's notes not already said by its progress line, one per line."""
+    said = report.reason if report.status in PROBLEMS else ""
+    return [f"  note: {mask(note)}" for note in report.notes if note not in said]
+
+
+@dataclass(slots=True)
+class RunTally:
+    """What the end-of-run summary needs from the cycles, in constant memory.
+
+    Only the first and the latest report are kept (a report holds a cycle's whole
+    observation), however long the bot runs.
+    """
+
+    first: CycleReport | None = None
+    last: CycleReport | None = None
+    cycles: int = 0
+
+    def add(self, report: CycleReport) -> None:
+        """Count ``report``; keep it as the first or the latest."""
+        if self.first is None:
+            self.first = report
+        self.last = report
+        self.cycles += 1
+
+
 def summary(
     config: Config,
     setup: PaperSetup,
@@ -105,7 +150,7 @@ def summary(
         f"({percent(account.open_short_notional / spot_end if spot_end else None)})",
         f"activity    {totals.orders} orders, {totals.fills} fills, "
         f"{totals.liquidation_count} liquidations, {totals.rebalances} rebalances",
-        f"journal     {config.journal.url} (venue {venue})",
+        f"journal     {mask_url(config.journal.url)} (venue {venue})",
     ]
     return "\n".join(lines)
 
@@ -128,7 +173,10 @@ async def run_loop(config: Config, args: argparse.Namespace) -> int:
 async def _run_live(
     config: Config, args: argparse.Namespace, session: Session, stop: asyncio.Event
 ) -> int:
-    print(f"hedgebot run — {session.label}, every {config.interval}, journal {config.journal.url}")
+    print(
+        f"hedgebot run — {session.label}, every {config.interval}, "
+        f"journal {mask_url(config.journal.url)}"
+    )
     print("SIGINT/SIGTERM finish the current cycle and exit.")
     with (
         Journal.open(config.journal.url) as journal,
@@ -142,9 +190,9 @@ async def _run_live(
 
         def progress(report: CycleReport) -> None:
             lease.renew_if_due()
-            print(cycle_line(report), flush=True)
-            for note in report.notes:
-                print(f"  note: {note}", flush=True)
+            print(progress_line(report), flush=True)
+            for line in note_lines(report):
+                print(line, flush=True)
 
         cycles = await engine.run(stop, None, progress, args.max_cycles)
         lease.check()
@@ -164,12 +212,12 @@ async def _run_paper(
     stop: asyncio.Event,
 ) -> int:
     strategy = session.strategy
-    reports: list[CycleReport] = []
+    tally = RunTally()
     span_days = (setup.end - setup.start).days
     print(f"hedgebot paper run — {setup.data.label}")
     print(
         f"replaying {setup.start:%Y-%m-%d} → {setup.end:%Y-%m-%d} ({span_days} days), "
-        f"journal {config.journal.url}, venue {setup.venue.name}"
+        f"journal {mask_url(config.journal.url)}, venue {setup.venue.name}"
     )
     for note in setup.notes:
         print(f"note: {note}")
@@ -178,16 +226,26 @@ async def _run_paper(
         engine = Engine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)
         every = max(1, (span_days * 86400 // config.interval_seconds) // 20)
 
+        previous: list[tuple[RebalanceStatus, str]] = []  # the last cycle's status and reason
+
         def progress(report: CycleReport) -> None:
             lease.renew_if_due()
-            reports.append(report)
+            tally.add(report)
+            outcome = (report.status, report.reason)
+            halted = report.status == RebalanceStatus.HALTED
+            halt_begins = halted and previous != [outcome]  # a halt is said when it begins
+            previous[:] = [outcome]
             if args.quiet:
                 return
-            if len(reports) % every == 0 or report.status in ("failed", "partial", "skipped"):
-                print(cycle_line(report), flush=True)
+            if (
+                tally.cycles % every == 0
+                or (report.status in PROBLEMS and not halted)
+                or halt_begins
+            ):
+                print(progress_line(report), flush=True)
 
         cycles = await engine.run(stop, setup.end, progress, args.max_cycles)
         lease.check()
-        if reports:
-            print(summary(config, setup, journal, reports[0], reports[-1], cycles))
+        if tally.first is not None and tally.last is not None:
+            print(summary(config, setup, journal, tally.first, tally.last, cycles))
     return 0

@@ -6,17 +6,62 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from bot.commands.report import yearly_cost
 from bot.display import money, percent, signed, table
 from bot.domain import PositionSide
+from bot.errors import ConfigError, NothingToShow
 from bot.journal.store import Journal
 from bot.report import insurance_report
 from bot.risk import liquidation_distance
 
 
 def latest_venue(journal: Journal) -> str | None:
-    """Return the venue of the most recent rebalance, or None for an empty journal."""
-    latest = journal.rebalances(1)
-    return latest[-1].venue if latest else None
+    """Return the venue (session) written last, or None for an empty journal."""
+    return journal.latest_venue()
+
+
+SHOWN_VENUES = 8
+"""An unknown ``--venue`` lists at most this many of the journal's venues."""
+
+
+def known_venues(journal: Journal) -> list[str]:
+    """Return the venues (sessions) the journal has rebalances of, the latest first."""
+    seen: dict[str, None] = {}
+    for record in reversed(journal.rebalances()):
+        seen.setdefault(record.venue)
+    return list(seen)
+
+
+def resolve_venue(journal: Journal, venue: str | None, where: str) -> str:
+    """Return ``venue`` (default: the latest) if the journal ``where`` has it.
+
+    An empty journal raises `NothingToShow`; a venue it does not have raises `ConfigError`
+    listing the ones it has.
+    """
+    latest = latest_venue(journal)
+    if latest is None:
+        raise NothingToShow(
+            f"the journal {where} is empty: run `hedgebot run` or `hedgebot rebalance` first "
+            "(or point --journal at the journal they wrote)"
+        )
+    if venue is None or journal.rebalances(1, venue=venue):
+        return venue or latest
+    venues = known_venues(journal)
+    shown = ", ".join(venues[:SHOWN_VENUES])
+    more = f" and {len(venues) - SHOWN_VENUES} more" if len(venues) > SHOWN_VENUES else ""
+    raise ConfigError(
+        f"--venue {venue}: no such venue in the journal {where}; it has {shown}{more} "
+        f"(leave --venue out for the latest, {latest})"
+    )
+
+
+def session_span(journal: Journal, venue: str) -> str:
+    """Return `` (venue V covers A → B)`` from its rebalances, or "" when it has none."""
+    records = journal.rebalances(venue=venue)
+    if not records:
+        return ""
+    first, last = records[0].time, records[-1].time
+    return f" (venue {venue} covers {first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC)"
 
 
 def show_status(journal: Journal, venue: str | None) -> str:
@@ -82,10 +127,10 @@ def show_status(journal: Journal, venue: str | None) -> str:
     ]
     if totals.fills or totals.funding_payments:
         cost = insurance_report(journal, venue)
-        yearly = cost.cost_per_year(cost.total)
         lines.append(
             f"carry cost        {signed(cost.total.carry_cost)} "
-            f"({percent(yearly, 2)}/yr of {money(cost.total.protected_value)} protected); "
+            f"({yearly_cost(cost, cost.total)}/yr of {money(cost.total.protected_value)} "
+            "protected); "
             f"hedge net {signed(cost.total.net)} — `hedgebot report` for the breakdown"
         )
     return "\n".join(lines)

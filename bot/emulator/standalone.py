@@ -14,16 +14,17 @@ Spot holdings default to about 10 000 USDT of each asset at the start; the futur
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from bot.clock import from_ms, to_ms
 from bot.emulator.server import BinanceEmulator
-from bot.market.history import load_history
+from bot.errors import ConfigError
+from bot.market.history import find_data_dir, load_history
 from bot.market.series import MarketData
 from bot.market.simulated import simulate_market
 from bot.venue.paper import PaperVenue
@@ -62,7 +63,28 @@ def _market(data_dir: str | None, assets: Sequence[str]) -> MarketData:
         now = datetime.now(UTC)
         start = now - WARMUP - timedelta(seconds=now.timestamp() % BAR.total_seconds())
         return simulate_market(assets, to_ms(start), SIMULATED_BARS)
-    return load_history(Path(data_dir), assets)
+    directory = find_data_dir(data_dir)
+    assert directory is not None  # find_data_dir returns an explicit directory or raises
+    return load_history(directory, assets)
+
+
+async def listen(start: Callable[[int], Awaitable[str]], port: int) -> str:
+    """Start an emulator's server on ``port`` (``start`` = its ``start``); return its URL.
+
+    A port in use (or not allowed) raises `ConfigError` naming the port and the fix.
+    """
+    try:
+        return await start(port)
+    except OverflowError:
+        raise ConfigError(f"--port {port}: not a TCP port; use 1..65535") from None
+    except OSError as error:
+        why = error.strerror or str(error)
+        if error.errno == errno.EADDRINUSE:
+            why = "already in use (another emulator, or another program)"
+        raise ConfigError(
+            f"cannot listen on 127.0.0.1:{port}: {why}; pick another port with --port "
+            "(and the same in the config's exchange.api_url)"
+        ) from None
 
 
 def _default_holdings(data: MarketData, start_ms: int) -> dict[str, Decimal]:
@@ -86,8 +108,12 @@ async def run_standalone(
     holdings: Mapping[str, Decimal] | None = None,
     taker_fee: Decimal = Decimal("0.0005"),
     slippage_bps: Decimal = Decimal(2),
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve an emulated Binance account on 127.0.0.1:``port`` until cancelled."""
+    """Serve an emulated Binance account on 127.0.0.1:``port`` until cancelled.
+
+    ``on_ready`` is called with the URL once the server listens.
+    """
     data = _market(data_dir, assets)
     first_ms, last_ms = data.common_range_ms(assets)
     start = min(from_ms(first_ms) + WARMUP, from_ms(last_ms))
@@ -101,7 +127,9 @@ async def run_standalone(
         slippage_bps,
     )
     emulator = BinanceEmulator(venue, api_key, api_secret)
-    url = await emulator.start(port)
+    url = await listen(emulator.start, port)
+    if on_ready is not None:
+        on_ready(url)
     log.warning("Binance emulator at %s on %s, replay from %s ×%g", url, data.label, start, speed)
     try:
         await asyncio.Event().wait()

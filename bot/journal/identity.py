@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import JournalError
 from bot.journal.models import Base
+from bot.secrets import mask
 
 _STOP = "refusing to go on: restore it or start afresh deliberately"
 _DATABASE_OID = text("SELECT oid::bigint FROM pg_database WHERE datname = current_database()")
@@ -126,8 +127,7 @@ class TableIdentity(JournalIdentity):
             database, tables = self._read()
         except SQLAlchemyError as exc:
             message = f"journal {self._where}: cannot check the journal's identity: {exc}"
-            if self._secret:
-                message = message.replace(self._secret, "***")
+            message = mask(message, self._secret)
             raise JournalError(message) from None
         was_database, was_tables = self.oids
         if database != was_database:

@@ -64,6 +64,7 @@ from bot.journal.account_lock import LOCK_DIR_ENV, account_lock_path, make_priva
 from bot.journal.file_lock import FileLock
 from bot.journal.identity import JournalIdentity, JournalReplaced
 from bot.journal.models import Base, LeaseRow
+from bot.secrets import mask
 
 log = logging.getLogger(__name__)
 
@@ -212,9 +213,7 @@ class Lease:
     # -- database plumbing --------------------------------------------------------------------
     def _error(self, action: str, exc: SQLAlchemyError) -> JournalError:
         message = f"journal {self._where}: cannot {action} lease {self.key}: {exc}"
-        if self._secret:
-            message = message.replace(self._secret, "***")
-        return JournalError(message)
+        return JournalError(mask(message, self._secret))
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import re
+import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,17 +23,20 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal_column,
     or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.sql import ColumnElement
 
 from bot.domain import Fill, FundingPayment, OrderIntent, OrderStatus, Side
 from bot.errors import JournalError
+from bot.journal.account_lock import make_private_directory
+from bot.journal.file_lock import FILE_MODE
 from bot.journal.identity import JournalIdentity, journal_identity
 from bot.journal.lease import DEFAULT_TTL, Lease
 from bot.journal.migrate import MigrationError, upgrade
@@ -53,30 +57,33 @@ from bot.journal.records import (
     RebalanceRecord,
     to_jsonable,
 )
+from bot.secrets import mask, remember, url_password
+
+log = logging.getLogger(__name__)
 
 USDT = "USDT"
 _ZERO = Decimal(0)
-_PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)([^@\s]*)@")
 _Row = TypeVar("_Row", bound=Base)
 _Out = TypeVar("_Out")
 _LAST_FILL_TIME = select(func.max(FillRow.time)).where(FillRow.venue == bindparam("venue"))
 _LAST_FUNDING_TIME = select(func.max(FundingRow.time)).where(FundingRow.venue == bindparam("venue"))
 
 
-def _secret_of(url: str) -> str | None:
-    """Return the password in ``url``, if any."""
+def _private_sqlite_file(database: str) -> None:
+    """Create a SQLite journal's directory (0700) and file (0600) unless they exist.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's mode. An existing journal
+    readable by others is left as it is, with a warning.
+    """
+    path = Path(database).expanduser()
+    make_private_directory(path.parent)
     try:
-        return make_url(url).password
-    except (ArgumentError, ValueError):
-        match = _PASSWORD_IN_URL.search(url)
-        return match.group(2) if match else None
-
-
-def _scrub(text: str, secret: str | None) -> str:
-    """Return ``text`` with the password (and any URL password) replaced by ``***``."""
-    if secret:
-        text = text.replace(secret, "***")
-    return _PASSWORD_IN_URL.sub(r"\1***@", text)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            log.warning("journal %s is readable by others; run: chmod 600 %s", path, path)
+        return
+    os.close(fd)
 
 
 def database_url(url: str) -> URL:
@@ -134,8 +141,9 @@ class Journal:
     def __init__(self, engine: Engine, url: str, identity: JournalIdentity | None = None) -> None:
         """Wrap an engine whose schema exists; use :meth:`open` instead."""
         self._engine = engine
-        self._secret = _secret_of(url)
-        self._shown = _scrub(url, self._secret)
+        self._secret = url_password(url)
+        remember(self._secret)
+        self._shown = mask(url, self._secret)
         self._identity = identity
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._rebalance_upsert: Executable | None = None
@@ -149,25 +157,26 @@ class Journal:
         (`bot.journal.migrate`) run before the journal is returned. Its identity is taken then
         and guarded from there on (`bot.journal.identity`).
         """
-        secret = _secret_of(url)
+        secret = url_password(url)
+        remember(secret)
         engine: Engine | None = None
         try:
             parsed = database_url(url)
             if parsed.get_backend_name() == "sqlite":
                 database = parsed.database
                 if database and database != ":memory:" and not database.startswith("file:"):
-                    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                    _private_sqlite_file(database)
             engine = create_engine(parsed)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
             upgrade(engine)
-            identity = journal_identity(engine, _scrub(url, secret), secret)
+            identity = journal_identity(engine, mask(url, secret), secret)
             if identity is not None:
                 identity.watch(engine)
         except (SQLAlchemyError, ImportError, OSError, ValueError, MigrationError) as exc:
             if engine is not None:
                 engine.dispose()
-            message = _scrub(f"cannot open journal {url}: {exc}", secret)
+            message = mask(f"cannot open journal {url}: {exc}", secret)
             leaks = secret is not None and secret in str(exc)
             raise JournalError(message) from (None if leaks else exc)
         return cls(engine, url, identity)
@@ -220,6 +229,11 @@ class Journal:
         """Show the URL with its password masked."""
         return f"Journal({self._shown!r})"
 
+    @property
+    def shown_url(self) -> str:
+        """Return the journal's URL fit to print: its password masked (`bot.secrets.mask`)."""
+        return self._shown
+
     @contextmanager
     def _session(self, action: str) -> Iterator[Session]:
         """Yield a session in a transaction; wrap database failures in `JournalError`."""
@@ -227,7 +241,7 @@ class Journal:
             with self._sessions.begin() as session:
                 yield session
         except SQLAlchemyError as exc:
-            message = _scrub(f"journal {self._shown}: cannot {action}: {exc}", self._secret)
+            message = mask(f"journal {self._shown}: cannot {action}: {exc}", self._secret)
             raise JournalError(message) from exc
 
     @contextmanager
@@ -237,7 +251,7 @@ class Journal:
             with self._engine.begin() as connection:
                 yield connection
         except SQLAlchemyError as exc:
-            message = _scrub(f"journal {self._shown}: cannot {action}: {exc}", self._secret)
+            message = mask(f"journal {self._shown}: cannot {action}: {exc}", self._secret)
             raise JournalError(message) from exc
 
     def _dialect_insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
@@ -450,6 +464,36 @@ class Journal:
         with self._connection("read last fill time") as connection:
             return connection.scalar(_LAST_FILL_TIME, {"venue": venue})
 
+    def unclaimed_fills(self, venue: str, symbol: str, since: datetime) -> list[Fill]:
+        """Return the fills of ``symbol`` from ``since`` on that no journaled order claims.
+
+        Those are trades of an order the exchange answered nothing about, or someone else's.
+        """
+        claimed = select(OrderRow.venue_order_id).where(
+            OrderRow.venue == venue, OrderRow.venue_order_id.is_not(None)
+        )
+        statement = (
+            select(FillRow)
+            .where(
+                FillRow.venue == venue,
+                FillRow.symbol == symbol,
+                FillRow.time >= since,
+                FillRow.venue_order_id.is_not(None),
+                FillRow.venue_order_id.not_in(claimed),
+            )
+            .order_by(FillRow.id)
+        )
+        with self._session("read unclaimed fills") as session:
+            return [row.to_fill() for row in session.scalars(statement)]
+
+    def traded_symbols(self, venue: str) -> set[str]:
+        """Return every symbol the venue has journaled orders or fills on."""
+        orders = select(OrderRow.symbol).where(OrderRow.venue == venue).distinct()
+        fills = select(FillRow.symbol).where(FillRow.venue == venue).distinct()
+        with self._connection("read traded symbols") as connection:
+            found = set(connection.scalars(orders)) | set(connection.scalars(fills))
+        return found
+
     def last_fill_times(self, venue: str) -> dict[str, datetime]:
         """Return the time of the venue's latest journaled fill per symbol."""
         statement = (
@@ -610,8 +654,33 @@ class Journal:
         order = (SnapshotRow.time, SnapshotRow.id)
         return self._recent(SnapshotRow, order, conditions, limit, SnapshotRow.to_record)
 
-    def latest_snapshots(self, venue: str | None = None) -> list[PositionSnapshot]:
-        """Return the latest snapshot of each (venue, symbol), sorted by venue and symbol."""
+    def latest_venue(self) -> str | None:
+        """Return the venue (session) whose rebalance was written last; None when there is none.
+
+        "Last" is the order of writing, not the journaled time: a paper replay of 2022 run after
+        one of 2024 is the latest session. SQLite keeps rows in ``rowid`` order; on PostgreSQL
+        the row written by the most recent transaction has the smallest ``age(xmin)``.
+        """
+        dialect = self._engine.dialect.name
+        table = RebalanceRow.__tablename__
+        order: list[ColumnElement[Any]]
+        if dialect == "sqlite":
+            order = [literal_column(f"{table}.rowid").desc()]
+        elif dialect == "postgresql":
+            order = [func.age(literal_column(f"{table}.xmin")).asc(), RebalanceRow.time.desc()]
+        else:  # pragma: no cover - the journal runs on SQLite and PostgreSQL only
+            order = [RebalanceRow.time.desc()]
+        statement = select(RebalanceRow.venue).order_by(*order).limit(1)
+        with self._connection("read the latest session") as connection:
+            return connection.scalar(statement)
+
+    def latest_snapshots(
+        self, venue: str | None = None, *, before: datetime | None = None
+    ) -> list[PositionSnapshot]:
+        """Return the latest snapshot of each (venue, symbol), sorted by venue and symbol.
+
+        ``before`` keeps only snapshots taken strictly before that time.
+        """
         rank = (
             func.row_number()
             .over(
@@ -623,6 +692,8 @@ class Journal:
         ranked = select(SnapshotRow.id, rank)
         if venue is not None:
             ranked = ranked.where(SnapshotRow.venue == venue)
+        if before is not None:
+            ranked = ranked.where(SnapshotRow.time < before)
         latest = ranked.subquery()
         statement = (
             select(SnapshotRow)

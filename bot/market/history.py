@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from pathlib import Path
 
+from bot.errors import DataError, MissingData
 from bot.market.series import Bar, BarSeries, FundingEvent, FundingSeries, MarketData
 
 DATA_DIR_ENV = "HEDGEBOT_DATA_DIR"
@@ -30,6 +31,8 @@ _TIMEFRAMES: dict[str, int] = {"1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_0
 _CANDLE_HEADER = ["timestamp_ms", "open", "high", "low", "close", "volume"]
 _FUNDING_HEADER = ["timestamp_ms", "rate"]
 _NO_END = 2**63
+_FETCH = "scripts/fetch_history.py"
+_REFETCH = f"download it again ({_FETCH}) or remove it"
 
 
 def timeframe_ms(tf: str) -> int:
@@ -41,13 +44,20 @@ def timeframe_ms(tf: str) -> int:
         raise ValueError(f"unsupported timeframe {tf!r}; allowed: {allowed}") from None
 
 
-def find_data_dir(explicit: str | Path | None) -> Path | None:
-    """Return the history directory: ``explicit``, else ``$HEDGEBOT_DATA_DIR``, else None."""
+def find_data_dir(explicit: str | Path | None, option: str = "--data-dir") -> Path | None:
+    """Return the history directory: ``explicit``, else ``$HEDGEBOT_DATA_DIR``, else None.
+
+    Raise `MissingData` (a `FileNotFoundError`) naming where the missing directory came from
+    (``option``, or the environment variable) and the fix.
+    """
     if explicit is not None:
-        return _existing_dir(Path(explicit).expanduser(), "data directory")
+        fix = f"pass an existing history directory to {option} (e.g. ../shared/data)"
+        return _existing_dir(Path(explicit).expanduser(), f"{option}: data directory", fix)
     from_env = os.environ.get(DATA_DIR_ENV)
     if from_env:
-        return _existing_dir(Path(from_env).expanduser(), f"data directory from ${DATA_DIR_ENV}")
+        fix = f"point ${DATA_DIR_ENV} at an existing history directory, or unset it"
+        what = f"data directory from ${DATA_DIR_ENV}"
+        return _existing_dir(Path(from_env).expanduser(), what, fix)
     return None
 
 
@@ -69,7 +79,10 @@ def available_assets(data_dir: Path, quote: str = "USDT", market: str = "spot") 
         raise ValueError(f"market must be 'spot' or 'perp', got {market!r}")
     timeframes = "|".join(_TIMEFRAMES)
     pattern = re.compile(rf"binance_{market}_(\w+?){re.escape(quote)}_(?:{timeframes})\.csv")
-    found = {m.group(1) for p in data_dir.iterdir() if (m := pattern.fullmatch(p.name))}
+    try:
+        found = {m.group(1) for p in data_dir.iterdir() if (m := pattern.fullmatch(p.name))}
+    except OSError as exc:
+        raise DataError(f"cannot list the history directory {data_dir}: {exc.strerror}") from None
     return sorted(found)
 
 
@@ -93,7 +106,9 @@ def load_history(
     if start_ms is not None and end_ms is not None and start_ms > end_ms:
         raise ValueError(f"start_ms {start_ms} is after end_ms {end_ms}")
     if not data_dir.is_dir():
-        raise FileNotFoundError(f"market history directory {data_dir} does not exist")
+        raise MissingData(
+            f"market history directory {data_dir} does not exist; pass an existing one"
+        )
     lo = -_NO_END if start_ms is None else start_ms - warmup_bars * tf_ms
     hi = _NO_END if end_ms is None else end_ms
 
@@ -107,8 +122,9 @@ def load_history(
         if bars is None:
             names = (f"binance_spot_{symbol}_{tf}.csv" for tf in _source_timeframes(timeframe))
             looked_for = ", ".join(names)
-            raise FileNotFoundError(
-                f"no spot candles for asset {asset!r}: looked for {looked_for} in {data_dir}"
+            raise MissingData(
+                f"no spot candles for asset {asset!r}: looked for {looked_for} in {data_dir}; "
+                f"fetch them ({_FETCH}) or leave {asset} out"
             )
         spot[asset] = BarSeries(tf_ms, bars)
         for table, stem in (
@@ -131,10 +147,10 @@ def load_history(
     )
 
 
-def _existing_dir(path: Path, what: str) -> Path:
-    """Return ``path`` if it is a directory, else raise FileNotFoundError naming it."""
+def _existing_dir(path: Path, what: str, fix: str) -> Path:
+    """Return ``path`` if it is a directory, else raise `MissingData` naming it and the fix."""
     if not path.is_dir():
-        raise FileNotFoundError(f"{what} {path} does not exist or is not a directory")
+        raise MissingData(f"{what} {path} does not exist or is not a directory; {fix}")
     return path
 
 
@@ -191,7 +207,7 @@ def _read_candles(path: Path, source_ms: int, target_ms: int, lo: int, hi: int) 
             bars.append(Bar(bucket, first, top, bottom, last, volume))
         return bars
     except (IndexError, InvalidOperation) as exc:
-        raise ValueError(f"{path}: bad candle value: {exc!r}") from exc
+        raise DataError(f"{path}: bad candle value: {exc!r}; {_REFETCH}") from exc
 
 
 def _read_funding(path: Path, lo: int, hi: int) -> list[FundingEvent]:
@@ -204,23 +220,30 @@ def _read_funding(path: Path, lo: int, hi: int) -> list[FundingEvent]:
             for t, r in zip(times[first_row:end_row], rows[first_row:end_row], strict=True)
         ]
     except (IndexError, InvalidOperation) as exc:
-        raise ValueError(f"{path}: bad funding rate: {exc!r}") from exc
+        raise DataError(f"{path}: bad funding rate: {exc!r}; {_REFETCH}") from exc
 
 
 def _read_table(path: Path, header: list[str], step_ms: int) -> tuple[list[int], list[list[str]]]:
     """Return the timestamps and rows of ``path``, checking header, order and alignment."""
-    with path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        if (found := next(reader, None)) != header:
-            raise ValueError(f"{path}: header {found!r}, expected {','.join(header)}")
-        rows = [row for row in reader if row]
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            if (found := next(reader, None)) != header:
+                raise DataError(
+                    f"{path}: header {found!r}, expected {','.join(header)}; {_REFETCH}"
+                )
+            rows = [row for row in reader if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read it: {exc}") from None
     try:
         times = [int(row[0]) for row in rows]
     except ValueError as exc:
-        raise ValueError(f"{path}: bad timestamp: {exc}") from exc
+        raise DataError(f"{path}: bad timestamp: {exc}; {_REFETCH}") from exc
     for prev, t in pairwise(times):
         if t <= prev:
-            raise ValueError(f"{path}: timestamp {t} does not follow {prev} in ascending order")
+            raise DataError(
+                f"{path}: timestamp {t} does not follow {prev} in ascending order; {_REFETCH}"
+            )
     if step_ms > 1 and any(t % step_ms for t in times):
-        raise ValueError(f"{path}: timestamps not aligned to {step_ms} ms candles")
+        raise DataError(f"{path}: timestamps not aligned to {step_ms} ms candles; {_REFETCH}")
     return times, rows

@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import ccxt.async_support as ccxt_async
+from ccxt.base import errors as ccxt_errors
 
 from bot.config import Config
+from bot.errors import ConfigError
 from bot.secrets import ApiCredentials
-from bot.venue.capabilities import CAPABILITIES, Capabilities
+from bot.venue.capabilities import CAPABILITIES
 from bot.venue.ccxt_venue import CcxtVenue
 from bot.venue.gate import RequestGate
 from bot.venue.urls import point_at
 
 TIMEFRAMES = {3600: "1h", 4 * 3600: "4h", 86400: "1d"}
+CCXT_DEMO_FLOOR = "4.5.6"
+"""First ccxt release whose Binance clients have ``enable_demo_trading`` (Bybit's is older)."""
 
 
 def _client(exchange_id: str, options: dict[str, Any], credentials: ApiCredentials) -> Any:
@@ -28,11 +32,22 @@ def _client(exchange_id: str, options: dict[str, Any], credentials: ApiCredentia
     )
 
 
-def _testnet(client: Any, caps: Capabilities) -> None:
-    if caps.demo_trading:
-        client.enable_demo_trading(True)
-    else:
-        client.set_sandbox_mode(True)
+def _environment(client: Any, testnet: str | None) -> None:
+    """Point ``client`` at ccxt's demo trading (``"demo"``) or its sandbox (``"testnet"``).
+
+    ccxt refuses demo trading on a client in sandbox mode (and the config allows only one).
+    """
+    try:
+        if testnet == "demo":
+            client.enable_demo_trading(True)
+        elif testnet == "testnet":
+            client.set_sandbox_mode(True)
+    except (ccxt_errors.NotSupported, KeyError, AttributeError) as exc:
+        raise ConfigError(
+            f"exchange.testnet: ccxt {ccxt_async.__version__} cannot put {client.id} in "
+            f"{'demo trading' if testnet == 'demo' else 'sandbox mode'} ({exc}); "
+            f"check the value against the README (ccxt >= {CCXT_DEMO_FLOOR} needed)"
+        ) from None
 
 
 def build_ccxt_venue(config: Config, credentials: ApiCredentials) -> CcxtVenue:
@@ -42,8 +57,7 @@ def build_ccxt_venue(config: Config, credentials: ApiCredentials) -> CcxtVenue:
     futures = _client(caps.futures_id, caps.futures_options, credentials)
     spot = _client(caps.spot_id, caps.spot_options, credentials) if caps.spot_id else None
     for client in (c for c in (futures, spot) if c is not None):
-        if exchange.testnet:
-            _testnet(client, caps)
+        _environment(client, exchange.testnet)
         if exchange.api_url:
             point_at(client, exchange.api_url)
     timeframe = TIMEFRAMES.get(config.interval_seconds, "4h")

@@ -97,8 +97,10 @@ class PaperVenue:
         self.holdings = dict(holdings)
         start_ms = to_ms(clock.now())
         markets = {}
-        for asset in data.perp:
-            bar = data.perp[asset].last_closed(start_ms) or data.perp[asset].bars[0]
+        for asset, series in data.perp.items():
+            bar = series.last_closed(start_ms) or (series.bars[0] if series.bars else None)
+            if bar is None:  # no bar in the loaded period: nothing to list, nothing to trade
+                continue
             market = paper_market(asset, bar.close, quote)
             markets[market.symbol] = market
         self.exchange = SimExchange(

@@ -6,11 +6,15 @@ exchange and journal rows, not calls.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from bot.engine import Engine
+from bot.errors import AuthError
 from bot.journal.records import RunMode
 from tests.live.conftest import LiveRig
 
@@ -238,3 +242,17 @@ async def test_a_resting_order_the_new_target_no_longer_wants_is_cancelled(rig: 
     btc = next(o for o in rig.journal.orders(venue=rig.venue.name) if o.symbol == BTC)
     assert btc.status == "canceled" and btc.filled == 0
     assert shorts(rig)[BTC] == 0 and shorts(rig)[ETH] > 0
+
+
+async def test_keys_revoked_while_running_stop_the_loop_without_retrying(rig: LiveRig) -> None:
+    bot = engine(rig)
+    await bot.cycle()
+    rig.emulator.faults.reject(
+        None, None, code=-2015, message="Invalid API-key, IP, or permissions for action.", times=99
+    )
+    await rig.clock.sleep(4 * 3600)  # the next slot
+    started = rig.clock.now()
+    with pytest.raises(AuthError):
+        await bot.run(asyncio.Event(), max_cycles=3)
+    assert rig.clock.now() == started  # no back-off sleep: refused keys are not transient
+    assert len(rig.sim.orders) == 3
