@@ -60,6 +60,7 @@ from bot.journal.records import RunMode
 from bot.journal.store import Journal
 from bot.market.series import MarketData
 from bot.market.simulated import simulate_market
+from bot.reconcile import IN_FLIGHT
 from bot.venue.capabilities import BINANCE, BYBIT
 from bot.venue.ccxt_venue import CcxtVenue
 from bot.venue.gate import RequestGate
@@ -451,6 +452,11 @@ class Trial:
             )
         return calm and self._open_orders() == 0
 
+    def _journal_in_flight(self) -> bool:
+        """Return whether the journal still holds an order in flight (settling not done)."""
+        with Journal.open(self.journal_url) as journal:
+            return bool(journal.orders_in_status(IN_FLIGHT))
+
     def _crash(self, what: str) -> None:
         self.result.crashes += 1
         if len(self.result.notes) < 6:
@@ -501,7 +507,8 @@ class Trial:
             cycles += 1
             if not settling:
                 return  # a life whose trigger never came is killed in its 5th cycle
-            streak = streak + 1 if self._settled() else 0
+            calm = self._settled() and not journal.orders_in_status(IN_FLIGHT)
+            streak = streak + 1 if calm else 0
             if streak >= 2:
                 stop.set()
 
@@ -694,7 +701,7 @@ class Trial:
                 state = tuple(
                     (s, p.contracts) for s, p in sorted(self.paper.exchange.positions.items())
                 )
-                if self._settled() and state == last:
+                if self._settled() and state == last and not self._journal_in_flight():
                     calm_since = calm_since or time.monotonic()
                     if time.monotonic() - calm_since >= 2 * interval + 1:
                         break
