@@ -55,6 +55,9 @@ def test_emulator_config_runs_the_live_path_offline(
     placed = hedgebot(cwd, env, "rebalance", "--yes")
     assert placed.returncode == 0, placed.stderr
     assert placed.stdout.count(": sell ") == 2
+    again = hedgebot(cwd, env, "rebalance", "--yes")  # the same slot: its own row, nothing to do
+    assert again.returncode == 0, again.stderr
+    assert ": sell " not in again.stdout
     loop = hedgebot(cwd, env, "run", "--max-cycles", "1", "-v", "--log-json")
     assert loop.returncode == 0, loop.stderr
     assert "held" in loop.stdout  # the hedge placed above is within its deadband
