@@ -23,6 +23,7 @@ from bot.domain import (
     OrderIntent,
     Position,
     Quote,
+    Side,
     base_of,
     perp_symbol,
     spot_symbol,
@@ -83,6 +84,9 @@ RETRY_AFTER_FAILURE = 30.0
 RECHECK_SECONDS = 10.0
 """Seconds before looking again when a cycle left something unsettled (an order in flight, an
 implausible answer, a position change awaiting confirmation); capped at the interval."""
+
+REBUILD_ATTEMPT = 2
+"""Attempt number of the order closing a leg to rebuild it (the guard's cut is 1)."""
 
 MAX_ATTEMPTS_PER_SLOT = 12
 """Orders per leg per interval slot at most: a leg that needs more waits for the next slot."""
@@ -419,7 +423,8 @@ class Engine:
             return await self._skip(report, reason, notes)
         halted = self.kill_switch.reason()
         if halted is None:
-            blocked.update(await self._verify_leg_settings(seen, blocked, notes))
+            checks = replace(report, observation=seen, reason="leg settings")
+            blocked.update(await self._verify_leg_settings(checks, blocked, notes))
             guarded = await self._guard_margins(replace(report, reason="risk checks"), blocked)
             if guarded:  # the guard moved margin or cut: plan from the positions as they are now
                 notes += guarded
@@ -626,9 +631,10 @@ class Engine:
 
     # -- act -------------------------------------------------------------------------------
     async def _verify_leg_settings(
-        self, seen: Observation, blocked: Mapping[str, str], notes: list[str]
+        self, report: CycleReport, blocked: Mapping[str, str], notes: list[str]
     ) -> dict[str, str]:
         """Fix legs whose margin mode or leverage drifted; return those the exchange refused."""
+        seen = report.observation
         leverage, refused = self.config.risk.leverage, {}
         for symbol, position in sorted(seen.positions.items()):
             if symbol in blocked:
@@ -642,8 +648,13 @@ class Engine:
             except RejectedError as error:
                 refused[symbol] = (
                     f"runs {found}, not isolated {leverage}x, and the exchange refused the fix "
-                    f"({error}); no order on this leg: set it by hand"
+                    f"({error})"
                 )
+                if mode == "cross" and position.short_contracts > 0:
+                    # Binance keeps a position's margin mode: close it, reopen it isolated.
+                    refused[symbol] += await self._rebuild(report, position)
+                else:
+                    refused[symbol] += "; no order on this leg: set it by hand"
                 message = f"{symbol}: {refused[symbol]}"
             else:
                 message = f"{symbol}: found {found}; set back to isolated {leverage}x"
@@ -652,6 +663,21 @@ class Engine:
                 "leg_settings", seen.time, message, {"symbol": symbol}, venue=self.venue.name
             )
         return refused
+
+    async def _rebuild(self, report: CycleReport, position: Position) -> str:
+        """Close a short held in cross margin so that the next cycle reopens it isolated."""
+        self._record(report, None)  # the closing order refers to its rebalance
+        intent = OrderIntent(
+            client_order_id=client_order_id(report.rebalance_id, position.symbol, REBUILD_ATTEMPT),
+            symbol=position.symbol,
+            side=Side.BUY,
+            amount=position.contracts,
+            reduce_only=True,
+            reference_price=position.entry_price,
+            reason="close a short held in cross margin; reopened isolated next cycle",
+        )
+        done = await self.orders.execute_one(report.rebalance_id, intent)
+        return f"; closing it to reopen it isolated: {done.status.value}"
 
     async def _open_legs(
         self, intents: Sequence[OrderIntent], seen: Observation

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -196,6 +196,13 @@ class Ledger:
                     self.external_orders.add(str(order_id))
             self.orders = {
                 k: _replace_external(v, k in self.external_orders) for k, v in self.orders.items()
+            }
+            # A reset drops resting orders without a word: they will never fill.
+            self.orders = {
+                k: replace(v, open=False, status="CANCELED")
+                if v.open and int(k) not in self.account.orders
+                else v
+                for k, v in self.orders.items()
             }
             self.snapshot()
 
