@@ -79,7 +79,8 @@ async def test_a_resting_order_is_never_doubled_and_its_late_fill_is_journaled(
     orders = rig.journal.orders(venue=rig.venue.name)
     assert [o.status for o in orders] == ["filled"] * 3
     fills = rig.journal.fills(venue=rig.venue.name)
-    assert sorted(f.trade_id for f in fills) == sorted(t.trade_id for t in rig.sim.trades)
+    keys = sorted(rig.emulator.trade_key(t) for t in rig.sim.trades)
+    assert sorted((f.symbol, f.trade_id) for f in fills) == keys
 
 
 async def test_a_lookup_miss_does_not_abandon_a_resting_order(rig: LiveRig) -> None:
@@ -256,3 +257,20 @@ async def test_keys_revoked_while_running_stop_the_loop_without_retrying(rig: Li
         await bot.run(asyncio.Event(), max_cycles=3)
     assert rig.clock.now() == started  # no back-off sleep: refused keys are not transient
     assert len(rig.sim.orders) == 3
+
+
+async def test_a_short_held_in_cross_margin_is_closed_and_reopened_isolated(rig: LiveRig) -> None:
+    bot = engine(rig)
+    await bot.cycle()
+    await bot.cycle()
+    rig.emulator.account.external_trade(ADA, "buy", shorts(rig)[ADA], reduce_only=True)
+    rig.emulator.account.set_margin_type_out_of_band(ADA, isolated=False)
+    rig.emulator.account.external_trade(ADA, "sell", Decimal(8000))  # a short in cross margin
+    await rig.clock.sleep(30)
+    closing = await bot.cycle()
+    assert any("closing it to reopen it isolated: filled" in n for n in closing.notes)
+    assert shorts(rig)[ADA] == 0
+    await rig.clock.sleep(30)
+    await bot.cycle()
+    assert ADA in rig.sim.isolated and rig.sim.leverage_of(ADA) == 2
+    assert_on_target(rig)
