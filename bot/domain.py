@@ -176,14 +176,18 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class FundingPayment:
-    """A funding settlement on one position; ``amount`` > 0 means received."""
+    """A funding settlement on one position; ``amount`` > 0 means received.
+
+    ``rate`` and ``position_contracts`` (signed: negative for a short) are None when the exchange
+    does not tell them for this payment: unknown, never a made-up 0.
+    """
 
     venue: str
     payment_id: str
     symbol: str
     timestamp: datetime
-    rate: Decimal
-    position_contracts: Decimal  # signed: negative for a short
+    rate: Decimal | None
+    position_contracts: Decimal | None
     amount: Decimal
     currency: str = "USDT"
 

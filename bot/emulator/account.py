@@ -19,6 +19,13 @@ unified, ``"BTC/USDT:USDT"``, or Binance's id, ``"BTCUSDT"``):
   funding ledgers stay;
 - ``external_trade(symbol, side, amount, reduce_only=False)``: someone else's market order (client
   id ``web_…``), filled and listed like any order; returns its order id;
+- a liquidation (the simulation closing a position at its liquidation price) is an order of the
+  exchange's, as on Binance: client id ``autoclose-<ms><n>``, a LIMIT IOC order FILLED at that
+  price, kept in ``forced`` (not in ``orders``, which holds the orders someone placed), answered by
+  the order endpoints and /fapi/v1/forceOrders; its trade is in the trade ledger like any other.
+
+Ids: the methods above and the audit log use the simulation's account-wide ids; the Binance face
+shows each order's and trade's number within its symbol (``number``), as Binance numbers them.
 - ``set_leverage_out_of_band(symbol, leverage)`` and ``set_margin_type_out_of_band(symbol,
   isolated)``: a setting changed on the website (a margin type only while flat, as on Binance;
   ValueError otherwise).
@@ -27,20 +34,38 @@ unified, ``"BTC/USDT:USDT"``, or Binance's id, ``"BTCUSDT"``):
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.clock import to_ms
-from bot.domain import ZERO, Market, Side
+from bot.domain import ZERO, Market, OrderStatus, Side
 from bot.emulator.audit import AuditEvent, AuditTrail
 from bot.emulator.errors import BinanceError
 from bot.market.series import BarSeries
 from bot.risk import Bracket, bracket_for
 from bot.venue.paper import PaperVenue
-from bot.venue.simcore import SimExchange, SimOrder, SimRejected
+from bot.venue.simcore import SimExchange, SimOrder, SimRejected, SimTrade
 
 EXTERNAL_PREFIX = "web_"
+ID_BASE_PER_SECOND = 1_000_000
+"""Ids a restarted emulator skips per wall-clock second since the epoch (`restart_id_base`)."""
+LIQUIDATION_PREFIX = "autoclose-"
+"""Client id prefix of Binance's liquidation orders (``autoclose-1596107620040000020``)."""
+ADL_PREFIX = "adl_autoclose"
+"""Client id of Binance's auto-deleveraging orders."""
+
+
+def restart_id_base(now: float | None = None) -> int:
+    """Return a first id above every id an earlier start of the emulator can have issued.
+
+    Exchanges never reuse an id; an emulator process that starts again would, and a journal
+    kept across the restart would take its new trades and payments for ones it holds. Starting
+    at ``seconds since the epoch × 10⁶`` leaves a million ids per second of the earlier run (and
+    stays below 2⁵³ until the year 2255).
+    """
+    return int(time.time() if now is None else now) * ID_BASE_PER_SECOND
 
 
 def binance_id(symbol: str) -> str:
@@ -108,7 +133,10 @@ class Account:
         self.spot_balances = dict(spot_balances if spot_balances is not None else venue.holdings)
         self.symbols = {binance_id(symbol): symbol for symbol in self.sim.markets}
         self.orders: dict[int, OrderRecord] = {}
+        self.forced: dict[int, OrderRecord] = {}  # the exchange's liquidation orders, by id
         self.latest_by_client_id: dict[str, int] = {}
+        self._by_number: dict[tuple[str, int], OrderRecord] = {}
+        self._adopted = len(self.sim.trades)
         self.dual_side_position = False
         self.multi_assets_margin = False
         self.market_time_in_force = "GTC"  # what a face reports for market orders
@@ -119,11 +147,12 @@ class Account:
     @property
     def audit(self) -> list[AuditEvent]:
         """Return the append-only audit log (`bot.emulator.audit`), up to date."""
-        self._trail.sync()
+        self._sync()
         return self._trail.events
 
     def audit_since(self, seq: int) -> list[AuditEvent]:
         """Return the audit events after ``seq`` (0: all)."""
+        self._sync()
         return self._trail.since(seq)
 
     def catch_up(self, now: float) -> None:
@@ -131,7 +160,49 @@ class Account:
         self.venue.catch_up()
         for order_id in [i for i, due in self.resting.items() if due <= now]:
             self._fill(self.orders[order_id])
+        self._sync()
+
+    def _sync(self) -> None:
+        """Record the liquidation orders of new liquidation trades, then follow the audit."""
+        trades = self.sim.trades
+        for trade in trades[self._adopted :]:
+            if trade.is_liquidation:
+                self._adopt(trade)
+        self._adopted = len(trades)
         self._trail.sync()
+
+    def _adopt(self, trade: SimTrade) -> None:
+        """Record the exchange's liquidation order behind a liquidation trade."""
+        ms = to_ms(trade.time)
+        client_id = f"{LIQUIDATION_PREFIX}{ms}{self.sim.number(trade.order_id):06d}"
+        order = SimOrder(
+            trade.order_id,
+            client_id,
+            trade.symbol,
+            trade.side,
+            trade.amount,
+            False,
+            trade.time,
+            OrderStatus.FILLED,
+            trade.amount,
+            trade.price,
+        )
+        record = OrderRecord(order, "LIMIT", "IOC", trade.price, "FILLED", ms)
+        self.forced[record.order_id] = record
+        self._by_number[(trade.symbol, self.number(record))] = record
+
+    # -- numbers ---------------------------------------------------------------------------
+    def number(self, record: OrderRecord) -> int:
+        """Return Binance's ``orderId`` of an order: its number within its symbol."""
+        return self.sim.number(record.sim.order_id)
+
+    def venue_order_id(self, sim_order_id: str | int) -> str:
+        """Return the ``orderId`` Binance shows for an account-wide order id."""
+        return str(self.sim.number(str(sim_order_id)))
+
+    def venue_trade_id(self, sim_trade_id: str) -> str:
+        """Return the trade ``id`` Binance shows for an account-wide trade id."""
+        return str(self.sim.number(sim_trade_id))
 
     # -- time and markets ------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -198,6 +269,7 @@ class Account:
         """
         self.orders[record.order_id] = record
         self.latest_by_client_id[record.sim.client_order_id] = record.order_id
+        self._by_number[(record.sim.symbol, self.number(record))] = record
         if rest_until is not None:
             self.resting[record.order_id] = rest_until
         self._trail.accepted(record.sim)
@@ -223,7 +295,7 @@ class Account:
         """Fill every resting order (of ``symbol``) at the current last price; return their ids."""
         wanted = self.unified(symbol) if symbol is not None else None
         self.venue.catch_up()
-        self._trail.sync()
+        self._sync()
         chosen = self.open_orders(wanted)
         for record in chosen:
             self._fill(record)
@@ -235,7 +307,7 @@ class Account:
         self.sim.fill_open(record.sim, self.last_price_now(record.sim.symbol), now)
         record.status = final_status(record.sim)
         record.update_ms = to_ms(now)
-        self._trail.sync()
+        self._sync()
 
     def external_trade(
         self, symbol: str, side: str, amount: Decimal, reduce_only: bool = False
@@ -246,7 +318,7 @@ class Account:
         """
         unified = self.unified(symbol)
         price = self.last_price_now(unified)
-        self._trail.sync()
+        self._sync()
         now = self.venue.clock.now()
         order = self.sim.market_order(
             unified,
@@ -290,25 +362,42 @@ class Account:
     def reset_to_defaults(self) -> None:
         """Lose the exchange's state as a restart would (see the module docstring)."""
         self.venue.catch_up()
-        self._trail.sync()
+        self._sync()
         lost = self.sim.lose_state()
         self.resting.clear()
         self.orders.clear()
+        self.forced.clear()
         self.latest_by_client_id.clear()
+        self._by_number.clear()
         self.dual_side_position = False
         self.multi_assets_margin = False
         self._trail.reset(self.sim.markets, lost)
 
-    def find_order(
-        self, symbol_id: str, order_id: int | None, client_id: str | None
-    ) -> OrderRecord:
-        """Return the order by id or client id, or refuse with -2013."""
-        if order_id is None and client_id is not None:
+    def find_order(self, symbol_id: str, number: int | None, client_id: str | None) -> OrderRecord:
+        """Return the order by Binance ``orderId`` (``number``) or client id; else -2013.
+
+        Liquidation orders (``forced``) are found like any other.
+        """
+        symbol = self.symbols.get(symbol_id)
+        record: OrderRecord | None = None
+        if number is not None:
+            record = self._by_number.get((symbol, number)) if symbol is not None else None
+        elif client_id is not None:
             order_id = self.latest_by_client_id.get(client_id)
-        record = self.orders.get(order_id) if order_id is not None else None
+            record = self.orders.get(order_id) if order_id is not None else None
+            if record is None:
+                record = next(
+                    (r for r in self.forced.values() if r.sim.client_order_id == client_id), None
+                )
         if record is None or binance_id(record.sim.symbol) != symbol_id:
             raise BinanceError(-2013, "Order does not exist.")
         return record
+
+    def all_orders(self, symbol: str) -> list[OrderRecord]:
+        """Return every order of ``symbol``, ours, others' and the exchange's, by ``orderId``."""
+        every = (*self.orders.values(), *self.forced.values())
+        records = [r for r in every if r.sim.symbol == symbol]
+        return sorted(records, key=self.number)
 
     # -- positions -------------------------------------------------------------------------
     def position_view(self, symbol: str) -> PositionView:

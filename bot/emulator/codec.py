@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -119,12 +119,15 @@ def spot_symbol(base: str, quote: str, tick: Decimal) -> JsonDict:
     }
 
 
-def order(record: OrderRecord, with_time: bool = True) -> JsonDict:
-    """Return an order as /fapi/v1/order answers (``with_time`` False: the POST answer)."""
+def order(record: OrderRecord, number: int, with_time: bool = True) -> JsonDict:
+    """Return an order as /fapi/v1/order answers (``with_time`` False: the POST answer).
+
+    ``number`` is its ``orderId``: Binance numbers orders per symbol.
+    """
     sim = record.sim
     average = sim.average_price or ZERO
     body: JsonDict = {
-        "orderId": record.order_id,
+        "orderId": number,
         "symbol": binance_id(sim.symbol),
         "status": record.status,
         "clientOrderId": sim.client_order_id,
@@ -154,22 +157,27 @@ def order(record: OrderRecord, with_time: bool = True) -> JsonDict:
     return body
 
 
-def acknowledged(record: OrderRecord) -> JsonDict:
+def acknowledged(record: OrderRecord, number: int) -> JsonDict:
     """Return the ``newOrderRespType=ACK`` answer: accepted, nothing reported filled yet."""
-    body = order(record, with_time=False)
+    body = order(record, number, with_time=False)
     body.update(status="NEW", avgPrice="0.00", executedQty="0", cumQty="0", cumQuote="0")
     return body
 
 
-def trade(fill: SimTrade) -> JsonDict:
-    """Return one /fapi/v1/userTrades entry (taker fills; liquidations carry their clearance)."""
+def trade(fill: SimTrade, number: Callable[[str], int]) -> JsonDict:
+    """Return one /fapi/v1/userTrades entry (taker fills; liquidations carry their clearance).
+
+    ``id`` and ``orderId`` are the trade's and its order's numbers within the symbol
+    (``number`` of the simulation's ids), as Binance numbers them. No client order id: Binance's
+    trade list has none, whoever placed the order.
+    """
     return {
         "buyer": fill.side is Side.BUY,
         "commission": money(fill.fee),
         "commissionAsset": "USDT",
-        "id": int(fill.trade_id),
+        "id": number(fill.trade_id),
         "maker": False,
-        "orderId": int(fill.order_id),
+        "orderId": number(fill.order_id),
         "price": plain(fill.price),
         "qty": plain(fill.amount),
         "quoteQty": money(fill.amount * fill.price),
@@ -192,11 +200,13 @@ class Income:
     body: JsonDict
 
 
-def incomes(trades: Sequence[SimTrade], funding: Sequence[SimFunding]) -> list[Income]:
+def incomes(
+    trades: Sequence[SimTrade], funding: Sequence[SimFunding], number: Callable[[str], int]
+) -> list[Income]:
     """Return the income ledger, oldest first: funding, commissions, realised PnL, clearances.
 
-    ``income`` > 0 is received. ``tranId`` is the simulation's id times ten plus the kind, so ids
-    never collide.
+    ``income`` > 0 is received. ``tranId`` is the simulation's account-wide id times ten plus
+    the kind, so ids never collide; ``tradeId`` is the trade's number in its symbol (``number``).
     """
     rows: list[Income] = []
 
@@ -217,13 +227,13 @@ def incomes(trades: Sequence[SimTrade], funding: Sequence[SimFunding]) -> list[I
         tran = int(payment.payment_id) * 10 + 1
         add(payment.symbol, "FUNDING_FEE", payment.amount, to_ms(payment.time), tran)
     for fill in trades:
-        base, at = int(fill.trade_id) * 10, to_ms(fill.time)
+        base, at, ref = int(fill.trade_id) * 10, to_ms(fill.time), str(number(fill.trade_id))
         if fill.is_liquidation:
             add(fill.symbol, "INSURANCE_CLEAR", -fill.fee, at, base + 4)
         else:
-            add(fill.symbol, "COMMISSION", -fill.fee, at, base + 2, fill.trade_id)
+            add(fill.symbol, "COMMISSION", -fill.fee, at, base + 2, ref)
         if fill.realized_pnl != 0:
-            add(fill.symbol, "REALIZED_PNL", fill.realized_pnl, at, base + 3, fill.trade_id)
+            add(fill.symbol, "REALIZED_PNL", fill.realized_pnl, at, base + 3, ref)
     rows.sort(key=lambda row: (row.time_ms, row.tran_id))
     return rows
 

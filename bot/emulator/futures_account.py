@@ -191,7 +191,7 @@ class FuturesAccount:
     async def income(self, params: Params) -> list[JsonDict]:
         """Answer /fapi/v1/income: the last 7 days by default, oldest first, paged by time."""
         sim = self.account.sim
-        rows = codec.incomes(sim.trades, sim.funding)
+        rows = codec.incomes(sim.trades, sim.funding, sim.number)
         kind = params.get("incomeType")
         symbol_id = params.get("symbol")
         if symbol_id is not None:

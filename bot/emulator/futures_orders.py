@@ -1,4 +1,4 @@
-"""Signed /fapi order endpoints: new order, query, cancel, open and all orders, user trades.
+"""Signed /fapi order endpoints: new order, query, cancel, open, all and forced orders, trades.
 
 Orders are MARKET or LIMIT with ``timeInForce=IOC``, one-way mode. A market order fills at the last
 price plus the venue's slippage; an IOC limit fills the same way when its price is marketable
@@ -8,6 +8,11 @@ cancellable (CANCELED) until it fills (see `bot.emulator.account`); cancelling a
 answers -2011. As on Binance, ``newClientOrderId`` only has to be unique among open orders:
 re-sending the id of a resting order is -4116, re-sending a done one places a new order (the
 hazard clients must reconcile against), and a query by client id finds the latest one.
+
+Order and trade ids are numbers within their symbol (1, 2, … on each), as Binance numbers them:
+two symbols show the same ids. Liquidations are the exchange's orders (client id
+``autoclose-…``), listed by /fapi/v1/forceOrders and answered like any order; their trades are in
+/fapi/v1/userTrades, which, as on Binance, carries no client order id for any trade.
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from decimal import Decimal
 from bot.clock import to_ms
 from bot.domain import ZERO, Side
 from bot.emulator import codec
-from bot.emulator.account import Account, OrderRecord, binance_id, final_status
+from bot.emulator.account import (
+    ADL_PREFIX,
+    LIQUIDATION_PREFIX,
+    Account,
+    OrderRecord,
+    final_status,
+)
 from bot.emulator.codec import JsonDict
 from bot.emulator.errors import BinanceError, invalid, missing
 from bot.emulator.faults import ORDER_ENDPOINT, FaultInjector, FaultKind
@@ -111,13 +122,17 @@ class FuturesOrders:
 
     def _answer(self, params: Params, record: OrderRecord) -> JsonDict:
         """Answer a new order as ``newOrderRespType`` asks (ACK by default)."""
+        number = self.account.number(record)
         if params.get("newOrderRespType", "ACK").upper() == "RESULT":
-            return codec.order(record, with_time=False)
-        return codec.acknowledged(record)
+            return codec.order(record, number, with_time=False)
+        return codec.acknowledged(record, number)
+
+    def _order(self, record: OrderRecord) -> JsonDict:
+        return codec.order(record, self.account.number(record))
 
     async def query_order(self, params: Params) -> JsonDict:
         """Answer GET /fapi/v1/order by ``orderId`` or ``origClientOrderId`` (-2013 unknown)."""
-        return codec.order(self._find(params))
+        return self._order(self._find(params))
 
     async def cancel_order(self, params: Params) -> JsonDict:
         """Answer DELETE /fapi/v1/order: a resting order is CANCELED, any other is -2011."""
@@ -128,34 +143,62 @@ class FuturesOrders:
                 raise
             raise BinanceError(-2011, "Unknown order sent.") from None
         self.account.cancel_resting(record)
-        return codec.order(record, with_time=False)
+        return codec.order(record, self.account.number(record), with_time=False)
 
     async def open_orders(self, params: Params) -> list[JsonDict]:
         """Answer GET /fapi/v1/openOrders: the resting orders (of ``symbol``), oldest first."""
         symbol = self.account.symbol(params["symbol"]) if "symbol" in params else None
-        return [codec.order(record) for record in self.account.open_orders(symbol)]
+        return [self._order(record) for record in self.account.open_orders(symbol)]
 
     async def all_orders(self, params: Params) -> list[JsonDict]:
-        """Answer GET /fapi/v1/allOrders for one symbol, oldest first."""
-        symbol_id = required(params, "symbol")
-        self.account.symbol(symbol_id)
+        """Answer GET /fapi/v1/allOrders for one symbol by ``orderId``, liquidations included."""
+        symbol = self.account.symbol(required(params, "symbol"))
         from_id = integer(params, "orderId")
         start = integer(params, "startTime")
         end = integer(params, "endTime")
+        number = self.account.number
         rows = [
             record
-            for record in self.account.orders.values()
-            if binance_id(record.sim.symbol) == symbol_id
-            and (from_id is None or record.order_id >= from_id)
+            for record in self.account.all_orders(symbol)
+            if (from_id is None or number(record) >= from_id)
             and (start is None or to_ms(record.sim.time) >= start)
             and (end is None or to_ms(record.sim.time) <= end)
         ]
         count = limit(params, 500, 1000)
         chosen = rows[:count] if from_id is not None or start is not None else rows[-count:]
-        return [codec.order(record) for record in chosen]
+        return [self._order(record) for record in chosen]
+
+    async def force_orders(self, params: Params) -> list[JsonDict]:
+        """Answer GET /fapi/v1/forceOrders: the account's liquidation and ADL orders.
+
+        ``autoCloseType`` LIQUIDATION or ADL (both when absent); without ``startTime``, the 7
+        days before ``endTime`` (or now); ``limit`` 1..100 (50); oldest first.
+        """
+        symbol = self.account.symbol(params["symbol"]) if "symbol" in params else None
+        kind = params.get("autoCloseType")
+        if kind is not None and kind not in ("LIQUIDATION", "ADL"):
+            raise invalid("autoCloseType")
+        prefix = {"LIQUIDATION": LIQUIDATION_PREFIX, "ADL": ADL_PREFIX}.get(kind or "", "")
+        end = integer(params, "endTime")
+        start = integer(params, "startTime")
+        if start is None:
+            start = (end if end is not None else self.account.now_ms()) - WEEK_MS
+        records = sorted(self.account.forced.values(), key=lambda r: (r.sim.time, r.order_id))
+        rows = [
+            record
+            for record in records
+            if (symbol is None or record.sim.symbol == symbol)
+            and record.sim.client_order_id.startswith(prefix)
+            and to_ms(record.sim.time) >= start
+            and (end is None or to_ms(record.sim.time) <= end)
+        ]
+        return [self._order(record) for record in rows[: limit(params, 50, 100)]]
 
     async def user_trades(self, params: Params) -> list[JsonDict]:
-        """Answer GET /fapi/v1/userTrades: the last 7 days by default, oldest first."""
+        """Answer GET /fapi/v1/userTrades: the last 7 days by default, oldest first.
+
+        ``id``, ``fromId`` and ``orderId`` are numbers within the symbol, as on Binance.
+        """
         symbol_id = required(params, "symbol")
         symbol = self.account.symbol(symbol_id)
         order_id = integer(params, "orderId")
@@ -164,18 +207,19 @@ class FuturesOrders:
         end = integer(params, "endTime")
         if start is None and end is None and from_id is None and order_id is None:
             start = self.account.now_ms() - WEEK_MS
+        number = self.account.sim.number
         rows = [
             fill
             for fill in self.account.sim.trades
             if fill.symbol == symbol
-            and (order_id is None or int(fill.order_id) == order_id)
-            and (from_id is None or int(fill.trade_id) >= from_id)
+            and (order_id is None or number(fill.order_id) == order_id)
+            and (from_id is None or number(fill.trade_id) >= from_id)
             and (start is None or to_ms(fill.time) >= start)
             and (end is None or to_ms(fill.time) <= end)
         ]
         count = limit(params, 500, 1000)
         chosen = rows[:count] if start is not None or from_id is not None else rows[-count:]
-        return [codec.trade(fill) for fill in chosen]
+        return [codec.trade(fill, number) for fill in chosen]
 
     def _find(self, params: Params) -> OrderRecord:
         symbol_id = required(params, "symbol")

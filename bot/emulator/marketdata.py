@@ -1,7 +1,8 @@
 """Public market data of both faces, from the venue's candles: only bars closed by the replay now.
 
-The futures face serves the perp candles (last price), the mark candles and funding; the spot face
-serves the spot candles. Nothing after the replay clock's now is ever visible.
+The futures face serves the perp candles (last price), the mark candles and funding (the current
+rate and the settled history with the mark each was charged at); the spot face serves the spot
+candles. Nothing after the replay clock's now is ever visible.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+from bot.clock import to_ms
 from bot.emulator import codec
 from bot.emulator.account import Account
 from bot.emulator.auth import wall_ms
@@ -163,6 +165,56 @@ class FuturesMarketData:
             "nextFundingTime": next_ms,
             "time": now,
         }
+
+    async def funding_rate(self, params: Params) -> list[JsonDict]:
+        """Answer /fapi/v1/fundingRate: settled rates with the mark price each was charged at.
+
+        One symbol or all; ascending; ``startTime``/``endTime`` inclusive; ``limit`` 1..1000
+        (100): from ``startTime`` when given, else the latest. ``markPrice`` is the mark the
+        simulation settled at (Binance: "mark price associated with a particular funding fee").
+        """
+        account = self.account
+        ids = sorted(account.symbols)
+        if "symbol" in params:
+            account.symbol(params["symbol"])
+            ids = [params["symbol"]]
+        now = account.now_ms()
+        start = integer(params, "startTime")
+        end = integer(params, "endTime")
+        until = min(end, now) if end is not None else now
+        charged = {(f.symbol, to_ms(f.time)): f.mark_price for f in account.sim.funding}
+        rows: list[tuple[int, str, JsonDict]] = []
+        for symbol_id in ids:
+            symbol = account.symbols[symbol_id]
+            series = account.venue.data.funding.get(account.sim.markets[symbol].base)
+            if series is None:
+                continue
+            for event in series.between(start - 1 if start is not None else -1, until):
+                mark = charged.get((symbol, event.time_ms)) or self._mark_at(symbol, event.time_ms)
+                body: JsonDict = {
+                    "symbol": symbol_id,
+                    "fundingTime": event.time_ms,
+                    "fundingRate": codec.plain(event.rate),
+                    "markPrice": codec.plain(mark),
+                }
+                rows.append((event.time_ms, symbol_id, body))
+        rows.sort(key=lambda row: (row[0], row[1]))
+        count = limit(params, 100, 1000)
+        chosen = rows[:count] if start is not None else rows[-count:]
+        return [body for _, _, body in chosen]
+
+    def _mark_at(self, symbol: str, t_ms: int) -> Decimal:
+        """Return the mark the simulation holds at ``t_ms``: its last closed bar's close."""
+        account = self.account
+        perp = account.perp_series(symbol)
+        bar = perp.last_closed(t_ms) if perp is not None else None
+        if perp is None or bar is None:
+            return account.mark_price(symbol)
+        marks = account.venue.data.mark.get(account.sim.markets[symbol].base)
+        mark_bar = marks.last_closed(bar.open_ms + perp.timeframe_ms) if marks else None
+        if mark_bar is not None and mark_bar.open_ms != bar.open_ms:
+            mark_bar = None
+        return (mark_bar or bar).close
 
     async def klines(self, params: Params) -> list[object]:
         """Answer /fapi/v1/klines from the perp candles."""

@@ -31,7 +31,7 @@ from bot.emulator.marketdata import FuturesMarketData
 from bot.emulator.routing import Route
 from bot.emulator.spot import Spot
 from bot.venue.paper import PaperVenue
-from bot.venue.simcore import SimRejected
+from bot.venue.simcore import SimRejected, SimTrade
 
 HOST = "127.0.0.1"
 SERVER_ERROR_BODY = {
@@ -51,8 +51,15 @@ class BinanceEmulator:
         spot_balances: Mapping[str, Decimal] | None = None,
         *,
         faults: FaultInjector | None = None,
+        id_base: int = 0,
     ) -> None:
-        """Serve ``venue`` to clients holding this key pair; spot balances default to holdings."""
+        """Serve ``venue`` to clients holding this key pair; spot balances default to holdings.
+
+        ``id_base``: the first ids are above it (`bot.emulator.account.restart_id_base` for an
+        emulator a journal outlives); 0 numbers from 1, as tests expect.
+        """
+        if id_base:
+            venue.exchange.start_ids_at(id_base)
         self.venue = venue
         self.account = Account(venue, spot_balances)
         self.faults = faults if faults is not None else FaultInjector()
@@ -76,6 +83,7 @@ class BinanceEmulator:
             Route("GET", "/fapi/v1/ticker/price", market.ticker_price),
             Route("GET", "/fapi/v2/ticker/price", market.ticker_price),
             Route("GET", "/fapi/v1/premiumIndex", market.premium_index),
+            Route("GET", "/fapi/v1/fundingRate", market.funding_rate),
             Route("GET", "/fapi/v1/klines", market.klines),
             Route("GET", "/fapi/v1/leverageBracket", account.leverage_bracket, signed=True),
             Route("GET", "/fapi/v2/balance", account.balance_v2, signed=True),
@@ -96,6 +104,7 @@ class BinanceEmulator:
             Route("GET", "/fapi/v1/openOrders", orders.open_orders, signed=True),
             Route("GET", "/fapi/v1/allOrders", orders.all_orders, signed=True),
             Route("GET", "/fapi/v1/userTrades", orders.user_trades, signed=True),
+            Route("GET", "/fapi/v1/forceOrders", orders.force_orders, signed=True),
             Route("GET", "/api/v3/ping", spot.ping),
             Route("GET", "/api/v3/time", spot.time),
             Route("GET", "/api/v3/exchangeInfo", spot.exchange_info),
@@ -104,6 +113,13 @@ class BinanceEmulator:
             Route("GET", "/api/v3/klines", spot.klines),
             Route("GET", "/api/v3/account", spot.account_info, signed=True),
         ]
+
+    def trade_key(self, trade: SimTrade) -> tuple[str, str]:
+        """Return (symbol, trade id) as this face reports a simulated trade: the journal's key.
+
+        Binance numbers trades per symbol, so the id alone names no trade.
+        """
+        return trade.symbol, self.account.venue_trade_id(trade.trade_id)
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self, port: int = 0) -> str:

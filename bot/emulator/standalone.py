@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from bot.clock import from_ms, to_ms
+from bot.emulator.account import restart_id_base
 from bot.emulator.server import BinanceEmulator
 from bot.errors import ConfigError
 from bot.market.history import find_data_dir, load_history
@@ -126,7 +127,8 @@ async def run_standalone(
         taker_fee,
         slippage_bps,
     )
-    emulator = BinanceEmulator(venue, api_key, api_secret)
+    # A restarted emulator never reissues an id a journal holds from an earlier run.
+    emulator = BinanceEmulator(venue, api_key, api_secret, id_base=restart_id_base())
     url = await listen(emulator.start, port)
     if on_ready is not None:
         on_ready(url)

@@ -206,12 +206,18 @@ class OrderRow(Base):
         )
 
 
+FILL_KEY = ("venue", "symbol", "trade_id")
+"""A fill's identity: Binance USDⓈ-M numbers trades per symbol, so the symbol is part of it."""
+FUNDING_KEY = ("venue", "symbol", "payment_id")
+"""A funding payment's identity (Binance's income ``tranId``, Bybit's ``execId``) in its symbol."""
+
+
 class FillRow(Base):
     """One trade; ``client_order_id`` has no foreign key so liquidation fills fit."""
 
     __tablename__ = "fills"
     __table_args__ = (
-        UniqueConstraint("venue", "trade_id"),
+        UniqueConstraint(*FILL_KEY, name="uq_fills_venue_symbol_trade_id"),
         Index("ix_fills_venue_time", "venue", "time"),
     )
 
@@ -269,11 +275,14 @@ class FillRow(Base):
 
 
 class FundingRow(Base):
-    """One funding settlement; ``amount`` > 0 means received."""
+    """One funding settlement; ``amount`` > 0 means received.
+
+    ``rate`` and ``position_contracts`` are NULL where the exchange did not tell them.
+    """
 
     __tablename__ = "funding_payments"
     __table_args__ = (
-        UniqueConstraint("venue", "payment_id"),
+        UniqueConstraint(*FUNDING_KEY, name="uq_funding_payments_venue_symbol_payment_id"),
         Index("ix_funding_payments_venue_time", "venue", "time"),
     )
 
@@ -282,8 +291,8 @@ class FundingRow(Base):
     payment_id: Mapped[str] = mapped_column(String())
     symbol: Mapped[str] = mapped_column(String())
     time: Mapped[datetime] = mapped_column(UtcDateTime())
-    rate: Mapped[Decimal] = mapped_column(Money())
-    position_contracts: Mapped[Decimal] = mapped_column(Money())
+    rate: Mapped[Decimal | None] = mapped_column(Money())
+    position_contracts: Mapped[Decimal | None] = mapped_column(Money())
     amount: Mapped[Decimal] = mapped_column(Money())
     currency: Mapped[str] = mapped_column(String())
 

@@ -41,6 +41,8 @@ from bot.journal.identity import JournalIdentity, journal_identity
 from bot.journal.lease import DEFAULT_TTL, Lease
 from bot.journal.migrate import MigrationError, upgrade
 from bot.journal.models import (
+    FILL_KEY,
+    FUNDING_KEY,
     Base,
     EventRow,
     FillRow,
@@ -395,15 +397,50 @@ class Journal:
             return [row.to_record() for row in session.scalars(statement)]
 
     def record_fills(self, fills: Iterable[Fill]) -> int:
-        """Insert fills not yet journaled (keyed by venue and trade id); return how many."""
+        """Insert fills not yet journaled (keyed by venue, symbol, trade id); return how many.
+
+        A fill without a client order id (exchanges' trade lists do not carry it) takes the one
+        of the journaled order it belongs to: same venue, symbol and venue order id, when
+        exactly one order matches. Trades of orders the journal does not know keep none.
+        """
         table = Base.metadata.tables[FillRow.__tablename__]
-        return self._insert_new(table, ["venue", "trade_id"], [FillRow.values_of(f) for f in fills])
+        rows = [FillRow.values_of(f) for f in fills]
+        self._claim_fills(rows)
+        return self._insert_new(table, list(FILL_KEY), rows)
+
+    def _claim_fills(self, rows: list[dict[str, Any]]) -> None:
+        """Fill in ``client_order_id`` of fill rows from the journaled orders (see above)."""
+        wanted = {
+            (row["venue"], row["symbol"], row["venue_order_id"])
+            for row in rows
+            if row["client_order_id"] is None and row["venue_order_id"] is not None
+        }
+        if not wanted:
+            return
+        statement = select(
+            OrderRow.venue, OrderRow.symbol, OrderRow.venue_order_id, OrderRow.client_order_id
+        ).where(
+            OrderRow.venue.in_({venue for venue, _, _ in wanted}),
+            OrderRow.venue_order_id.in_({order for _, _, order in wanted}),
+        )
+        found: dict[tuple[str, str, str | None], set[str]] = {}
+        with self._connection("read the orders of fills") as connection:
+            for venue, symbol, order_id, client_id in connection.execute(statement):
+                found.setdefault((venue, symbol, order_id), set()).add(client_id)
+        for row in rows:
+            key = (row["venue"], row["symbol"], row["venue_order_id"])
+            owners = found.get(key, set()) if row["client_order_id"] is None else set()
+            if len(owners) == 1:
+                row["client_order_id"] = next(iter(owners))
 
     def record_funding(self, payments: Iterable[FundingPayment]) -> int:
-        """Insert funding payments not yet journaled (keyed by venue and id); return how many."""
+        """Insert funding payments not yet journaled (keyed by venue, symbol and payment id).
+
+        Return how many were new.
+        """
         table = Base.metadata.tables[FundingRow.__tablename__]
         rows = [FundingRow.values_of(payment) for payment in payments]
-        return self._insert_new(table, ["venue", "payment_id"], rows)
+        return self._insert_new(table, list(FUNDING_KEY), rows)
 
     def record_snapshots(self, snapshots: Iterable[PositionSnapshot]) -> None:
         """Insert position snapshots."""
@@ -468,9 +505,10 @@ class Journal:
         """Return the fills of ``symbol`` from ``since`` on that no journaled order claims.
 
         Those are trades of an order the exchange answered nothing about, or someone else's.
+        Order ids count within their symbol (Binance numbers orders per symbol).
         """
         claimed = select(OrderRow.venue_order_id).where(
-            OrderRow.venue == venue, OrderRow.venue_order_id.is_not(None)
+            OrderRow.venue == venue, OrderRow.symbol == symbol, OrderRow.venue_order_id.is_not(None)
         )
         statement = (
             select(FillRow)

@@ -47,6 +47,18 @@ class Capabilities:
     """Entries per page of trade and funding history (Bybit's execution list: 100 at most)."""
     history_cursor: bool = False
     """True when history pages newest first and continues by ``nextPageCursor`` (Bybit)."""
+    forced_orders: bool = False
+    """True when trades do not say they were liquidations (Binance's userTrades): fills of orders
+    the venue did not see placed are matched against the forced-orders list
+    (/fapi/v1/forceOrders: liquidation ``autoclose-…`` and ADL ``adl_autoclose`` orders)."""
+    all_executions: bool = False
+    """True when ccxt's fetch_my_trades hides liquidations (Bybit asks ``execType=Trade`` only):
+    read the execution list unfiltered and keep every execution that trades (`Trade`,
+    `BustTrade`, `AdlTrade`)."""
+    funding_rate_history: bool = False
+    """True when funding payments carry neither rate nor position (Binance's income): read the
+    settled rate and the mark it was charged at (/fapi/v1/fundingRate) and solve the position
+    from the amount. Bybit's funding executions carry both (``feeRate``, ``execQty``)."""
 
 
 BINANCE = Capabilities(
@@ -66,6 +78,8 @@ BINANCE = Capabilities(
         "maxRetriesOnFailure": 0,
     },
     multi_assets_mode_check=True,
+    forced_orders=True,
+    funding_rate_history=True,
 )
 
 BYBIT = Capabilities(
@@ -91,6 +105,7 @@ BYBIT = Capabilities(
     order_link_param="orderLinkId",
     history_limit=100,
     history_cursor=True,
+    all_executions=True,
 )
 
 CAPABILITIES = {"binanceusdm": BINANCE, "bybit": BYBIT}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from bot.clock import from_ms
 from bot.domain import (
@@ -22,6 +25,9 @@ from bot.domain import (
 )
 from bot.errors import MalformedResponse
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 IMPLAUSIBLE = Decimal("1e15")
 """No price, amount or balance hedgebot trades with comes near this; larger is corruption."""
 
@@ -32,6 +38,19 @@ _STATUS = {
     "expired": OrderStatus.CANCELED,
     "rejected": OrderStatus.REJECTED,
 }
+
+
+def strict(parse: Callable[P, R]) -> Callable[P, R]:
+    """Turn a malformed structure (missing key, wrong type) into `MalformedResponse`."""
+
+    @functools.wraps(parse)
+    def parsed(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return parse(*args, **kwargs)
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as error:
+            raise MalformedResponse(f"{parse.__name__}: unreadable answer ({error!r})") from None
+
+    return parsed
 
 
 def dec(value: Any, what: str, *, allow_none: bool = False) -> Decimal | None:
@@ -71,6 +90,7 @@ def when(ms: Any) -> datetime:
     return from_ms(int(ms)) if ms is not None else datetime.now(UTC)
 
 
+@strict
 def market(raw: dict[str, Any]) -> Market:
     """Return the trading rules of a ccxt linear perp market (precision mode TICK_SIZE)."""
     symbol = raw["symbol"]
@@ -92,6 +112,7 @@ def market(raw: dict[str, Any]) -> Market:
     )
 
 
+@strict
 def quote(raw: dict[str, Any]) -> Quote:
     """Return a quote from a ccxt ticker, priced by the venue's own last trade price.
 
@@ -105,6 +126,7 @@ def quote(raw: dict[str, Any]) -> Quote:
     return Quote(symbol, price, when(raw.get("timestamp")), mark)
 
 
+@strict
 def position(raw: dict[str, Any]) -> Position | None:
     """Return an open position from ccxt's structure, or None when flat."""
     contracts = dec(raw.get("contracts"), "position contracts", allow_none=True)
@@ -145,11 +167,33 @@ def _margin_mode(raw: Any) -> str | None:
     return None
 
 
+LIQUIDATION_CLIENT_IDS = ("autoclose-", "adl_autoclose")
+"""Client id prefixes of Binance's liquidation and auto-deleveraging orders."""
+LIQUIDATION_EXEC_TYPES = frozenset({"BustTrade", "AdlTrade"})
+"""Bybit v5 execution types of a liquidation (taken over by the exchange) and of an ADL."""
+TRADE_EXEC_TYPES = frozenset({"Trade", *LIQUIDATION_EXEC_TYPES})
+"""Bybit v5 execution types that change a position (funding is ``Funding``)."""
+
+
+def is_liquidation_order(client_order_id: str | None) -> bool:
+    """Return whether a client order id is one the exchange gives a liquidation or ADL order."""
+    return bool(client_order_id) and str(client_order_id).startswith(LIQUIDATION_CLIENT_IDS)
+
+
+@strict
 def fill(raw: dict[str, Any], venue: str) -> Fill:
-    """Return a fill from a ccxt trade (fee and realised PnL as the venue reports them)."""
+    """Return a fill from a ccxt trade (fee and realised PnL as the venue reports them).
+
+    A liquidation or ADL fill is flagged when the trade says so: Bybit's ``execType``
+    (``BustTrade``, ``AdlTrade``), or a Binance client id ``autoclose-…``/``adl_autoclose`` where
+    an answer carries one. Binance's trade list carries none: see `CcxtVenue.fetch_fills`.
+    """
     fee = raw.get("fee") or {}
     info = raw.get("info") or {}
     pnl = info.get("realizedPnl", info.get("closedPnl", info.get("execPnl", 0)))
+    client_id = (
+        raw.get("clientOrderId") or info.get("clientOrderId") or info.get("orderLinkId") or None
+    )
     return Fill(
         venue=venue,
         trade_id=str(raw["id"]),
@@ -161,33 +205,102 @@ def fill(raw: dict[str, Any], venue: str) -> Fill:
         fee_currency=str(fee.get("currency") or "USDT"),
         realized_pnl=req(pnl or 0, "realized pnl"),
         timestamp=when(raw.get("timestamp")),
-        client_order_id=raw.get("clientOrderId")
-        or info.get("clientOrderId")
-        or info.get("orderLinkId")
-        or None,
-        venue_order_id=str(raw["order"]) if raw.get("order") is not None else None,
-        is_liquidation=str(info.get("clientOrderId", "")).startswith("autoclose"),
+        client_order_id=str(client_id) if client_id else None,
+        venue_order_id=str(raw["order"]) if raw.get("order") not in (None, "") else None,
+        is_liquidation=is_liquidation_order(client_id)
+        or info.get("execType") in LIQUIDATION_EXEC_TYPES,
     )
 
 
+@strict
 def funding(raw: dict[str, Any], venue: str, sign: int) -> FundingPayment:
-    """Return a funding payment from ccxt's funding history entry, + meaning received."""
+    """Return a funding payment from ccxt's funding history entry, + meaning received.
+
+    Rate and position come from the entry when the exchange puts them there (Bybit's funding
+    execution: ``feeRate`` and ``execQty``, signed here so that a short is negative); else they
+    are None (Binance's income entry has neither: see `CcxtVenue.fetch_funding`).
+    """
     info = raw.get("info") or {}
     payment_id = raw.get("id") or info.get("tranId") or f"{raw['symbol']}@{raw['timestamp']}"
-    rate = dec(info.get("fundingRate") or info.get("feeRate"), "funding rate", allow_none=True)
-    size = dec(info.get("size") or info.get("execQty"), "funding position", allow_none=True)
+    rate = dec(info.get("fundingRate", info.get("feeRate")), "funding rate", allow_none=True)
+    size = dec(info.get("size", info.get("execQty")), "funding position", allow_none=True)
+    amount = sign * req(raw.get("amount"), "funding amount")
     return FundingPayment(
         venue=venue,
         payment_id=str(payment_id),
         symbol=raw["symbol"],
         timestamp=when(raw.get("timestamp")),
-        rate=rate if rate is not None else Decimal(0),
-        position_contracts=size if size is not None else Decimal(0),
-        amount=sign * req(raw.get("amount"), "funding amount"),
+        rate=rate,
+        position_contracts=_signed_size(size, amount, rate, info.get("side")),
+        amount=amount,
         currency=str(raw.get("code") or "USDT"),
     )
 
 
+def _signed_size(
+    size: Decimal | None, amount: Decimal, rate: Decimal | None, side: Any
+) -> Decimal | None:
+    """Return a funding entry's position size signed (short < 0); None when unknown or zero.
+
+    The payment decides the sign where it can (``amount = −position × mark × rate``); a zero
+    payment leaves it to the entry's side (``Sell``: a short).
+    """
+    if size is None or size == 0:
+        return None
+    if amount and rate:
+        return -abs(size) if (amount > 0) == (rate > 0) else abs(size)
+    return -abs(size) if str(side).lower() == "sell" else abs(size)
+
+
+@strict
+def funding_charge(raw: dict[str, Any]) -> tuple[str, int, Decimal, Decimal | None]:
+    """Return (symbol, time ms, rate, mark) of a ccxt funding-rate history entry.
+
+    The mark is Binance's ``markPrice`` "associated with a particular funding fee charge" (None
+    when the answer has none); rate and mark are read from the raw strings, exactly.
+    """
+    info = raw.get("info") or {}
+    rate = req(info.get("fundingRate", raw.get("fundingRate")), "funding rate")
+    mark = dec(info.get("markPrice"), "funding mark price", allow_none=True)
+    return raw["symbol"], int(raw["timestamp"]), rate, mark if mark else None
+
+
+@strict
+def forced_order(raw: dict[str, Any]) -> tuple[str, str, str | None, int]:
+    """Return (Binance symbol id, order id, client id, time ms) of a /fapi/v1/forceOrders row."""
+    client_id = raw.get("clientOrderId") or None
+    at = int(raw.get("time") or raw["updateTime"])
+    return str(raw["symbol"]), str(raw["orderId"]), client_id and str(client_id), at
+
+
+FUNDING_AMOUNT_PRECISION = Decimal("1e-8")
+"""Binance rounds income to 8 decimals: the uncertainty a derived position has to live with."""
+
+
+def funding_position(
+    amount: Decimal, rate: Decimal, mark: Decimal, contract_size: Decimal, step: Decimal
+) -> Decimal | None:
+    """Return the signed position a funding payment was charged on, or None if ambiguous.
+
+    The exchange charges ``amount = −position × contract size × mark × rate`` (+ received); the
+    position is that solved for and rounded to the lot ``step``. None when the rate or the mark
+    is zero, when the rounding of the amount could hide a lot step, or when the amount is no
+    whole number of lots (e.g. a payment capped by an exhausted isolated margin).
+    """
+    per_contract = contract_size * mark * rate
+    if not per_contract or step <= 0:
+        return None
+    exact = -amount / per_contract
+    slack = FUNDING_AMOUNT_PRECISION / abs(per_contract)
+    if slack * 2 >= step:
+        return None
+    contracts = (exact / step).to_integral_value() * step
+    if contracts == 0 or abs(exact - contracts) > slack:
+        return None
+    return contracts
+
+
+@strict
 def order(
     raw: dict[str, Any], client_order_id: str, reduce_only: bool, fills: tuple[Fill, ...]
 ) -> OrderResult:
@@ -197,8 +310,16 @@ def order(
     filled = dec(raw.get("filled"), "order filled", allow_none=True) or Decimal(0)
     if status in (OrderStatus.CANCELED, OrderStatus.FILLED) and 0 < filled < amount:
         status = OrderStatus.PARTIALLY_FILLED  # Bybit's PartiallyFilledCanceled is ccxt "closed"
+    client_id = raw.get("clientOrderId") or client_order_id
+    forced = is_liquidation_order(client_id)
+    fills = tuple(  # Binance's trade list names no client id: the order's answer does
+        f
+        if f.client_order_id
+        else replace(f, client_order_id=client_id, is_liquidation=f.is_liquidation or forced)
+        for f in fills
+    )
     return OrderResult(
-        client_order_id=raw.get("clientOrderId") or client_order_id,
+        client_order_id=client_id,
         venue_order_id=str(raw["id"]),
         symbol=raw["symbol"],
         side=Side(raw["side"]),

@@ -37,6 +37,15 @@ from bot.liquidation import LiquidationMethod
 from bot.risk import Bracket, brackets_from_ccxt_tiers
 from bot.venue import ccxt_parse as parse
 from bot.venue.capabilities import Capabilities
+from bot.venue.ccxt_ledgers import (
+    MATCH_MS,
+    bybit_executions,
+    exec_type,
+    forced_orders,
+    funding_charges,
+    ledger_page,
+    nearest,
+)
 from bot.venue.gate import RequestGate
 
 log = logging.getLogger(__name__)
@@ -77,6 +86,7 @@ class CcxtVenue:
         self._brackets: dict[str, tuple[Bracket, ...]] = {}
         self._sizes: dict[str, Decimal] = {}
         self._dirty: set[str] | None = None  # None: nothing known yet, look at every symbol
+        self._seen_orders: set[tuple[str, str]] = set()  # (symbol, order id) looked up as forced
 
     @property
     def liquidation_method(self) -> LiquidationMethod:
@@ -419,7 +429,9 @@ class CcxtVenue:
         if self.caps.history_cursor:
             params: dict[str, Any] = {}
             while True:
-                page = await self._read(name, partial(fetch, since, limit, dict(params)))
+                page = ledger_page(
+                    name, await self._read(name, partial(fetch, since, limit, dict(params)))
+                )
                 rows += page
                 cursor = next(
                     (c for r in page if (c := (r.get("info") or {}).get("nextPageCursor"))), None
@@ -429,7 +441,7 @@ class CcxtVenue:
                 params = {"cursor": cursor}
         cursor_ms = since
         while True:
-            page = await self._read(name, partial(fetch, cursor_ms, limit))
+            page = ledger_page(name, await self._read(name, partial(fetch, cursor_ms, limit)))
             rows += page
             if len(page) < limit:
                 return rows
@@ -442,23 +454,112 @@ class CcxtVenue:
 
         Only symbols whose position moved or that we traded since the last look are read: each
         from its own watermark, so one symbol's late fill is never hidden behind another's.
+        Liquidation and ADL fills come flagged: on Bybit by their execution type (the list is
+        read with every type), on Binance from its forced orders (`_flag_liquidations`).
         """
         look = set(symbols) if self._dirty is None else self._dirty & set(symbols)
-        self._dirty = set()
         fills: list[Fill] = []
         for symbol in sorted(look):
             start = to_ms(since[symbol]) if symbol in since else None
-            fetch = partial(self.futures.fetch_my_trades, symbol)
-            trades = await self._history("fetch_my_trades", fetch, start)
+            if self.caps.all_executions:  # liquidations and ADL too, not only Trade
+                fetch = partial(bybit_executions, self.futures, symbol)
+                trades = await self._history("fetch_my_trades", fetch, start)
+                trades = [t for t in trades if exec_type(t) in parse.TRADE_EXEC_TYPES]
+            else:
+                fetch = partial(self.futures.fetch_my_trades, symbol)
+                trades = await self._history("fetch_my_trades", fetch, start)
             fills += [parse.fill(t, self.name) for t in trades]
+        fills = await self._flag_liquidations(fills)
+        # Marks clear only once read: a failed read leaves them for the next look.
+        self._dirty = (self._dirty or set()) - look
         return sorted(fills, key=lambda f: (f.timestamp, f.trade_id))
 
+    async def _flag_liquidations(self, fills: list[Fill]) -> list[Fill]:
+        """Flag Binance's liquidation and ADL fills, which its trade list does not mark.
+
+        Fills of orders this venue has not looked up yet cost one call of the forced-orders
+        list over their time span (7 days a call); the orders are remembered. Symbols are read
+        only when a position moved unexplained (`fetch_positions`) and once after a start, so
+        the steady path asks nothing. A refused call (permissions) leaves the fills unflagged,
+        with a warning; a transient one fails the read, which the next look repeats.
+        """
+        if not self.caps.forced_orders:
+            return fills
+        unseen = [
+            f
+            for f in fills
+            if f.venue_order_id is not None
+            and not f.is_liquidation
+            and (f.symbol, f.venue_order_id) not in self._seen_orders
+        ]
+        if not unseen:
+            return fills
+        times = [to_ms(f.timestamp) for f in unseen]
+        symbols = {f.symbol for f in unseen}
+        only = next(iter(symbols)) if len(symbols) == 1 else None
+        await self._ensure_markets()
+        span = (min(times) - MATCH_MS, max(times) + MATCH_MS)
+        try:
+            forced = await forced_orders(self._read, self.futures, only, *span)
+        except RejectedError as error:
+            log.warning("cannot read %s's forced orders (%s); fills not flagged", self.name, error)
+            return fills
+        self._seen_orders.update((f.symbol, f.venue_order_id or "") for f in unseen)
+        flagged = []
+        for found in fills:
+            key = (found.symbol, found.venue_order_id or "")
+            if key in forced and not found.is_liquidation:
+                client_id = found.client_order_id or forced[key]
+                found = replace(found, is_liquidation=True, client_order_id=client_id)
+            flagged.append(found)
+        return flagged
+
     async def fetch_funding(self, since: datetime | None) -> list[FundingPayment]:
-        """Return funding payments after ``since``, paging through the history."""
+        """Return funding payments after ``since``, paging through the history.
+
+        Where the history names no rate (Binance's income), the settled rate and the position
+        it was charged on come from `_with_rates`; what no answer tells stays None.
+        """
         start = to_ms(since) + 1 if since is not None else None
         fetch = partial(self.futures.fetch_funding_history, None)
         history = await self._history("fetch_funding_history", fetch, start)
-        return [parse.funding(p, self.name, self.caps.funding_sign) for p in history]
+        payments = [parse.funding(p, self.name, self.caps.funding_sign) for p in history]
+        if self.caps.funding_rate_history:
+            payments = await self._with_rates(payments)
+        return payments
+
+    async def _with_rates(self, payments: list[FundingPayment]) -> list[FundingPayment]:
+        """Give Binance payments their settled rate and the position they were charged on.
+
+        One read of the funding-rate history (all symbols, or the one) over the payments' span:
+        each payment takes the rate whose ``fundingTime`` is nearest, within a minute, and the
+        position solves ``amount = −position × mark × rate`` at that entry's mark
+        (`ccxt_parse.funding_position`). Unmatched, or ambiguous, stays None.
+        """
+        missing = [p for p in payments if p.rate is None]
+        if not missing:
+            return payments
+        await self._ensure_markets()
+        symbols = {p.symbol for p in missing}
+        times = [to_ms(p.timestamp) for p in missing]
+        only = next(iter(symbols)) if len(symbols) == 1 else None
+        span = (min(times) - MATCH_MS, max(times) + MATCH_MS)
+        charges = await funding_charges(self._read, self.futures, only, *span)
+        priced = []
+        for payment in payments:
+            charge = nearest(charges.get(payment.symbol, []), to_ms(payment.timestamp))
+            if payment.rate is None and charge is not None:
+                _, rate, mark = charge
+                position = payment.position_contracts
+                raw_market = self.futures.markets.get(payment.symbol)
+                if position is None and mark is not None and raw_market is not None:
+                    rules = parse.market(raw_market)
+                    position = parse.funding_position(
+                        payment.amount, rate, mark, rules.contract_size, rules.amount_step
+                    )
+                payment = replace(payment, rate=rate, position_contracts=position)
+            priced.append(payment)
+        return priced
 
     async def close(self) -> None:
         """Close the ccxt clients' HTTP sessions."""

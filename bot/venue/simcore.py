@@ -18,7 +18,9 @@ one open to fill later: `open_order`, `fill_open`). Accounting follows Binance U
   margin goes to the insurance fund (journaled as the liquidation fill's fee). Another venue's
   published method can stand in: ``liquidation_method`` (`bot.liquidation.LiquidationMethod`,
   Binance by default), with ``brackets`` returning that venue's tiers in its own units.
-Rejections carry Binance's error codes so the emulator can speak them verbatim.
+Rejections carry Binance's error codes so the emulator can speak them verbatim. Ids of orders,
+trades and funding are unique in the account; each order and trade also has its number within its
+symbol (`SimExchange.number`), which the Binance face shows, as Binance numbers them per symbol.
 """
 
 from __future__ import annotations
@@ -133,11 +135,42 @@ class SimExchange:
     orders: dict[str, SimOrder] = field(default_factory=dict)  # by client order id
     trades: list[SimTrade] = field(default_factory=list)
     funding: list[SimFunding] = field(default_factory=list)
+    numbers: dict[str, int] = field(default_factory=dict)
+    """Each order's and trade's number within its symbol, by its id (see `number`)."""
     _sequence: int = 0
+    _base: int = 0
+    _per_symbol: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def _next_id(self) -> str:
+    def _next_id(self, symbol: str | None = None, kind: str = "") -> str:
+        """Return the next account-wide id; number it within ``symbol`` and ``kind`` too."""
         self._sequence += 1
-        return str(self._sequence)
+        sim_id = str(self._sequence)
+        if symbol is not None:
+            key = (symbol, kind)
+            following = self._per_symbol.get(key, self._base) + 1
+            self._per_symbol[key] = self.numbers[sim_id] = following
+        return sim_id
+
+    def start_ids_at(self, base: int) -> None:
+        """Issue every later id and number above ``base`` (before any was issued).
+
+        A real exchange never issues an id twice; a simulation started again would, from 1. A
+        base that grows with the wall clock (`bot.emulator.account.restart_id_base`) keeps a
+        restarted emulator's ids apart from those a journal holds from its earlier runs.
+        """
+        if self._sequence or self._per_symbol:
+            raise ValueError("ids were issued already")
+        self._sequence = base
+        self._base = base
+
+    def number(self, sim_id: str) -> int:
+        """Return the number of an order or trade within its symbol, as Binance numbers them.
+
+        Ids (``order_id``, ``trade_id``) are unique in the account; Binance USDⓈ-M numbers
+        orders and trades per symbol (1, 2, … for each), so two symbols show the same numbers.
+        Numbers survive `lose_state`, as the exchange's do.
+        """
+        return self.numbers.get(sim_id, int(sim_id))
 
     def market(self, symbol: str) -> Market:
         """Return the market of ``symbol`` or refuse like the exchange does."""
@@ -236,7 +269,8 @@ class SimExchange:
             )
         )
         fill = self.fill_price(side, price)
-        order = SimOrder(self._next_id(), client_order_id, symbol, side, amount, reduce_only, time)
+        order_id = self._next_id(symbol, "order")
+        order = SimOrder(order_id, client_order_id, symbol, side, amount, reduce_only, time)
         if executed > 0:
             trade = self._execute(order, executed, fill, time)
             order.filled = trade.amount
@@ -288,7 +322,8 @@ class SimExchange:
     ) -> SimOrder:
         """Validate an order priced at ``price`` and record it open and unfilled (it rests)."""
         self.check_order(symbol, side, amount, reduce_only, price)
-        order = SimOrder(self._next_id(), client_order_id, symbol, side, amount, reduce_only, time)
+        order_id = self._next_id(symbol, "order")
+        order = SimOrder(order_id, client_order_id, symbol, side, amount, reduce_only, time)
         self.orders[client_order_id] = order
         return order
 
@@ -380,7 +415,7 @@ class SimExchange:
                 pos.isolated_margin = ZERO
                 pos.entry_price = ZERO
         trade = SimTrade(
-            self._next_id(),
+            self._next_id(order.symbol, "trade"),
             order.order_id,
             order.client_order_id,
             order.symbol,
@@ -443,8 +478,8 @@ class SimExchange:
         clearance = pos.isolated_margin + realized  # what is left goes to the insurance fund
         side = Side.BUY if pos.contracts < 0 else Side.SELL
         trade = SimTrade(
-            self._next_id(),
-            self._next_id(),
+            self._next_id(symbol, "trade"),
+            self._next_id(symbol, "order"),
             None,
             symbol,
             side,

@@ -99,14 +99,6 @@ class Face:
     positions: frozenset[str]
     """Paths that answer the positions (GET)."""
 
-    def venue_trade_id(self, sim_trade_id: str) -> str:
-        """Return the trade id the venue reports (and the journal keeps) for a simulated one."""
-        if self.exchange == "bybit":
-            from bot.emulator.bybit.state import exec_uuid
-
-            return exec_uuid(sim_trade_id)
-        return sim_trade_id
-
 
 BINANCE_FACE = Face(
     "binanceusdm",

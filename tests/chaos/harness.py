@@ -734,14 +734,15 @@ class Trial:
         sim = self.paper.exchange
         with decimal.localcontext(decimal.DefaultContext):
             events = self.ledger.events()
-            trade_ids = {t: self.face.venue_trade_id(t) for t in self.ledger.trades}
+            trades = self.ledger.trades.items()
+            trade_keys = {sim_id: self.emulator.trade_key(trade) for sim_id, trade in trades}
             start = self.targets.changes[0].time
             return [
                 *invariants.duplicate_client_ids(events),
                 *invariants.over_hedges(
                     events, self.ledger, self.targets, self.rules, self.lots, self.position_reads
                 ),
-                *invariants.journal_fills(self.ledger, view, trade_ids),
+                *invariants.journal_fills(self.ledger, view, trade_keys),
                 *invariants.journal_funding(self.ledger, view),
                 *invariants.journal_orders(self.ledger, view),
                 *invariants.unsettled(

@@ -177,7 +177,7 @@ def _fill(book: Book, price_shift: str = "0") -> Fill:
 def test_the_journal_must_say_what_the_exchange_says(book: Book) -> None:
     book.sell("0.01", "hb-BTC-1")
     book.ledger.snapshot()
-    ids = {t: t for t in book.ledger.trades}
+    ids = {key: (trade.symbol, key) for key, trade in book.ledger.trades.items()}
     right = _journal(book, "filled", "0.01", [_fill(book)])
     assert invariants.journal_orders(book.ledger, right) == []
     assert invariants.journal_fills(book.ledger, right, ids) == []

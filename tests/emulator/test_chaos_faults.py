@@ -55,7 +55,8 @@ async def test_a_resting_market_order_is_open_until_filled(
     assert await futures.fetch_my_trades(BTC) == []
     assert emulator.venue.exchange.position(BTC).contracts == 0
 
-    assert emulator.account.fill_resting(BTC) == [int(placed["id"])]
+    (filled_id,) = emulator.account.fill_resting(BTC)
+    assert emulator.account.venue_order_id(filled_id) == placed["id"]
     filled = await futures.fetch_order(placed["id"], BTC)
     assert filled["status"] == "closed" and filled["filled"] == 0.5
     trades = await futures.fetch_my_trades(BTC)
@@ -211,12 +212,14 @@ async def test_an_external_trade_looks_like_any_order(
     futures: Any, emulator: BinanceEmulator
 ) -> None:
     await futures.load_markets()
-    order_id = emulator.account.external_trade(BTC, "sell", Decimal("0.3"))
-    order = await futures.fetch_order(str(order_id), BTC)
+    order_id = emulator.account.venue_order_id(
+        emulator.account.external_trade(BTC, "sell", Decimal("0.3"))
+    )
+    order = await futures.fetch_order(order_id, BTC)
     assert order["clientOrderId"].startswith("web_") and order["status"] == "closed"
     assert order["filled"] == 0.3 and order["side"] == "sell"
     trades = await futures.fetch_my_trades(BTC)
-    assert [(t["order"], t["amount"]) for t in trades] == [(str(order_id), 0.3)]
+    assert [(t["order"], t["amount"]) for t in trades] == [(order_id, 0.3)]
     assert emulator.venue.exchange.position(BTC).contracts == Decimal("-0.3")
     emulator.account.external_trade("BTCUSDT", "buy", Decimal("0.3"), reduce_only=True)
     assert emulator.venue.exchange.position(BTC).contracts == 0
@@ -305,7 +308,8 @@ async def test_the_audit_log_follows_every_change(futures: Any, emulator: Binanc
     ]
     accepted, fill = account.audit[1:]
     assert accepted.client_order_id == fill.client_order_id == "hb-a1"
-    assert accepted.order_id == fill.order_id == int(placed["id"])
+    assert accepted.order_id == fill.order_id
+    assert account.venue_order_id(accepted.order_id or 0) == placed["id"]
     assert accepted.amount == fill.amount == Decimal("-0.5")
     assert account.audit[0].amount == 2
     mark = len(account.audit)
@@ -324,10 +328,11 @@ async def test_the_audit_log_follows_every_change(futures: Any, emulator: Binanc
         *[("reset", symbol, Decimal(0)) for symbol in sorted(emulator.venue.exchange.markets)],
     ]
     events = account.audit_since(mark)
-    assert events[0].order_id == int(resting["id"]) and events[0].client_order_id == "r"
+    shown = account.venue_order_id  # the audit keeps account-wide ids; Binance numbers per symbol
+    assert shown(events[0].order_id or 0) == resting["id"] and events[0].client_order_id == "r"
     assert events[1].order_id == external
     assert (events[1].client_order_id or "").startswith("web_")
-    assert events[4].order_id == int(resting["id"]) and events[4].amount == Decimal("0.2")
+    assert shown(events[4].order_id or 0) == resting["id"] and events[4].amount == Decimal("0.2")
     assert next(e for e in events if e.symbol == BTC and e.kind == "reset").amount == Decimal("0.4")
     seqs = [e.seq for e in account.audit]
     assert seqs == list(range(1, len(seqs) + 1))
@@ -348,4 +353,4 @@ async def test_a_liquidation_caught_up_with_appears_in_the_audit(
     assert event.kind == "liquidation" and event.position == 0 and event.amount == Decimal("0.5")
     assert event.client_order_id is None
     trades = await futures.fetch_my_trades(BTC)
-    assert trades[-1]["order"] == str(event.order_id)
+    assert trades[-1]["order"] == emulator.account.venue_order_id(event.order_id or 0)

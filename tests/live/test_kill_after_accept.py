@@ -104,7 +104,8 @@ async def test_sigkill_after_accept_then_restart_ends_with_one_order_per_intent(
             order = journal.get_order(killed_cid)
             assert order is not None and order.status == "filled"
             assert "by client order id" in order.reason
-            assert {f.trade_id for f in journal.fills()} == {t.trade_id for t in sim.trades}
+            journaled = {(f.symbol, f.trade_id) for f in journal.fills()}
+            assert journaled == {emulator.trade_key(t) for t in sim.trades}
             assert [e.kind for e in journal.events(kind="reconcile")] == ["reconcile"]
         for symbol in legs:
             position = sim.positions[symbol]

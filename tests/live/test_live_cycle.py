@@ -65,7 +65,9 @@ async def test_journal_equals_the_emulator_ledger_to_the_cent(rig: LiveRig) -> N
     sim, name = rig.sim, rig.venue.name
     fills = rig.journal.fills(venue=name)
     funding = rig.journal.funding(venue=name)
-    assert {f.trade_id for f in fills} == {t.trade_id for t in sim.trades}
+    assert {(f.symbol, f.trade_id) for f in fills} == {
+        rig.emulator.trade_key(t) for t in sim.trades
+    }
     assert len(funding) == len(sim.funding) >= 27
     assert sum((f.fee for f in fills), ZERO).quantize(CENT) == sum(
         (t.fee for t in sim.trades), ZERO
@@ -90,8 +92,10 @@ async def test_steady_state_cycle_costs_a_fixed_number_of_requests(rig: LiveRig)
     report = await rig.engine.cycle()
     assert report.status == "held"
     # spot balance, futures balance, futures tickers, spot tickers, positions ×2 (before and
-    # after), funding income: no per-leg calls when nothing traded.
-    assert rig.venue.gate.total_calls == len(rig.emulator.requests) == 7, rig.emulator.requests
+    # after), funding income and, as this cycle's payments settled, the funding-rate history
+    # they were charged at (one call for every leg): no per-leg calls when nothing traded.
+    assert rig.venue.gate.total_calls == len(rig.emulator.requests) == 8, rig.emulator.requests
+    assert rig.emulator.requests.count(("GET", "/fapi/v1/fundingRate")) == 1
 
 
 async def test_ccxt_calls_leave_the_decimal_context_alone(rig: LiveRig) -> None:

@@ -29,7 +29,8 @@ async def test_timeout_after_accept_places_one_order_and_reaches_the_position(
     orders = rig.journal.orders(venue=rig.venue.name)
     assert len(orders) == 3 and all(o.status == "filled" for o in orders)
     fills = rig.journal.fills(venue=rig.venue.name)
-    assert {f.trade_id for f in fills} == {t.trade_id for t in rig.sim.trades}
+    keys = {rig.emulator.trade_key(t) for t in rig.sim.trades}
+    assert {(f.symbol, f.trade_id) for f in fills} == keys
     # The next cycle sees the intended positions and has nothing to do.
     await rig.clock.sleep(4 * 3600)
     assert (await rig.engine.cycle()).status == "held"

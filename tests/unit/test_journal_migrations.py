@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -370,4 +371,114 @@ def test_migrations_ship_with_the_package() -> None:
     migrations = files("bot.journal") / "migrations"
     assert (migrations / "env.py").is_file() and (migrations / "script.py.mako").is_file()
     revisions = [p.name for p in (migrations / "versions").iterdir() if p.name.endswith(".py")]
-    assert sorted(revisions) == ["0001_first_release.py", "0002_event_venue_and_leases.py"]
+    assert sorted(revisions) == [
+        "0001_first_release.py",
+        "0002_event_venue_and_leases.py",
+        "0003_keys_with_symbol.py",
+    ]
+
+
+# Rows a 0002 journal holds after live trading: fills without client ids (one claimed by exactly
+# one order, one by two orders after an exchange reset reused the id, one by none) and funding
+# payments written with 0 for an unknown rate and position.
+LIVE = "binanceusdm:main"
+ORDERS_0002: list[dict[str, Any]] = [
+    {
+        **FIRST_RELEASE_ROWS["orders"][1],
+        "client_order_id": client_id,
+        "venue_order_id": order_id,
+        "symbol": symbol,
+        "status": "filled",
+    }
+    for client_id, order_id, symbol in (
+        ("hb-eth-1", "7", "ETH/USDT:USDT"),
+        ("hb-btc-1", "7", "BTC/USDT:USDT"),  # the same order id on another symbol
+        ("hb-ada-1", "9", "ADA/USDT:USDT"),
+        ("hb-ada-2", "9", "ADA/USDT:USDT"),  # the id again, after an exchange reset
+    )
+]
+FILLS_0002: list[dict[str, Any]] = [
+    {
+        **FIRST_RELEASE_ROWS["fills"][0],
+        "venue": LIVE,
+        "trade_id": trade_id,
+        "client_order_id": None,
+        "venue_order_id": order_id,
+        "symbol": symbol,
+    }
+    for trade_id, order_id, symbol in (
+        ("100", "7", "ETH/USDT:USDT"),
+        ("101", "7", "BTC/USDT:USDT"),
+        ("102", "9", "ADA/USDT:USDT"),
+        ("103", "8", "ADA/USDT:USDT"),
+    )
+]
+FUNDING_0002: list[dict[str, Any]] = [
+    {
+        **FIRST_RELEASE_ROWS["funding_payments"][0],
+        "venue": LIVE,
+        "payment_id": payment_id,
+        "rate": Decimal(rate),
+        "position_contracts": Decimal(position),
+        "amount": Decimal(amount),
+    }
+    for payment_id, rate, position, amount in (
+        ("4480321991774044580", "0", "0", "0.00134317"),  # a live row: 0 meant "unknown"
+        ("4480321991774044581", "0", "0", "0"),  # nothing paid: zeros may be true
+    )
+]
+
+
+def test_journal_at_0002_is_keyed_by_symbol_without_losing_a_row(
+    engine: Engine, journal_url: str
+) -> None:
+    upgrade_to(engine, "0002")
+    fill_first_release(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(Base.metadata.tables["orders"]), ORDERS_0002)
+        connection.execute(insert(Base.metadata.tables["fills"]), FILLS_0002)
+        connection.execute(insert(Base.metadata.tables["funding_payments"]), FUNDING_0002)
+    before = dump(engine)
+    engine.dispose()
+
+    with Journal.open(journal_url) as journal:
+        after = dump(engine)
+        assert schema_differences(engine) == []
+        for table in ("rebalances", "orders", "position_snapshots", "events"):
+            assert after[table] == before[table]
+        # Fills: every row, every value; live ones claimed by their one order (backfill).
+        claimed = {"100": "hb-eth-1", "101": "hb-btc-1", "102": None, "103": None}
+        expected = [(*row[:2], claimed.get(row[1], row[2]), *row[3:]) for row in before["fills"]]
+        assert after["fills"] == expected
+        # Funding: a zero rate and position beside a non-zero amount become unknown (NULL).
+        columns = first_release_columns("funding_payments")
+        rate, position = columns.index("rate"), columns.index("position_contracts")
+        unknown = [list(row) for row in before["funding_payments"]]
+        unknown[2][rate] = unknown[2][position] = None
+        assert after["funding_payments"] == [tuple(row) for row in unknown]
+        (paid, nothing) = journal.funding(venue=LIVE)
+        assert paid.rate is None and paid.position_contracts is None
+        assert nothing.rate == 0 and nothing.position_contracts == 0
+
+        # The same trade id and payment id on two symbols are two records now.
+        fill = Fill(
+            LIVE, "100", "BTC/USDT:USDT", Side.SELL, Decimal("0.1"), Decimal(17000),
+            Decimal("0.85"), "USDT", Decimal(0), T0 + timedelta(days=1), venue_order_id="7",
+        )  # fmt: skip
+        assert journal.record_fills([fill, fill]) == 1
+        assert journal.record_fills([fill]) == 0
+        found = {(f.symbol, f.trade_id): f.client_order_id for f in journal.fills(venue=LIVE)}
+        assert found[("BTC/USDT:USDT", "100")] == "hb-btc-1"  # joined at insert time
+        assert found[("ETH/USDT:USDT", "100")] == "hb-eth-1"
+        payment = journal.funding(venue=LIVE)[0]
+        moved = replace(payment, symbol="ETH/USDT:USDT", rate=Decimal("0.0001"))
+        assert journal.record_funding([moved, payment]) == 1
+        assert len(journal.funding(venue=LIVE)) == 3
+
+    with engine.begin() as connection:  # and back (without rows the old keys would refuse)
+        connection.execute(text("DELETE FROM fills WHERE symbol = 'BTC/USDT:USDT'"))
+        connection.execute(text("DELETE FROM funding_payments WHERE symbol = 'ETH/USDT:USDT'"))
+        command.downgrade(alembic_config(connection), "0002")  # unknown is written as 0 again
+    with engine.connect() as connection:
+        nulls = connection.scalar(text("SELECT count(*) FROM funding_payments WHERE rate IS NULL"))
+    assert nulls == 0

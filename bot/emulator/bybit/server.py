@@ -31,7 +31,7 @@ from bot.emulator.bybit.auth import BybitAuthenticator
 from bot.emulator.bybit.chaos import BYBIT_ANSWERS
 from bot.emulator.bybit.errors import RATE_LIMITED, BybitError, params_error
 from bot.emulator.bybit.market import BybitMarket
-from bot.emulator.bybit.state import BybitState
+from bot.emulator.bybit.state import BybitState, exec_uuid
 from bot.emulator.bybit.trade import BybitTrade
 from bot.emulator.errors import BinanceError
 from bot.emulator.faults import Fault, FaultInjector, Throttle
@@ -39,7 +39,7 @@ from bot.emulator.routing import Route
 from bot.emulator.server import BinanceEmulator
 from bot.liquidation import LiquidationMethod
 from bot.venue.paper import PaperVenue
-from bot.venue.simcore import SimRejected
+from bot.venue.simcore import SimRejected, SimTrade
 
 BAN_PAGE = "access too frequent"
 GATEWAY_PAGE = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
@@ -57,11 +57,12 @@ class BybitEmulator(BinanceEmulator):
         *,
         faults: FaultInjector | None = None,
         liquidation: LiquidationMethod = LiquidationMethod.BYBIT,
+        id_base: int = 0,
     ) -> None:
         """Serve ``venue`` to clients holding this key pair; spot balances default to holdings."""
         venue.exchange.liquidation_method = liquidation
         self._api_key = api_key
-        super().__init__(venue, api_key, api_secret, spot_balances, faults=faults)
+        super().__init__(venue, api_key, api_secret, spot_balances, faults=faults, id_base=id_base)
         self.faults.answers = BYBIT_ANSWERS
         self.account.market_time_in_force = "IOC"
         self._bybit_auth = BybitAuthenticator(api_key, api_secret)
@@ -92,6 +93,10 @@ class BybitEmulator(BinanceEmulator):
             Route("POST", "/v5/order/cancel", trade.cancel, signed=True),
             Route("GET", "/v5/execution/list", trade.executions, signed=True),
         ]
+
+    def trade_key(self, trade: SimTrade) -> tuple[str, str]:
+        """Return (symbol, ``execId``) of a simulated trade: Bybit's ids are UUIDs."""
+        return trade.symbol, exec_uuid(trade.trade_id)
 
     # -- request pipeline ------------------------------------------------------------------
     async def _answer(self, request: web.Request, body: str) -> web.Response:

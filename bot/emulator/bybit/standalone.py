@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from bot.clock import from_ms, to_ms
+from bot.emulator.account import restart_id_base
 from bot.emulator.bybit.server import BybitEmulator
 from bot.emulator.standalone import WARMUP, ScaledClock, _default_holdings, _market, listen
 from bot.venue.paper import PaperVenue
@@ -58,7 +59,8 @@ async def run_bybit_standalone(
         taker_fee,
         slippage_bps,
     )
-    emulator = BybitEmulator(venue, api_key, api_secret)
+    # A restarted emulator never reissues an id a journal holds from an earlier run.
+    emulator = BybitEmulator(venue, api_key, api_secret, id_base=restart_id_base())
     url = await listen(emulator.start, port)
     if on_ready is not None:
         on_ready(url)
