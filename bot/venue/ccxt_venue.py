@@ -459,6 +459,8 @@ class CcxtVenue:
         """
         look = set(symbols) if self._dirty is None else self._dirty & set(symbols)
         fills: list[Fill] = []
+        if look and self.caps.all_executions:
+            await self._ensure_markets()  # the execution list is read by market id
         for symbol in sorted(look):
             start = to_ms(since[symbol]) if symbol in since else None
             if self.caps.all_executions:  # liquidations and ADL too, not only Trade

@@ -16,9 +16,11 @@ import pytest
 
 from bot.clock import to_ms
 from bot.domain import Fill, Side
+from bot.emulator.ccxt_client import make_bybit_client
 from bot.market.series import Bar, BarSeries, MarketData
+from bot.venue.capabilities import BYBIT
 from bot.venue.ccxt_venue import CcxtVenue
-from tests.live.conftest import LiveRig, close_rig, open_rig
+from tests.live.conftest import KEY, SECRET, LiveRig, close_rig, open_rig
 
 LEGS = ("ADA/USDT:USDT", "BTC/USDT:USDT", "ETH/USDT:USDT")
 ETH = "ETH/USDT:USDT"
@@ -208,3 +210,21 @@ async def test_someone_elses_trade_is_journaled_and_not_flagged(rig: LiveRig) ->
     fill = fills[rig.emulator.trade_key(external)]
     assert not fill.is_liquidation and fill.client_order_id is None  # not an order of ours
     assert rig.emulator.requests.count(FORCED) == 1  # asked once, for that unknown order
+
+
+async def test_a_restarted_bybit_venue_reads_the_execution_list_first_thing(
+    bybit_rig: LiveRig,
+) -> None:
+    await bybit_rig.engine.cycle()
+    client = make_bybit_client(
+        bybit_rig.emulator.base_url, KEY, SECRET, enable_rate_limit=False, timeout_ms=2000
+    )
+    client.timeout_on_exit = 0
+    try:  # a new process: its first read is the fills, before any market was loaded
+        venue = CcxtVenue(client, None, BYBIT, name=bybit_rig.venue.name)
+        fills = await venue.fetch_fills(list(LEGS), {})
+    finally:
+        await client.close()
+    assert sorted((f.symbol, f.trade_id) for f in fills) == sorted(
+        bybit_rig.emulator.trade_key(t) for t in bybit_rig.sim.trades
+    )
