@@ -184,7 +184,8 @@ class Engine:
         quote = self.config.hedge.quote
         allowed = self.config.hedge.perps
         wanted = {perp_symbol(a, quote) for a in assets if allowed is None or a in allowed}
-        wanted.update(self._held_symbols())  # a short whose holding is gone must still close
+        if not self.markets:  # a new process: a short whose holding is gone must still close
+            wanted.update(self._held_symbols())
         for legs in self.proxies.values():
             wanted.update(perp_symbol(leg.asset, quote) for leg in legs)
         auto = self.baskets.auto_assets()

@@ -115,24 +115,52 @@ async def run_standalone(
 
     ``on_ready`` is called with the URL once the server listens.
     """
+    venue, start = standalone_venue(
+        data_dir, assets, speed, collateral, holdings, taker_fee, slippage_bps
+    )
+    # A restarted emulator never reissues an id a journal holds from an earlier run.
+    emulator = BinanceEmulator(venue, api_key, api_secret, id_base=restart_id_base())
+    await serve(emulator, "Binance", port, start, speed, on_ready)
+
+
+def standalone_venue(
+    data_dir: str | None,
+    assets: list[str],
+    speed: float,
+    collateral: Decimal,
+    holdings: Mapping[str, Decimal] | None,
+    taker_fee: Decimal,
+    slippage_bps: Decimal,
+) -> tuple[PaperVenue, datetime]:
+    """Return the paper account an emulator serves, and the replay time it starts at."""
     data = _market(data_dir, assets)
     first_ms, last_ms = data.common_range_ms(assets)
     start = min(from_ms(first_ms) + WARMUP, from_ms(last_ms))
-    clock = ScaledClock(start, speed)
     venue = PaperVenue(
         data,
-        clock,
+        ScaledClock(start, speed),
         holdings if holdings is not None else _default_holdings(data, to_ms(start)),
         collateral,
         taker_fee,
         slippage_bps,
     )
-    # A restarted emulator never reissues an id a journal holds from an earlier run.
-    emulator = BinanceEmulator(venue, api_key, api_secret, id_base=restart_id_base())
+    return venue, start
+
+
+async def serve(
+    emulator: BinanceEmulator,
+    face: str,
+    port: int,
+    start: datetime,
+    speed: float,
+    on_ready: Callable[[str], None] | None,
+) -> None:
+    """Listen on 127.0.0.1:``port``, announce the URL, and serve until cancelled."""
     url = await listen(emulator.start, port)
     if on_ready is not None:
         on_ready(url)
-    log.warning("Binance emulator at %s on %s, replay from %s ×%g", url, data.label, start, speed)
+    label = emulator.venue.data.label
+    log.warning("%s emulator at %s on %s, replay from %s ×%g", face, url, label, start, speed)
     try:
         await asyncio.Event().wait()
     finally:

@@ -14,18 +14,12 @@ prints (`config/bybit-emulator.toml`).
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
-from bot.clock import from_ms, to_ms
 from bot.emulator.account import restart_id_base
 from bot.emulator.bybit.server import BybitEmulator
-from bot.emulator.standalone import WARMUP, ScaledClock, _default_holdings, _market, listen
-from bot.venue.paper import PaperVenue
-
-log = logging.getLogger(__name__)
+from bot.emulator.standalone import serve, standalone_venue
 
 
 async def run_bybit_standalone(
@@ -47,25 +41,9 @@ async def run_bybit_standalone(
     ``on_ready`` is called with the URL once the server listens; a port in use raises
     `ConfigError` (`bot.emulator.standalone.listen`).
     """
-    data = _market(data_dir, assets)
-    first_ms, last_ms = data.common_range_ms(assets)
-    start = min(from_ms(first_ms) + WARMUP, from_ms(last_ms))
-    clock = ScaledClock(start, speed)
-    venue = PaperVenue(
-        data,
-        clock,
-        holdings if holdings is not None else _default_holdings(data, to_ms(start)),
-        collateral,
-        taker_fee,
-        slippage_bps,
+    venue, start = standalone_venue(
+        data_dir, assets, speed, collateral, holdings, taker_fee, slippage_bps
     )
     # A restarted emulator never reissues an id a journal holds from an earlier run.
     emulator = BybitEmulator(venue, api_key, api_secret, id_base=restart_id_base())
-    url = await listen(emulator.start, port)
-    if on_ready is not None:
-        on_ready(url)
-    log.warning("Bybit emulator at %s on %s, replay from %s ×%g", url, data.label, start, speed)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await emulator.stop()
+    await serve(emulator, "Bybit", port, start, speed, on_ready)
