@@ -85,6 +85,7 @@ from bot.domain import ZERO, PositionSide
 from bot.risk import (
     Bracket,
     bracket_for,
+    check_distance_inputs,
     check_position,
     liquidation_price,
     margin_for_liquidation_distance,
@@ -197,13 +198,7 @@ def margin_for_distance_for(
         return margin_for_liquidation_distance(
             side, contracts, entry_price, mark_price, target_distance, brackets, contract_size
         )
-    check_position(contracts, entry_price, contract_size)
-    if mark_price <= 0:
-        raise ValueError(f"mark price must be > 0, got {mark_price}")
-    if target_distance <= 0:
-        raise ValueError(f"target distance must be > 0, got {target_distance}")
-    if side is PositionSide.LONG and target_distance >= 1:
-        raise ValueError(f"a long's target distance must be < 1, got {target_distance}")
+    check_distance_inputs(side, contracts, entry_price, mark_price, target_distance, contract_size)
     if contracts == 0:
         return ZERO
     sign = side_sign(side)

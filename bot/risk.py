@@ -169,6 +169,24 @@ def liquidation_distance(
     return (mark_price - liquidation_price) / mark_price
 
 
+def check_distance_inputs(
+    side: PositionSide,
+    contracts: Decimal,
+    entry_price: Decimal,
+    mark_price: Decimal,
+    target_distance: Decimal,
+    contract_size: Decimal,
+) -> None:
+    """Refuse inputs no margin-for-distance formula can answer (ValueError naming the input)."""
+    check_position(contracts, entry_price, contract_size)
+    if mark_price <= 0:
+        raise ValueError(f"mark price must be > 0, got {mark_price}")
+    if target_distance <= 0:
+        raise ValueError(f"target distance must be > 0, got {target_distance}")
+    if side is PositionSide.LONG and target_distance >= 1:
+        raise ValueError(f"a long's target distance must be < 1, got {target_distance}")
+
+
 def margin_for_liquidation_distance(
     side: PositionSide,
     contracts: Decimal,
@@ -185,13 +203,7 @@ def margin_for_liquidation_distance(
     :func:`liquidation_price`). Return ZERO when no margin at all already keeps the liquidation
     price at least that far, and ZERO for an empty position.
     """
-    check_position(contracts, entry_price, contract_size)
-    if mark_price <= 0:
-        raise ValueError(f"mark price must be > 0, got {mark_price}")
-    if target_distance <= 0:
-        raise ValueError(f"target distance must be > 0, got {target_distance}")
-    if side is PositionSide.LONG and target_distance >= 1:
-        raise ValueError(f"a long's target distance must be < 1, got {target_distance}")
+    check_distance_inputs(side, contracts, entry_price, mark_price, target_distance, contract_size)
     if contracts == 0:
         return ZERO
     sign = side_sign(side)
