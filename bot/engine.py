@@ -373,17 +373,10 @@ class Engine:
         return numbered
 
     # -- one cycle -------------------------------------------------------------------------
-    def rebalance_id(self, now: datetime) -> str:
-        """Return the id the next rebalance at ``now`` would get (without taking it)."""
-        return self.slot_id(now)
-
-    async def cycle(self, *, dry_run: bool = False, one_shot: bool = False) -> CycleReport:
-        """Run observe → decide → act → record once; ``dry_run`` only observes and plans.
-
-        ``one_shot`` (the `rebalance` command) runs the same cycle; it is kept for callers.
-        """
+    async def cycle(self, *, dry_run: bool = False) -> CycleReport:
+        """Run observe → decide → act → record once; ``dry_run`` only observes and plans."""
         slot = self.slot_id(self.clock.now())
-        rid = self.rebalance_id(self.clock.now()) if dry_run else self._next_rebalance_id(slot)
+        rid = slot if dry_run else self._next_rebalance_id(slot)
         current_rebalance.set(rid)  # every log line of this cycle carries it
         settled = Settlement()
         new_fills, new_funding = (0, 0) if dry_run else await self.sync_journal()

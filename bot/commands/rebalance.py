@@ -51,7 +51,7 @@ async def _rebalance(config: Config, args: argparse.Namespace, session: Session)
         if lease is not None:
             lease.keep_alive()  # renewed while the confirmation prompt waits
         engine = Engine(config, session.venue, journal, session.strategy, session.clock, mode)
-        plan = await engine.cycle(dry_run=True, one_shot=True)
+        plan = await engine.cycle(dry_run=True)
         print(holdings_table(plan))
         print(f"\nstrategy: {plan.reason}")
         for note in plan.notes:
@@ -82,7 +82,7 @@ async def _rebalance(config: Config, args: argparse.Namespace, session: Session)
                 return 1
         if lease is not None:
             lease.renew()  # raises LeaseLost if another instance took over meanwhile
-        report = await engine.cycle(one_shot=True)
+        report = await engine.cycle()
         if report.status == "halted":  # halted while the confirmation prompt waited
             raise Halted(halted_message(switch, args.config))
         print()
