@@ -1,7 +1,8 @@
 """Chaos soak: random faults, random kills and moving targets; invariants checked after each trial.
 
     python scripts/soak.py --trials N --seed S [--journal URL] [--kill process|task]
-                           [--exchange binanceusdm|bybit] [--max-minutes M] [--keep] [-v]
+                           [--exchange binanceusdm|bybit] [--faults KIND,...] [--max-minutes M]
+                           [--keep] [-v]
 
 Trial i runs with seed S + i (see ``tests/chaos/harness.py``): a fresh emulated exchange on
 127.0.0.1 and a fresh journal, the bot killed 1-3 times at random moments while faults fire and
@@ -34,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).absolute().parents[1]))  # the tests package
 
+from tests.chaos.catalogue import ALL_KINDS
 from tests.chaos.harness import (
     NEW_RISK_KNOBS,
     JournalSource,
@@ -101,11 +103,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="leave order_settle_timeout, confirm_unexplained and max_basis out of the config "
         "(for a bot that does not know them yet)",
     )
+    parser.add_argument(
+        "--faults",
+        type=fault_kinds,
+        default=ALL_KINDS,
+        help="comma-separated fault kinds to draw from (default: all: " + ",".join(ALL_KINDS) + ")",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per trial, logs")
     args = parser.parse_args(argv)
     if args.trials < 1:
         parser.error("--trials must be at least 1")
     return args
+
+
+def fault_kinds(text: str) -> tuple[str, ...]:
+    """Parse ``--faults``: known kinds only."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = sorted(set(kinds) - set(ALL_KINDS))
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(
+            f"unknown fault kind(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(ALL_KINDS)}"
+        )
+    return kinds
 
 
 def trial_line(result: TrialResult) -> str:
@@ -127,7 +147,9 @@ async def soak(
         if deadline is not None and time.monotonic() > deadline:
             print(f"time limit reached: {len(results)} of {args.trials} trials run", flush=True)
             break
-        result = await run_trial(seed, args.kill, args.exchange, journals, workdir, knobs=knobs)
+        result = await run_trial(
+            seed, args.kill, args.exchange, journals, workdir, knobs=knobs, kinds=args.faults
+        )
         results.append(result)
         if args.verbose or result.failed:
             print(trial_line(result), flush=True)

@@ -359,6 +359,24 @@ class Account:
         else:
             self.sim.isolated.discard(unified)
 
+    def liquidate(self, symbol: str) -> int:
+        """Let the mark wick through ``symbol``'s liquidation price: the exchange closes it.
+
+        A squeeze the candles do not show; the position is liquidated at its liquidation price
+        as the simulation does (`SimExchange.check_liquidation`). Return the liquidation
+        order's id; ValueError when flat.
+        """
+        unified = self.unified(symbol)
+        self.venue.catch_up()
+        self._sync()
+        price = self.sim.liquidation_price(unified)
+        if price is None:
+            raise ValueError(f"no position in {unified} to liquidate")
+        trade = self.sim.check_liquidation(unified, price, price, self.venue.clock.now())
+        assert trade is not None, "a range at the liquidation price always reaches it"
+        self._sync()
+        return self.number(self.forced[int(trade.order_id)])
+
     def reset_to_defaults(self) -> None:
         """Lose the exchange's state as a restart would (see the module docstring)."""
         self.venue.catch_up()

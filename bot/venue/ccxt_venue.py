@@ -51,6 +51,8 @@ from bot.venue.gate import RequestGate
 log = logging.getLogger(__name__)
 
 BPS = Decimal("0.0001")
+ACCOUNT_MODE_LOCKED = "3400045"
+"""Bybit's "Set margin mode failed": the account-wide mode cannot change with positions open."""
 
 
 class CcxtVenue:
@@ -81,12 +83,12 @@ class CcxtVenue:
         self.quote = quote
         self._markets_loaded = False
         self._account_checked = False
-        self._account_isolated = False
-        self._seen_leverage: dict[str, int] = {}
         self._brackets: dict[str, tuple[Bracket, ...]] = {}
         self._sizes: dict[str, Decimal] = {}
         self._dirty: set[str] | None = None  # None: nothing known yet, look at every symbol
         self._seen_orders: set[tuple[str, str]] = set()  # (symbol, order id) looked up as forced
+        self._account_mode: str | None = None  # account-wide margin mode as last read (Bybit)
+        self._verified_leverage: dict[str, int] = {}  # leverage seen with that account mode
 
     @property
     def liquidation_method(self) -> LiquidationMethod:
@@ -196,16 +198,28 @@ class CcxtVenue:
         for item in raw:
             found = parse.position(item)
             if found is not None and found.symbol in wanted:
-                if self.caps.margin_mode_scope == "account":  # set account-wide, not shown here
-                    found = replace(found, margin_mode=None)
                 positions[found.symbol] = found
-                self._seen_leverage[found.symbol] = found.leverage
+        if self.caps.margin_mode_scope == "account" and positions:
+            positions = await self._with_account_mode(positions)
         for symbol in wanted:
             size = positions[symbol].signed_contracts if symbol in positions else Decimal(0)
             if self._sizes.get(symbol, Decimal(0)) != size and self._dirty is not None:
                 self._dirty.add(symbol)
             self._sizes[symbol] = size
         return positions
+
+    async def _with_account_mode(self, positions: dict[str, Position]) -> dict[str, Position]:
+        """Give positions the account-wide margin mode (Bybit's position rows do not say it).
+
+        Read once, then again whenever a position's leverage is not the one seen with it: a
+        reset or a hand on the website changes both.
+        """
+        if self._account_mode is None or any(
+            self._verified_leverage.get(s) != p.leverage for s, p in positions.items()
+        ):
+            self._account_mode = await self._account_margin_mode(next(iter(positions)))
+            self._verified_leverage = {s: p.leverage for s, p in positions.items()}
+        return {s: replace(p, margin_mode=self._account_mode) for s, p in positions.items()}
 
     async def fetch_brackets(self, symbols: Iterable[str]) -> dict[str, tuple[Bracket, ...]]:
         """Return each symbol's maintenance-margin brackets (leverage tiers), cached."""
@@ -265,6 +279,12 @@ class CcxtVenue:
             await self.futures.set_margin_mode("isolated", symbol)
         except (ccxt.MarginModeAlreadySet, ccxt.NoChange):
             return
+        except ccxt.ExchangeError as error:
+            if ACCOUNT_MODE_LOCKED not in str(error):
+                raise
+            # Bybit refuses an account-wide switch while positions are open: an answer, not an
+            # outage (ccxt leaves the code unclassified).
+            raise ccxt.OperationRejected(str(error)) from None
 
     async def _leverage(self, symbol: str, leverage: int) -> None:
         try:
@@ -282,12 +302,23 @@ class CcxtVenue:
         await self._check_account()
         if self.caps.margin_mode_scope == "symbol":
             await self._write("set_margin_mode", lambda: self._isolated(symbol))
-        elif not self._account_isolated or self._seen_leverage.get(symbol, leverage) != leverage:
-            # Account-wide (Bybit unified): positions do not say; a drifted leverage is the
-            # evidence that the exchange lost its settings, the margin mode with them.
-            await self._write("set_margin_mode", lambda: self._isolated(None))
-            self._account_isolated = True
+        else:
+            # Account-wide (Bybit unified): the website or a reset can switch it while every leg
+            # is flat, so it is read before each leg is set up.
+            self._account_mode = await self._account_margin_mode(symbol)
+            if self._account_mode != "isolated":
+                await self._write("set_margin_mode", lambda: self._isolated(None))
+                self._account_mode = "isolated"
         await self._write("set_leverage", lambda: self._leverage(symbol, leverage))
+        self._verified_leverage[symbol] = leverage
+
+    async def _account_margin_mode(self, symbol: str) -> str | None:
+        """Return the account-wide margin mode ("isolated", "cross", "portfolio")."""
+        answer = await self._read(
+            "fetch_margin_mode", lambda: self.futures.fetch_margin_mode(symbol)
+        )
+        mode = answer.get("marginMode")
+        return str(mode) if mode is not None else None
 
     async def add_margin(self, symbol: str, amount: Decimal) -> None:
         """Move collateral into ``symbol``'s isolated margin."""

@@ -4,7 +4,8 @@ Two families. *Request faults* are armed on the fault injector for the next call
 (drop, hang, 5xx, rejection, rate limit, partial fill, delay, corrupt body, resting orders, wrong
 price, empty or flipped positions). *Account events* happen to the account at one moment, as a
 human or the exchange would do them (a reset to the exchange's defaults, someone else's trade,
-leverage or margin type changed on the website, resting orders filling). Someone else trades only
+leverage or margin type changed on the website, resting orders filling, a wick through a
+position's liquidation price). Someone else trades only
 on a leg in isolated margin: a position opened in cross margin could not be switched back to
 isolated by any bot (Binance refuses a margin type change with a position), so it would make the
 settled invariants unreachable rather than test the bot.
@@ -42,7 +43,14 @@ REQUEST_KINDS = (
     "empty_positions",
     "flip_positions",
 )
-ACCOUNT_KINDS = ("reset", "external_trade", "leverage_oob", "margin_oob", "fill_resting")
+ACCOUNT_KINDS = (
+    "reset",
+    "external_trade",
+    "leverage_oob",
+    "margin_oob",
+    "fill_resting",
+    "liquidation",
+)
 ALL_KINDS = REQUEST_KINDS + ACCOUNT_KINDS
 
 SKEW = "Timestamp for this request is outside of the recvWindow."
@@ -107,9 +115,15 @@ def _show(endpoint: tuple[str | None, str | None]) -> str:
     return f"{method or '*'} {path or '*'}"
 
 
-def draw(rng: random.Random, face: Face, symbols: Sequence[str], timing: Timing) -> Drawn:
-    """Draw one fault of any kind, with its parameters."""
-    kind = rng.choice(ALL_KINDS)
+def draw(
+    rng: random.Random,
+    face: Face,
+    symbols: Sequence[str],
+    timing: Timing,
+    kinds: Sequence[str] = ALL_KINDS,
+) -> Drawn:
+    """Draw one fault of one of ``kinds``, with its parameters."""
+    kind = rng.choice(kinds)
     times = rng.randint(1, 3)
     symbol = rng.choice(list(symbols))
     if kind == "drop":
@@ -252,11 +266,16 @@ def draw(rng: random.Random, face: Face, symbols: Sequence[str], timing: Timing)
             lambda s: _account(s, "set_leverage_out_of_band", symbol, leverage),
         )
     if kind == "margin_oob":
+        if face.exchange == "bybit":  # Bybit's margin mode is the unified account's
+            return Drawn(kind, "account switched to cross margin on the website", _bybit_cross)
         return Drawn(
             kind,
             f"{symbol} switched to cross margin on the website",
             lambda s: _account(s, "set_margin_type_out_of_band", symbol, False),
         )
+    if kind == "liquidation":
+        order = rng.sample(list(symbols), len(symbols))  # the first of them holding a position
+        return Drawn(kind, f"a wick liquidates one of {', '.join(order)}", _liquidate(order))
     return Drawn("fill_resting", "resting orders fill", lambda s: _account(s, "fill_resting"))
 
 
@@ -289,6 +308,28 @@ def _account(scene: Scene, name: str, *args: Any) -> bool:
     try:
         scene.ledger.external(lambda: getattr(account, name)(*args), scene.first_request)
     except ValueError:  # refused, as the website would (e.g. margin type with a position)
+        return False
+    return True
+
+
+def _liquidate(order: Sequence[str]) -> Callable[[Scene], bool]:
+    def apply(scene: Scene) -> bool:
+        account = scene.emulator.account
+        held = [
+            s for s in order if s in account.sim.positions and account.sim.position(s).contracts
+        ]
+        return bool(held) and _account(scene, "liquidate", held[0])
+
+    return apply
+
+
+def _bybit_cross(scene: Scene) -> bool:
+    state = getattr(scene.emulator, "state", None)
+    if not _has(state, "set_margin_mode_out_of_band"):
+        return False
+    try:
+        scene.ledger.external(lambda: state.set_margin_mode_out_of_band(False), scene.first_request)
+    except ValueError:  # refused with positions open, as the website does
         return False
     return True
 

@@ -98,6 +98,10 @@ class Face:
     """Endpoints read every cycle: tickers, positions, balances."""
     positions: frozenset[str]
     """Paths that answer the positions (GET)."""
+    trades: frozenset[str]
+    """Paths that answer the trade list (GET)."""
+    marks_liquidations: bool
+    """Whether the trade list itself marks a liquidation (Bybit's ``BustTrade``)."""
 
 
 BINANCE_FACE = Face(
@@ -111,6 +115,8 @@ BINANCE_FACE = Face(
         ("GET", "/fapi/v1/userTrades"),
     ),
     frozenset({"/fapi/v2/positionRisk", "/fapi/v3/positionRisk"}),
+    frozenset({"/fapi/v1/userTrades"}),
+    marks_liquidations=False,
 )
 BYBIT_FACE = Face(
     "bybit",
@@ -122,5 +128,7 @@ BYBIT_FACE = Face(
         ("GET", "/v5/execution/list"),
     ),
     frozenset({"/v5/position/list"}),
+    frozenset({"/v5/execution/list"}),
+    marks_liquidations=True,
 )
 FACES = {face.exchange: face for face in (BINANCE_FACE, BYBIT_FACE)}

@@ -68,6 +68,7 @@ from bot.venue.paper import PaperVenue
 from strategies.registry import create_strategy
 from tests.chaos import invariants
 from tests.chaos.catalogue import (
+    ALL_KINDS,
     PROCESS_TIMING,
     TASK_TIMING,
     Drawn,
@@ -110,6 +111,8 @@ class ModeSettings:
     """Process mode: wall seconds the settling life may take."""
     life_seconds: float = 25.0
     """Process mode: a life not killed by then is killed anyway."""
+    kinds: tuple[str, ...] = ALL_KINDS
+    """The fault kinds a trial draws from (`tests.chaos.catalogue`)."""
 
 
 TASK = ModeSettings("task", "10m", "60s", "60s", 600.0, TASK_TIMING)
@@ -214,7 +217,7 @@ def plan_lives(
         faults: list[Drawn] = []
         events: list[tuple[float | None, Drawn]] = []
         for _ in range(0 if settling else rng.choice((0, 1, 1, 2, 2, 3))):
-            drawn = draw(rng, face, symbols, mode.timing)
+            drawn = draw(rng, face, symbols, mode.timing, mode.kinds)
             if not drawn.is_event:
                 faults.append(drawn)
             elif rng.random() < 0.5:
@@ -384,15 +387,18 @@ class Trial:
         self.scene = Scene(self.emulator, self.face, self.ledger, self.symbols)
         self.venue_name = f"{exchange}:{ACCOUNT}"
         self.position_reads: list[int] = []
+        self.trade_reads: list[int] = []
         self.emulator.on_arrival = self._note
 
     # -- shared steps ---------------------------------------------------------------------------
     def _note(self, method: str, path: str, number: int) -> None:
-        """Every request: sample the clocks, mark the audit log, note position reads."""
+        """Every request: sample the clocks, mark the audit log, note position and trade reads."""
         self.clocks.sample()
         self.ledger.mark(number)
         if method == "GET" and path in self.face.positions:
             self.position_reads.append(number)
+        if method == "GET" and path in self.face.trades:
+            self.trade_reads.append(number)
 
     def _log_targets(self) -> None:
         self.targets.record(self.clock.now(), self.ratio, self.emulator.account.spot_balances)
@@ -737,12 +743,17 @@ class Trial:
             trades = self.ledger.trades.items()
             trade_keys = {sim_id: self.emulator.trade_key(trade) for sim_id, trade in trades}
             start = self.targets.changes[0].time
+            unflaggable = (
+                set()
+                if self.face.marks_liquidations
+                else invariants.forgotten_liquidations(events, self.ledger, self.trade_reads)
+            )
             return [
                 *invariants.duplicate_client_ids(events),
                 *invariants.over_hedges(
                     events, self.ledger, self.targets, self.rules, self.lots, self.position_reads
                 ),
-                *invariants.journal_fills(self.ledger, view, trade_keys),
+                *invariants.journal_fills(self.ledger, view, trade_keys, unflaggable),
                 *invariants.journal_funding(self.ledger, view),
                 *invariants.journal_orders(self.ledger, view),
                 *invariants.unsettled(
@@ -769,6 +780,7 @@ def _available(emulator: Tracked, kind: str) -> bool:
         "leverage_oob": (emulator.account, "set_leverage_out_of_band"),
         "margin_oob": (emulator.account, "set_margin_type_out_of_band"),
         "fill_resting": (emulator.account, "fill_resting"),
+        "liquidation": (emulator.account, "liquidate"),
     }
     target = names.get(kind)
     return target is None or callable(getattr(target[0], target[1], None))
@@ -783,14 +795,16 @@ async def run_trial(
     limit_seconds: float = 600.0,
     knobs: bool = NEW_RISK_KNOBS,
     settle_seconds: float | None = None,
+    kinds: Sequence[str] = ALL_KINDS,
 ) -> TrialResult:
-    """Run one trial; a harness failure is reported in ``error``, never raised."""
+    """Run one trial (faults drawn from ``kinds``); a harness failure is reported in ``error``."""
     directory = workdir / f"{mode}-{exchange}-seed-{seed}"
     started = time.perf_counter()
     try:
         settings = MODES[mode]
         if settle_seconds is not None:
             settings = replace(settings, settle_seconds=settle_seconds)
+        settings = replace(settings, kinds=tuple(kinds))
         trial = Trial(seed, settings, exchange, journals.new(directory), directory, knobs)
     except Exception as error:
         result = TrialResult(seed, mode, exchange)
@@ -815,11 +829,12 @@ async def run_trials(
     workdir: Path,
     progress: Callable[[TrialResult], None] | None = None,
     knobs: bool = NEW_RISK_KNOBS,
+    kinds: Sequence[str] = ALL_KINDS,
 ) -> list[TrialResult]:
     """Run trials one after another."""
     results = []
     for seed in seeds:
-        result = await run_trial(seed, mode, exchange, journals, workdir, knobs=knobs)
+        result = await run_trial(seed, mode, exchange, journals, workdir, knobs=knobs, kinds=kinds)
         results.append(result)
         if progress is not None:
             progress(result)

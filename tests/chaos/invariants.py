@@ -16,8 +16,11 @@ Each check returns violations: short strings naming the invariant, the symbol an
    bot's. Someone else's trades are not checked (they are what the bot must correct, not what it
    did); one that grew the short and that no position read between it and the bot's order could
    have shown is added to the bound (the bot sized its order without it; seen, it is the bot's).
-3. ``journal-fills`` / ``journal-funding`` / ``journal-orders``: every trade of the bot's orders is
-   journaled exactly once with its amount and its price to the cent; every journaled fill is a
+3. ``journal-fills`` / ``journal-funding`` / ``journal-orders``: every trade on the account (the
+   bot's, someone else's, a liquidation) is journaled exactly once with its amount and its price
+   to the cent, a liquidation flagged as one and nothing else (except on Binance a liquidation
+   whose forced order a reset erased before the bot read the trade list: nothing the exchange
+   still answers marks it); every journaled fill is a
    trade the exchange made; every funding payment is journaled exactly once (symbol and amount to
    the cent); every order the exchange accepted from the bot is journaled, with the exchange's
    filled amount and a status that says the same (filled; partially filled; canceled with
@@ -176,14 +179,42 @@ def _capped(found: Mapping[str, list[str]]) -> list[str]:
     return lines
 
 
+def forgotten_liquidations(
+    events: Sequence[Event], ledger: Ledger, trade_reads: Sequence[int]
+) -> set[str]:
+    """Return the order ids of liquidations a reset made unknowable before the bot looked.
+
+    Binance's trade list does not mark a liquidation; its forced-orders list does, and an account
+    reset erases that with every other order record. A liquidation followed by a reset with no
+    read of the trade list in between can be journaled to the cent, but nothing the exchange
+    still answers says it was one (``trade_reads``: request numbers of the trade-list reads).
+    """
+    reads = sorted(trade_reads)
+    resets = sorted(ledger.seen_by(e.seq - 1) for e in events if e.kind == "reset")
+    forgotten = set()
+    for event in events:
+        if event.kind != "liquidation" or event.order_id is None:
+            continue
+        at = ledger.seen_by(event.seq - 1)
+        later = [r for r in resets if r >= at]
+        if later and not _read_between(reads, at, later[0]):
+            forgotten.add(event.order_id)
+    return forgotten
+
+
 def journal_fills(
-    ledger: Ledger, journal: JournalView, trade_key: Mapping[str, tuple[str, str]]
+    ledger: Ledger,
+    journal: JournalView,
+    trade_key: Mapping[str, tuple[str, str]],
+    unflaggable: Iterable[str] = (),
 ) -> list[str]:
-    """Invariant 3a: the bot's trades journaled exactly once, to the cent; no phantom fills.
+    """Invariant 3a: every trade journaled exactly once, to the cent; no phantom fills.
 
     ``trade_key`` gives each simulated trade's (symbol, trade id) as the face reports it: the
-    journal's key (Binance numbers trades per symbol).
+    journal's key (Binance numbers trades per symbol). Liquidations of the orders in
+    ``unflaggable`` (`forgotten_liquidations`) need not be flagged.
     """
+    exempt = set(unflaggable)
     problems: list[str] = []
     by_id: dict[tuple[str, str], list[Fill]] = defaultdict(list)
     for fill in journal.fills:
@@ -201,14 +232,16 @@ def journal_fills(
         if len(rows) > 1:
             problems.append(f"journal-fills: {what} journaled {len(rows)}×")
         if not rows:
-            if ledger.is_bot_trade(trade):
-                problems.append(f"journal-fills: {what} not journaled")
+            problems.append(f"journal-fills: {what} not journaled")
             continue
         row = rows[0]
         if row.amount != trade.amount or abs(row.price - trade.price) >= CENT:
             problems.append(
                 f"journal-fills: {what} journaled as {_num(row.amount)} @ {_round(row.price, 2)}"
             )
+        if row.is_liquidation != trade.is_liquidation and trade.order_id not in exempt:
+            flagged = "flagged" if row.is_liquidation else "not flagged"
+            problems.append(f"journal-fills: {what} journaled {flagged} as a liquidation")
     for key, rows in by_id.items():
         if key not in known:
             row = rows[0]

@@ -170,6 +170,10 @@ class Ledger:
             found = request
         return found
 
+    def seen_by(self, index: int) -> int:
+        """Return the first request whose answer can reflect audit event ``index``."""
+        return self.first_seen.get(index, self.request_of(index))
+
     def external(self, action: Callable[[], T], first_request: int = 0) -> T:
         """Run a harness action on the account; whatever it makes is not the bot's doing.
 

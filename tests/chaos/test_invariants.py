@@ -234,3 +234,16 @@ def test_a_failed_cycle_needs_a_reason_other_than_the_strategys() -> None:
         ],
     )
     assert invariants.unexplained_rebalances(view) == ["rebalance: r failed without a reason"]
+
+
+def test_a_liquidation_erased_by_a_reset_before_any_trade_read_needs_no_flag(book: Book) -> None:
+    book.sell("0.5", "hb-1")
+    liquidated_at = book.request()
+    book.ledger.external(lambda: book.account.liquidate(BTC), liquidated_at)
+    read = book.request()  # a read of the trade list, in the second case
+    reset_at = book.request()
+    book.ledger.external(book.account.reset_to_defaults, reset_at)
+    events = book.ledger.events()
+    (liquidation,) = [t for t in book.account.sim.trades if t.is_liquidation]
+    assert invariants.forgotten_liquidations(events, book.ledger, []) == {liquidation.order_id}
+    assert invariants.forgotten_liquidations(events, book.ledger, [read]) == set()

@@ -354,3 +354,21 @@ async def test_a_liquidation_caught_up_with_appears_in_the_audit(
     assert event.client_order_id is None
     trades = await futures.fetch_my_trades(BTC)
     assert trades[-1]["order"] == emulator.account.venue_order_id(event.order_id or 0)
+
+
+async def test_a_wick_liquidates_a_short_at_its_liquidation_price(
+    futures: Any, emulator: BinanceEmulator
+) -> None:
+    await open_short(futures)
+    sim = emulator.venue.exchange
+    price = sim.liquidation_price(BTC)
+    assert price is not None
+    number = emulator.account.liquidate("BTCUSDT")
+    assert sim.position(BTC).contracts == 0 and sim.position(BTC).isolated_margin == 0
+    (trade,) = [t for t in sim.trades if t.is_liquidation]
+    assert trade.price == price and trade.amount == Decimal("0.5") and trade.side.value == "buy"
+    order = await futures.fetch_order(str(number), BTC)
+    assert order["clientOrderId"].startswith("autoclose-") and order["filled"] == 0.5
+    assert emulator.account.audit[-1].kind == "liquidation"
+    with pytest.raises(ValueError, match="no position"):
+        emulator.account.liquidate(BTC)

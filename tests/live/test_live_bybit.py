@@ -165,3 +165,32 @@ async def test_rate_limit_backs_off_without_earning_a_ban(rig: LiveRig) -> None:
     assert rig.monotonic.seconds - start >= 30
     assert rig.emulator.faults.bans == 0  # no call inside the back-off window: no 403
     assert len(rig.sim.orders) == 3
+
+
+async def test_an_account_switched_to_cross_while_flat_is_set_isolated_before_reopening(
+    rig: LiveRig,
+) -> None:
+    await rig.engine.cycle()
+    balances = rig.emulator.account.spot_balances
+    held = dict(balances)
+    for asset in ("ADA", "BTC", "ETH"):
+        balances[asset] = ZERO  # the holdings sold: the bot closes every short
+    await rig.clock.sleep(4 * 3600)
+    await rig.engine.cycle()
+    assert all(rig.sim.position(s).contracts == 0 for s in LEGS)
+    rig.emulator.state.set_margin_mode_out_of_band(False)  # cross, on the website, while flat
+    assert rig.emulator.state.margin_mode != ISOLATED
+    balances.update(held)
+    await rig.clock.sleep(4 * 3600)
+    report = await rig.engine.cycle()
+    assert report.status == "done", (report.reason, report.notes)
+    assert rig.emulator.state.margin_mode == ISOLATED
+    for symbol in LEGS:
+        assert rig.sim.position(symbol).contracts < 0 and symbol in rig.sim.isolated
+
+
+async def test_the_website_refuses_a_margin_mode_switch_with_positions_open(rig: LiveRig) -> None:
+    await rig.engine.cycle()
+    with pytest.raises(ValueError, match="close all positions"):
+        rig.emulator.state.set_margin_mode_out_of_band(False)
+    assert rig.emulator.state.margin_mode == ISOLATED

@@ -14,11 +14,16 @@ printed whatever the outcome; a failing seed replays alone with
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests.chaos.harness import SqliteJournals, format_report, run_trial, run_trials
+
+ACCOUNT_EVENTS = ("liquidation", "external_trade", "reset")
+"""What happens to the account besides the bot: the trials in which the journal must still equal
+the exchange's trade and income history to the cent, liquidations flagged."""
 
 TASK_SEED = 1000
 TASK_TRIALS = 30
@@ -38,6 +43,24 @@ async def test_chaos_soak_task_slice(tmp_path: Path, capsys: pytest.CaptureFixtu
         print("\n" + report)
     assert len(results) == TASK_TRIALS
     assert sum(r.kills for r in results) >= TASK_TRIALS  # every trial kills at least once
+    assert not [r.seed for r in results if r.failed], report
+
+
+@pytest.mark.parametrize(("exchange", "seed"), [("binanceusdm", 3000), ("bybit", 4030)])
+async def test_chaos_soak_account_events_slice(
+    exchange: str, seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trials = 10
+    seeds = range(seed, seed + trials)
+    results = [
+        await run_trial(s, "task", exchange, SqliteJournals(), tmp_path, kinds=ACCOUNT_EVENTS)
+        for s in seeds
+    ]
+    report = format_report(results, f"chaos soak, account events on {exchange}, seeds {seed}..")
+    with capsys.disabled():
+        print("\n" + report)
+    drawn = sum((r.faults for r in results), Counter[str]())
+    assert drawn["liquidation"] >= 2 and drawn["external_trade"] + drawn["reset"] >= 2, drawn
     assert not [r.seed for r in results if r.failed], report
 
 

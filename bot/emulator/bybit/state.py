@@ -157,6 +157,19 @@ class BybitState:
         sim = self.account.sim
         return ISOLATED if set(sim.markets) <= sim.isolated else REGULAR
 
+    def set_margin_mode_out_of_band(self, isolated: bool) -> None:
+        """Switch the account-wide margin mode as on the website (ValueError with a position)."""
+        self.account.venue.catch_up()
+        sim = self.account.sim
+        if (self.margin_mode == ISOLATED) == isolated:
+            return
+        if self.open_symbols():
+            raise ValueError("Please close all positions before switching the margin mode")
+        if isolated:
+            sim.isolated.update(sim.markets)
+        else:
+            sim.isolated.clear()
+
     def open_symbols(self) -> list[str]:
         """Return the symbols with an open position."""
         return sorted(s for s, p in self.account.sim.positions.items() if p.contracts != 0)
