@@ -124,19 +124,21 @@ def _claim_trades(
     """Settle an order the exchange no longer knows by the trades it left, if they are its own.
 
     An exchange that lost its order records (a restart) still lists trades with their exchange
-    order id. Trades of exactly one unclaimed exchange order, on the order's side, after it was
-    journaled and within its amount are its trades; anything less certain is not claimed.
+    order id. When the exchange told us the order's id, the trades of that id are its trades
+    (none: it never traded). Otherwise, among the unclaimed exchange orders on the order's side
+    since it was journaled and within its amount, the only one, or else the only one that filled
+    it exactly, is its own; anything less certain is not claimed.
     """
     since = order.created_at - CLAIM_SLACK
-    groups: dict[str, list[Fill]] = {}
-    for fill in journal.unclaimed_fills(venue, order.symbol, since):
-        if fill.side is order.side and fill.venue_order_id is not None:
-            groups.setdefault(fill.venue_order_id, []).append(fill)
-    fitting = {
-        oid: fills
-        for oid, fills in groups.items()
-        if sum((f.amount for f in fills), ZERO) <= order.amount
-    }
+    if order.venue_order_id is not None:
+        own = [
+            f
+            for f in journal.fills(venue=venue, symbol=order.symbol, since=since)
+            if f.venue_order_id == order.venue_order_id
+        ]
+        fitting = {order.venue_order_id: own} if own else {}
+    else:
+        fitting = _fitting_orders(journal.unclaimed_fills(venue, order.symbol, since), order)
     if len(fitting) != 1:
         return False
     ((oid, fills),) = fitting.items()
@@ -154,6 +156,19 @@ def _claim_trades(
     )
     found.confirmed.append(order.client_order_id)
     return True
+
+
+def _fitting_orders(unclaimed: Iterable[Fill], order: JournaledOrder) -> dict[str, list[Fill]]:
+    """Group unclaimed trades by exchange order; keep those that could be ``order``'s own."""
+    groups: dict[str, list[Fill]] = {}
+    for fill in unclaimed:
+        if fill.side is order.side and fill.venue_order_id is not None:
+            groups.setdefault(fill.venue_order_id, []).append(fill)
+    totals = {oid: sum((f.amount for f in fills), ZERO) for oid, fills in groups.items()}
+    fitting = {oid: groups[oid] for oid, total in totals.items() if total <= order.amount}
+    if len(fitting) > 1:  # several could be: one that filled it exactly is, if only one did
+        fitting = {oid: fills for oid, fills in fitting.items() if totals[oid] == order.amount}
+    return fitting
 
 
 async def _settle_one(

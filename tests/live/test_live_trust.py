@@ -274,3 +274,58 @@ async def test_a_short_held_in_cross_margin_is_closed_and_reopened_isolated(rig:
     await bot.cycle()
     assert ADA in rig.sim.isolated and rig.sim.leverage_of(ADA) == 2
     assert_on_target(rig)
+
+
+async def test_an_order_the_exchange_forgot_is_claimed_by_the_trades_that_fill_it_exactly(
+    rig: LiveRig,
+) -> None:
+    bot = engine(rig)
+    await bot.cycle()
+    rig.emulator.account.spot_balances["ETH"] = Decimal(20)  # the bot sells more ETH
+    rig.emulator.faults.rest_orders(times=1)  # NEW answer: confirmed by a lookup
+    rig.emulator.faults.reject(*QUERY, code=-2013, message="Order does not exist.", times=50)
+    await rig.clock.sleep(5)
+    sent = await bot.cycle()
+    (order,) = [e for e in sent.executions if e.intent.symbol == ETH]
+    assert order.status == "unknown"
+    rig.emulator.account.fill_resting()  # it filled; the bot did not hear
+    rig.emulator.account.external_trade(ETH, "sell", Decimal("0.4"))  # someone else sells ETH
+    rig.emulator.account.reset_to_defaults()  # the exchange forgets every order record
+    rig.emulator.faults.clear()
+    await rig.clock.sleep(70)
+    await bot.cycle()
+    (row,) = [
+        o
+        for o in rig.journal.orders(venue=rig.venue.name)
+        if o.client_order_id == order.intent.client_order_id
+    ]
+    assert row.status == "filled" and row.filled == order.intent.amount, row
+    fills = [f for f in rig.journal.fills(venue=rig.venue.name) if f.symbol == ETH]
+    assert sum(f.amount for f in fills if f.client_order_id == row.client_order_id) == row.filled
+
+
+async def test_an_unanswered_order_the_exchange_forgot_is_claimed_by_the_exact_trades(
+    rig: LiveRig,
+) -> None:
+    bot = engine(rig)
+    await bot.cycle()
+    rig.emulator.account.spot_balances["ETH"] = Decimal(20)
+    rig.emulator.faults.server_error(*ORDER, 503, after_handling=True)  # executed, no answer
+    rig.emulator.faults.reject(*QUERY, code=-2013, message="Order does not exist.", times=50)
+    await rig.clock.sleep(5)
+    sent = await bot.cycle()
+    (order,) = [e for e in sent.executions if e.intent.symbol == ETH]
+    assert order.status == "unknown"
+    rig.emulator.account.external_trade(ETH, "sell", Decimal("0.4"))  # fits within its amount
+    rig.emulator.account.reset_to_defaults()
+    rig.emulator.faults.clear()
+    await rig.clock.sleep(70)
+    await bot.cycle()
+    (row,) = [
+        o
+        for o in rig.journal.orders(venue=rig.venue.name)
+        if o.client_order_id == order.intent.client_order_id
+    ]
+    assert row.status == "filled" and row.filled == order.intent.amount, row
+    (own,) = [t for t in rig.sim.trades if t.client_order_id == row.client_order_id]
+    assert row.venue_order_id == rig.emulator.account.venue_order_id(own.order_id)
