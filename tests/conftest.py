@@ -10,11 +10,18 @@ from typing import Any
 
 import pytest
 
+from bot.journal.account_lock import LOCK_DIR_ENV
 from bot.market.history import DATA_DIR_ENV, default_shared_data_dir
-from tests.postgres import REQUIRE_ENV, PostgresServer, Unavailable, postgres_server
+from tests.postgres import REQUIRE_ENV, URL_ENV, PostgresServer, Unavailable, postgres_server
 
 JOURNAL_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 """Journal databases the journal tests run on: every one of them, each test a fresh database."""
+
+TEST_SETTINGS = frozenset({LOCK_DIR_ENV, URL_ENV, REQUIRE_ENV})
+"""The HEDGEBOT_* variables a test may see: the test run's own settings, not the bot's."""
+
+USER_DATA_DIR = os.environ.get(DATA_DIR_ENV)
+"""$HEDGEBOT_DATA_DIR as the test run started: where `shared_data_dir` finds real history."""
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +29,18 @@ def fresh_decimal_context() -> Iterator[None]:
     """Give every test Python's default decimal context (ccxt rewrites the current one)."""
     with decimal.localcontext(decimal.DefaultContext):
         yield
+
+
+@pytest.fixture(autouse=True)
+def hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide the user's HEDGEBOT_* settings ($HEDGEBOT_DATA_DIR, API keys) from every test.
+
+    A test that needs one sets it itself with ``monkeypatch.setenv``; real history reaches a
+    test through `shared_data_dir`, which remembers $HEDGEBOT_DATA_DIR.
+    """
+    for name in list(os.environ):
+        if name.startswith("HEDGEBOT_") and name not in TEST_SETTINGS:
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture(autouse=True)
@@ -37,8 +56,7 @@ def private_lock_dir(
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """Return ../shared/data (or $HEDGEBOT_DATA_DIR); skip the test when it is absent."""
-    explicit = os.environ.get(DATA_DIR_ENV)
-    directory = Path(explicit) if explicit else default_shared_data_dir()
+    directory = Path(USER_DATA_DIR) if USER_DATA_DIR else default_shared_data_dir()
     if directory is None or not directory.is_dir():
         pytest.skip("real market history not found (../shared/data or $HEDGEBOT_DATA_DIR)")
     return directory

@@ -11,12 +11,15 @@ ccxt's tree, for reference::
 `OperationFailed` (Binance's -1001 on a 5xx) leaves an order's outcome unknown, like a network
 error. A response ccxt cannot parse (`BadResponse`, or any non-ccxt exception raised while parsing)
 is a `MalformedResponse`: transient, so an order's outcome stays unknown until looked up. A bare
-`ExchangeError` (a code ccxt does not classify, e.g. Bybit's 10016 "Server error") is unknown too.
-Every more specific `ExchangeError` is an answer from the exchange: a rejection.
+`ExchangeError` (a code ccxt does not classify, e.g. Bybit's 10016 "Server error") is unknown too,
+and so is `DuplicateOrderId`: an order with our client order id exists, and hedgebot re-sends a
+client id only for the same intent, so that order may be ours and may have executed. Every other
+more specific `ExchangeError` is an answer from the exchange: a rejection.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 
@@ -34,6 +37,9 @@ from bot.errors import (
     VenueUnavailable,
 )
 
+DUPLICATE_CLIENT_ID = frozenset({"-4116", "110072"})
+"""Binance's "ClientOrderId is duplicated", Bybit's "OrderLinkedID is duplicate": ccxt raises a
+plain `InvalidOrder` for both."""
 SKEW_MARGIN = 1.0
 """Seconds added to a venue's reset *timestamp*: our clock and the venue's never agree exactly."""
 
@@ -58,6 +64,22 @@ def retry_after_seconds(
     return None
 
 
+def exchange_code(error: Exception) -> str | None:
+    """Return the exchange's own error code from a ccxt message (``exchange {json body}``)."""
+    text = str(error)
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        body = json.loads(text[start:])
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    code = body.get("code", body.get("retCode"))
+    return None if code is None else str(code)
+
+
 def translate(error: Exception, headers: Mapping[str, str] | None = None) -> VenueError:
     """Return the hedgebot error for a ccxt exception (``headers``: the last response's)."""
     text = f"{type(error).__name__}: {error}"
@@ -75,6 +97,10 @@ def translate(error: Exception, headers: Mapping[str, str] | None = None) -> Ven
         return AuthError(text)
     if isinstance(error, ccxt.InsufficientFunds):
         return InsufficientMargin(text)
+    if isinstance(error, ccxt.DuplicateOrderId) or exchange_code(error) in DUPLICATE_CLIENT_ID:
+        # The client id is taken: maybe by this very order, accepted before. Unknown: looked up
+        # by client id, never assumed rejected.
+        return VenueUnavailable(text)
     if isinstance(error, ccxt.InvalidOrder):
         return InvalidOrderError(text)
     if type(error) is ccxt.ExchangeError:  # a code ccxt does not know (e.g. Bybit 10016)

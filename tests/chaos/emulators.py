@@ -29,12 +29,15 @@ class _Tracking:
     """Request counting and hooks; mixed in before an emulator face."""
 
     arrived: int
+    symbol_asked: dict[int, str | None]
+    """Request number -> the ``symbol`` its query string named (None: every symbol)."""
     in_flight: int
     on_arrival: Hook | None
     on_answered: Hook | None
     _idle: asyncio.Event
 
     def _init_tracking(self) -> None:
+        self.symbol_asked: dict[int, str | None] = {}
         self.arrived = 0
         self.in_flight = 0
         self.on_arrival = None
@@ -48,6 +51,7 @@ class _Tracking:
         self.in_flight += 1
         self._idle.clear()
         method, path = request.method, request.path
+        self.symbol_asked[number] = request.query.get("symbol")
         try:
             if self.on_arrival is not None:
                 self.on_arrival(method, path, number)

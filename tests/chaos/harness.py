@@ -105,8 +105,9 @@ class ModeSettings:
     window_seconds: float
     """One cycle's longest duration (emulator-clock seconds): invariant 2's and 4's window."""
     timing: Timing
-    settle_cycles: int = 10
-    """Task mode: cycles the settling life may take."""
+    settle_cycles: int = 20
+    """Task mode: cycles the settling life may take: room for an order's settle timeout and an
+    unexplained position's confirmation one after the other (60 s each, a look every 10 s)."""
     settle_seconds: float = 120.0
     """Process mode: wall seconds the settling life may take."""
     life_seconds: float = 25.0
@@ -387,7 +388,7 @@ class Trial:
         self.scene = Scene(self.emulator, self.face, self.ledger, self.symbols)
         self.venue_name = f"{exchange}:{ACCOUNT}"
         self.position_reads: list[int] = []
-        self.trade_reads: list[int] = []
+        self.trade_reads: list[tuple[int, str | None]] = []
         self.emulator.on_arrival = self._note
 
     # -- shared steps ---------------------------------------------------------------------------
@@ -398,7 +399,7 @@ class Trial:
         if method == "GET" and path in self.face.positions:
             self.position_reads.append(number)
         if method == "GET" and path in self.face.trades:
-            self.trade_reads.append(number)
+            self.trade_reads.append((number, self.emulator.symbol_asked.get(number)))
 
     def _log_targets(self) -> None:
         self.targets.record(self.clock.now(), self.ratio, self.emulator.account.spot_balances)
@@ -453,8 +454,15 @@ class Trial:
 
     def _settled(self) -> bool:
         with decimal.localcontext(decimal.DefaultContext):
+            # Against the targets in force since the inputs last moved: a target from before
+            # the move is no reason to stop settling.
             calm = invariants.settled(
-                self.paper.exchange, self.targets, self.rules, self.lots, self.clock.now()
+                self.paper.exchange,
+                self.targets,
+                self.rules,
+                self.lots,
+                self.clock.now(),
+                since=self.targets.changes[-1].time,
             )
         return calm and self._open_orders() == 0
 

@@ -47,6 +47,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from bot.domain import ZERO, Fill, FundingPayment
+from bot.emulator.account import binance_id
 from bot.journal.records import JournaledOrder, RebalanceRecord
 from bot.venue.simcore import SimExchange
 from tests.chaos.ledger import Event, Ledger, OrderFact, TargetLog
@@ -180,21 +181,23 @@ def _capped(found: Mapping[str, list[str]]) -> list[str]:
 
 
 def forgotten_liquidations(
-    events: Sequence[Event], ledger: Ledger, trade_reads: Sequence[int]
+    events: Sequence[Event], ledger: Ledger, trade_reads: Sequence[tuple[int, str | None]]
 ) -> set[str]:
     """Return the order ids of liquidations a reset made unknowable before the bot looked.
 
     Binance's trade list does not mark a liquidation; its forced-orders list does, and an account
     reset erases that with every other order record. A liquidation followed by a reset with no
     read of the trade list in between can be journaled to the cent, but nothing the exchange
-    still answers says it was one (``trade_reads``: request numbers of the trade-list reads).
+    still answers says it was one (``trade_reads``: the trade-list reads, each with its request
+    number and the exchange symbol it asked for, None for every symbol).
     """
-    reads = sorted(trade_reads)
     resets = sorted(ledger.seen_by(e.seq - 1) for e in events if e.kind == "reset")
     forgotten = set()
     for event in events:
-        if event.kind != "liquidation" or event.order_id is None:
+        if event.kind != "liquidation" or event.order_id is None or event.symbol is None:
             continue
+        asked = (binance_id(event.symbol), None)
+        reads = sorted(number for number, symbol in trade_reads if symbol in asked)
         at = ledger.seen_by(event.seq - 1)
         later = [r for r in resets if r >= at]
         if later and not _read_between(reads, at, later[0]):
@@ -358,18 +361,21 @@ def unsettled(
     lots: Mapping[str, Decimal],
     now: datetime,
     resting: Mapping[str, Decimal] | None = None,
+    since: datetime | None = None,
 ) -> list[str]:
     """Invariant 4: every leg within target ± deadband + 1 lot after settling.
 
     Orders still resting count toward the position (they may fill at any time): the leg must be
-    in its band both as it is and as it would be if they filled.
+    in its band both as it is and as it would be if they filled. The targets are those in force
+    over the last window, or since ``since`` when that is later.
     """
     problems = []
     for symbol in sorted(targets.legs):
         position = sim.positions.get(symbol)
         short = -position.contracts if position is not None else ZERO
         pending = (resting or {}).get(symbol, ZERO)
-        aims = targets.candidates(symbol, now - rules.window, now)
+        start = now - rules.window if since is None else max(now - rules.window, since)
+        aims = targets.candidates(symbol, start, now)
         lot = lots[symbol]
 
         def within(amount: Decimal, aim: Decimal, lot: Decimal = lot) -> bool:
@@ -388,10 +394,15 @@ def unsettled(
 
 
 def settled(
-    sim: SimExchange, targets: TargetLog, rules: Rules, lots: Mapping[str, Decimal], now: datetime
+    sim: SimExchange,
+    targets: TargetLog,
+    rules: Rules,
+    lots: Mapping[str, Decimal],
+    now: datetime,
+    since: datetime | None = None,
 ) -> bool:
     """Return whether invariant 4 holds now for the positions (the settling phase's test)."""
-    return not unsettled(sim, targets, rules, lots, now)
+    return not unsettled(sim, targets, rules, lots, now, since=since)
 
 
 def settings(

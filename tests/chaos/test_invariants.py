@@ -246,4 +246,9 @@ def test_a_liquidation_erased_by_a_reset_before_any_trade_read_needs_no_flag(boo
     events = book.ledger.events()
     (liquidation,) = [t for t in book.account.sim.trades if t.is_liquidation]
     assert invariants.forgotten_liquidations(events, book.ledger, []) == {liquidation.order_id}
-    assert invariants.forgotten_liquidations(events, book.ledger, [read]) == set()
+    assert invariants.forgotten_liquidations(events, book.ledger, [(read, "BTCUSDT")]) == set()
+    assert invariants.forgotten_liquidations(events, book.ledger, [(read, None)]) == set()
+    elsewhere = [(read, "ETHUSDT")]  # a read of another symbol's trades shows nothing of it
+    assert invariants.forgotten_liquidations(events, book.ledger, elsewhere) == {
+        liquidation.order_id
+    }

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,6 +33,23 @@ def hedgebot(
         timeout=240,
         check=False,
     )
+
+
+def wait_for_rebalances(path: Path, count: int, process: subprocess.Popen[str]) -> bool:
+    """Wait until the running bot journaled ``count`` cycles (False if it exited first)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if path.exists():
+            with contextlib.suppress(sqlite3.Error):
+                connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+                try:
+                    (found,) = connection.execute("SELECT count(*) FROM rebalances").fetchone()
+                finally:
+                    connection.close()
+                if found >= count:
+                    return True
+        time.sleep(0.1)
+    return False
 
 
 @pytest.fixture()
@@ -139,7 +158,8 @@ def test_sigint_finishes_the_cycle_closes_the_journal_and_exits_0(workdir: Path)
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4)
+    journal_file = workdir / "var/hedgebot-paper.sqlite"
+    assert wait_for_rebalances(journal_file, 5, process), process.communicate()[1]
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
