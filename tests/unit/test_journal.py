@@ -11,6 +11,7 @@ import pytest
 from bot.domain import Fill, FundingPayment, HedgeTarget, OrderIntent, OrderStatus, Side
 from bot.errors import JournalError
 from bot.journal.records import (
+    EventRecord,
     PositionSnapshot,
     RebalanceRecord,
     RebalanceStatus,
@@ -86,6 +87,7 @@ def intent(client_order_id: str = "hb-1") -> OrderIntent:
         amount=Decimal("0.015"),
         reduce_only=False,
         reference_price=Decimal("60000.1"),
+        contract_size=Decimal(1),
         reason="hedge 0.015 BTC of new spot",
     )
 
@@ -375,8 +377,28 @@ def test_listings_are_chronological(journal: Journal) -> None:
 
 
 def test_events_are_recorded(journal: Journal) -> None:
+    """Events come back oldest first, with kind, time, message, JSON-safe data and venue."""
+    later = T0 + timedelta(minutes=5)
     journal.record_event("risk", T0, "margin ratio high", {"ratio": Decimal("0.81")})
     journal.record_event("note", T0, "no data")
+    journal.record_event("risk", later, "liquidation seen", {"symbol": BTC}, venue="binance")
+
+    events = journal.events()
+    assert events == [
+        EventRecord("risk", T0, "margin ratio high", {"ratio": "0.81"}, None),
+        EventRecord("note", T0, "no data", {}, None),
+        EventRecord("risk", later, "liquidation seen", {"symbol": BTC}, "binance"),
+    ]
+    assert all(e.time.utcoffset() == timedelta(0) for e in events)  # aware, UTC
+    assert [e.message for e in journal.events(kind="risk")] == [
+        "margin ratio high",
+        "liquidation seen",
+    ]
+    assert [e.message for e in journal.events(kind="note")] == ["no data"]
+    assert [e.message for e in journal.events(venue="binance")] == ["liquidation seen"]
+    assert [e.message for e in journal.events(limit=2)] == ["no data", "liquidation seen"]
+    assert [e.message for e in journal.events(since=later)] == ["liquidation seen"]
+    assert journal.events(kind="halt") == []
 
 
 def test_reopening_keeps_data(journal_url: str) -> None:
