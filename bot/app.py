@@ -18,7 +18,7 @@ from bot.market.series import MarketData
 from bot.market.simulated import simulate_market
 from bot.venue.base import Venue
 from bot.venue.paper import PaperVenue
-from strategies.base import Strategy
+from strategies.base import Strategy, StrategyNeeds
 from strategies.baskets import LegWeight, Universe, history_bars, possible_leg_assets
 from strategies.registry import create_strategy
 
@@ -68,7 +68,7 @@ def _holdings(config: Config) -> list[str]:
 
 def _basket_universe(config: Config, has_perp: Callable[[str], bool]) -> Universe:
     """Return what the engine's baskets see at the start: the perps it loads, proxies, rules."""
-    rules = config.hedge.baskets.rules(config.interval_seconds)
+    rules = config.hedge.baskets.rules(timeframe_ms(REPLAY_TIMEFRAME) // 1000)
     proxies = {
         asset: [LegWeight(leg.asset, leg.weight) for leg in legs]
         for asset, legs in config.hedge.proxies.items()
@@ -91,19 +91,20 @@ def market_assets(
 
     Required: the holdings and their configured proxy legs. Optional: the perps an automatic
     proxy basket (``[hedge.baskets]``) may pick for a holding without a usable perp, and the
-    strategy's ``history_assets`` (e.g. a volatility ``reference`` not held); only those in
+    strategy's ``needs.history_assets`` (e.g. a volatility ``reference`` not held); only those in
     ``available`` (assets with spot history; None = any, as in the simulated market) are kept.
     ``perps`` are the assets with perp history (None = all). The warmup covers the strategy's
-    ``history_bars`` and the baskets' lookback when they estimate correlations or betas.
+    ``needs.history_bars`` and the baskets' lookback when they estimate correlations or betas.
     """
     holdings = _holdings(config)
     proxy_legs = {leg.asset for legs in config.hedge.proxies.values() for leg in legs}
     required = sorted({*holdings, *proxy_legs})
     universe = _basket_universe(config, lambda asset: perps is None or asset in perps)
     legs = {leg for asset in holdings for leg in possible_leg_assets(asset, universe)}
-    wanted = (legs | set(getattr(strategy, "history_assets", ()))) - set(required)
+    needs = strategy.needs if strategy is not None else StrategyNeeds()
+    wanted = (legs | set(needs.history_assets)) - set(required)
     optional = sorted(a for a in wanted if available is None or a in available)
-    bars = max(int(getattr(strategy, "history_bars", 0)), history_bars(holdings, universe))
+    bars = max(needs.history_bars, history_bars(holdings, universe))
     return MarketAssets(
         tuple(required),
         tuple(optional),

@@ -89,15 +89,15 @@ class BasketConfig(_Model):
             raise ValueError(f"beta_range {list(value)} is reversed; write [low, high]")
         return value
 
-    def rules(self, interval_seconds: int) -> BasketRules:
-        """Return the basket rules with the lookback counted in bars of ``interval_seconds``."""
+    def rules(self, bar_seconds: int) -> BasketRules:
+        """Return the basket rules with the lookback counted in history bars of ``bar_seconds``."""
         return BasketRules(
             min_volume=self.min_volume,
             auto_proxy=self.auto_proxy,
             anchor=self.anchor,
             anchor_weight=self.anchor_weight,
             candidates=tuple(self.candidates),
-            lookback_bars=max(2, parse_duration(self.lookback) // interval_seconds),
+            lookback_bars=max(2, parse_duration(self.lookback) // bar_seconds),
             lookback=self.lookback,
             beta=self.beta,
             min_variance=self.min_variance,

@@ -75,6 +75,8 @@ class Quote:
     price: Decimal
     timestamp: datetime
     mark: Decimal | None = None
+    quote_volume: Decimal | None = None
+    """Traded over the last 24 hours, in quote currency; None when the venue does not say."""
 
     @property
     def mark_or_last(self) -> Decimal:
@@ -147,12 +149,18 @@ class OrderIntent:
     amount: Decimal  # contracts
     reduce_only: bool
     reference_price: Decimal
+    contract_size: Decimal  # base units per contract, from the market's rules
     reason: str = ""
 
     @property
+    def contract_value(self) -> Decimal:
+        """Return the notional of one contract at the reference price."""
+        return self.contract_size * self.reference_price
+
+    @property
     def notional(self) -> Decimal:
-        """Return the notional at the reference price (contract size 1 assumed by callers)."""
-        return self.amount * self.reference_price
+        """Return the order's notional at the reference price."""
+        return self.amount * self.contract_value
 
 
 @dataclass(frozen=True, slots=True)

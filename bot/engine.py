@@ -104,9 +104,11 @@ class Observation:
     positions: Mapping[str, Position]
     collateral: Decimal
     history: Mapping[str, Sequence[Decimal]]
+    history_interval_seconds: int
+    """Seconds per bar of ``history``: the venue's candles, whatever the rebalance interval."""
     stale: tuple[str, ...]
     volumes: Mapping[str, Decimal] = field(default_factory=dict)
-    """Perp asset -> 24h quote volume, when the venue reports volumes (``fetch_volumes``)."""
+    """Perp asset -> 24h quote volume, from the perps' quotes that carry one."""
     funding_rates: Mapping[str, Decimal] = field(default_factory=dict)
     """Perp symbol -> current funding rate, fetched only for strategies that use it."""
 
@@ -164,7 +166,7 @@ class Engine:
             asset: [LegWeight(leg.asset, leg.weight) for leg in legs]
             for asset, legs in config.hedge.proxies.items()
         }
-        self.baskets = config.hedge.baskets.rules(config.interval_seconds)
+        self.baskets = config.hedge.baskets.rules(venue.bar_seconds)  # counted in history bars
         self._proxy_picks: Mapping[str, str] = {}
         self.kill_switch = kill_switch_for(config)
         self._strategy_state: Mapping[str, Any] = {}
@@ -211,13 +213,13 @@ class Engine:
         }
         return sorted(symbols & set(self.markets))
 
-    async def _volumes(self) -> dict[str, Decimal]:
-        """Return 24h perp volumes by asset when a threshold is set and the venue reports them."""
-        fetch = getattr(self.venue, "fetch_volumes", None)  # optional venue capability
-        if self.baskets.min_volume is None or fetch is None:
-            return {}
-        found = await fetch(sorted(self.markets))
-        return {self.markets[s].base: v for s, v in found.items() if s in self.markets}
+    def _volumes(self, quotes: Mapping[str, Quote]) -> dict[str, Decimal]:
+        """Return the 24h quote volume of each loaded perp whose quote carries one, by asset."""
+        return {
+            market.base: quote.quote_volume
+            for symbol, market in self.markets.items()
+            if (quote := quotes.get(symbol)) is not None and quote.quote_volume is not None
+        }
 
     async def observe(self) -> Observation:
         """Read holdings, prices, positions and collateral from the venue."""
@@ -225,17 +227,15 @@ class Engine:
         raw = [h for h in await self.venue.fetch_holdings() if h.asset not in STABLECOINS]
         assets = [h.asset for h in raw if h.amount > 0]
         await self._ensure_markets(assets)
-        volumes = await self._volumes()
+        spot = [spot_symbol(a, quote) for a in assets]
+        position_symbols = sorted(self.markets)  # every possible leg is a loaded market
+        # Each leg's own spot price is read too (one batched call): its perp is checked against it.
+        leg_spots = [spot_symbol(base_of(s), quote) for s in position_symbols]
+        quotes = await self.venue.fetch_quotes(sorted(set(spot + leg_spots + position_symbols)))
+        volumes = self._volumes(quotes)  # the liquidity the legs are chosen by
         perp_assets = {m.base for m in self.markets.values()}
         universe = Universe(perp_assets, self.proxies, self.baskets, volumes=volumes)
         legs = self._leg_symbols(assets, universe)
-        spot = [spot_symbol(a, quote) for a in assets]
-        position_symbols = sorted(set(legs) | set(self.markets))
-        # Each leg's own spot price is read too (one batched call): its perp is checked against it.
-        leg_spots = [spot_symbol(base_of(s), quote) for s in position_symbols]
-        quotes = await self.venue.fetch_quotes(
-            sorted(set(spot + legs + leg_spots + position_symbols))
-        )
         positions = await self.venue.fetch_positions(position_symbols)
         collateral = await self.venue.fetch_collateral()
         now = self.clock.now()
@@ -245,19 +245,24 @@ class Engine:
             for h in raw
             if h.amount > 0 and spot_symbol(h.asset, quote) in quotes
         )
-        bars = max(int(getattr(self.strategy, "history_bars", 0)), history_bars(assets, universe))
-        extra = {self.markets[s].base for s in legs} | set(
-            getattr(self.strategy, "history_assets", ())
-        )
+        needs = self.strategy.needs
+        bars = max(needs.history_bars, history_bars(assets, universe))
+        extra = {self.markets[s].base for s in legs} | set(needs.history_assets)
         wanted = sorted(set(assets) | extra)
         history = await self.venue.fetch_closes(wanted, bars) if bars else {}
-        rates = (
-            await self.venue.fetch_funding_rates(legs)
-            if getattr(self.strategy, "uses_funding_rates", False)
-            else {}
-        )
+        bar_seconds = self.venue.bar_seconds
+        rates = await self.venue.fetch_funding_rates(legs) if needs.uses_funding_rates else {}
         return Observation(
-            now, holdings, quotes, positions, collateral, history, tuple(stale), volumes, rates
+            now,
+            holdings,
+            quotes,
+            positions,
+            collateral,
+            history,
+            bar_seconds,
+            tuple(stale),
+            volumes,
+            rates,
         )
 
     async def sync_journal(self) -> tuple[int, int]:
@@ -289,7 +294,7 @@ class Engine:
             holdings=seen.holdings,
             positions=seen.positions,
             history=seen.history,
-            history_interval_seconds=self.config.interval_seconds,
+            history_interval_seconds=seen.history_interval_seconds,
             funding_rates=seen.funding_rates,
             external=self.config.inputs,
             state=self._strategy_state,
@@ -424,7 +429,7 @@ class Engine:
                 notes += guarded
                 seen = await self.observe()
                 self._accept(seen)
-        turnover = turnover_last_day(self.journal, self.venue.name, seen.time)
+        turnover = turnover_last_day(self.journal, self.venue.name, seen.time, self.markets)
         decision, targets, plans, planned = self.decide(
             rid, seen, turnover, settled.resting, blocked
         )
@@ -668,6 +673,7 @@ class Engine:
             amount=position.contracts,
             reduce_only=True,
             reference_price=position.entry_price,
+            contract_size=self.markets[position.symbol].contract_size,
             reason="close a short held in cross margin; reopened isolated next cycle",
         )
         done = await self.orders.execute_one(report.rebalance_id, intent)

@@ -71,7 +71,7 @@ def cap_order_size(
         if intent is None or intent.notional <= max_order_notional:
             capped.append(plan)
             continue
-        amount = round_down(max_order_notional / intent.reference_price, steps[plan.symbol])
+        amount = round_down(max_order_notional / intent.contract_value, steps[plan.symbol])
         if amount <= 0:
             capped.append(
                 replace(
@@ -152,7 +152,7 @@ def cap_turnover(
             room -= intent.notional if intent is not None and not intent.reduce_only else ZERO
             capped.append(plan)
             continue
-        amount = round_down(max(room, ZERO) / intent.reference_price, steps[plan.symbol])
+        amount = round_down(max(room, ZERO) / intent.contract_value, steps[plan.symbol])
         reason = (
             f"max_daily_turnover {limit:,.2f} reached ({used:,.2f} traded in 24h): "
             f"order {intent.notional:,.2f} "
@@ -165,7 +165,7 @@ def cap_turnover(
             )
             notes.append(f"{plan.symbol}: {reason}refused")
             continue
-        room -= amount * intent.reference_price
+        room -= amount * intent.contract_value
         capped.append(replace(plan, amount=amount, intent=replace(intent, amount=amount)))
         notes.append(f"{plan.symbol}: {reason}clipped to {amount} contracts")
     return capped, notes

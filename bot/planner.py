@@ -140,6 +140,7 @@ def plan_leg(
         amount=contracts,
         reduce_only=reduce_only,
         reference_price=price,
+        contract_size=size,
         reason=reason,
     )
     return verdict(action, reason, contracts, intent)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from bot.domain import ZERO, OrderIntent, Position, Side
+from bot.domain import ZERO, Market, OrderIntent, Position, Side
 from bot.errors import VenueError
 from bot.journal.records import to_jsonable
 from bot.journal.store import Journal
@@ -57,6 +57,9 @@ async def _apply(
     venue: Venue, orders: OrderManager, rebalance_id: str, action: MarginAction
 ) -> str:
     if action.kind is GuardKind.CUT:
+        market = (await venue.load_markets([action.symbol])).get(action.symbol)
+        if market is None:
+            return "cut failed: the venue no longer lists this perp"
         side = Side.BUY if action.liquidation_price > action.mark else Side.SELL
         intent = OrderIntent(
             client_order_id=client_order_id(rebalance_id, action.symbol, GUARD_ATTEMPT),
@@ -65,6 +68,7 @@ async def _apply(
             amount=action.contracts,
             reduce_only=True,
             reference_price=action.mark,
+            contract_size=market.contract_size,
             reason=f"margin guard cut: {action.reason}",
         )
         execution = await orders.execute_one(rebalance_id, intent)
@@ -146,10 +150,25 @@ def record_vanished(
     return notes
 
 
-def turnover_last_day(journal: Journal, venue: str, now: datetime) -> Decimal:
+def turnover_last_day(
+    journal: Journal, venue: str, now: datetime, markets: Mapping[str, Market]
+) -> Decimal:
     """Return the notional of our fills (liquidations excluded) over the last 24 hours.
 
-    Amount × price is the notional for linear perps with contract size 1 (Binance, Bybit).
+    A fill's notional is amount × contract size × price, the contract size taken from
+    ``markets`` (1 for a symbol no longer loaded: Binance's and Bybit's linear perps).
     """
     fills = journal.fills(venue=venue, since=now - timedelta(days=1))
-    return sum((f.amount * f.price for f in fills if not f.is_liquidation), ZERO)
+    return sum(
+        (
+            f.amount * _contract_size(markets, f.symbol) * f.price
+            for f in fills
+            if not f.is_liquidation
+        ),
+        ZERO,
+    )
+
+
+def _contract_size(markets: Mapping[str, Market], symbol: str) -> Decimal:
+    market = markets.get(symbol)
+    return market.contract_size if market is not None else Decimal(1)

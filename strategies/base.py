@@ -9,7 +9,7 @@ the next `StrategyInput.state`. Same input, same output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -32,6 +32,28 @@ class HoldingView:
     def value(self) -> Decimal:
         """Return the holding's value in quote currency."""
         return self.amount * self.price
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyNeeds:
+    """What the engine must fetch for a strategy's view; the default needs nothing."""
+
+    history_bars: int = 0
+    """Closes per asset (sized for the finest bar the engine may run on)."""
+    history_assets: tuple[str, ...] = ()
+    """Assets to fetch closes of beyond the holdings and their legs."""
+    uses_funding_rates: bool = False
+    """Whether `StrategyInput.funding_rates` must hold each perp leg's current rate."""
+
+    @classmethod
+    def merged(cls, needs: Iterable[StrategyNeeds]) -> StrategyNeeds:
+        """Return what all of ``needs`` need together: the most bars, every asset, any rates."""
+        parts = list(needs)
+        return cls(
+            history_bars=max((n.history_bars for n in parts), default=0),
+            history_assets=tuple(sorted({a for n in parts for a in n.history_assets})),
+            uses_funding_rates=any(n.uses_funding_rates for n in parts),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +97,17 @@ class StrategyParams(BaseModel):
 class Strategy(Protocol):
     """A hedge-sizing rule. Implementations are small, pure and registered by name.
 
-    Optional class attributes tell the engine what to fetch for the view, so a strategy that
-    needs nothing costs no request: ``history_bars`` (closes per asset), ``history_assets``
-    (assets to fetch beyond the holdings and legs) and ``uses_funding_rates`` (current rate per
-    perp leg in `StrategyInput.funding_rates`).
+    ``needs`` tells the engine what to fetch for the view, so a strategy that needs nothing
+    (``StrategyNeeds()``) costs no request.
     """
 
     name: ClassVar[str]
     Params: ClassVar[type[StrategyParams]]
+
+    @property
+    def needs(self) -> StrategyNeeds:
+        """Return what the engine must fetch for the view (an attribute is fine)."""
+        ...
 
     def __init__(self, params: Any) -> None:
         """Keep the validated parameters."""

@@ -15,7 +15,13 @@ from typing import Any, ClassVar
 from pydantic import Field, ValidationError, field_validator
 
 from bot.domain import ZERO
-from strategies.base import HedgeDecision, Strategy, StrategyInput, StrategyParams
+from strategies.base import (
+    HedgeDecision,
+    Strategy,
+    StrategyInput,
+    StrategyNeeds,
+    StrategyParams,
+)
 from strategies.units import percent
 
 
@@ -67,17 +73,19 @@ class MaxOf:
     Params: ClassVar[type[StrategyParams]] = MaxOfParams
 
     def __init__(self, params: MaxOfParams) -> None:
-        """Build the parts; each part's state lives under its key (its name, numbered if twice)."""
+        """Build the parts; each part's state lives under its key (its name, numbered if twice).
+
+        It needs what its parts need together (`StrategyNeeds.merged`).
+        """
+        from strategies.registry import build  # the registry imports this module
+
         classes = _strategy_classes()
         counts = Counter(name for name, _ in params.parts)
         self.parts: list[tuple[str, Strategy]] = []
         for index, (name, part_params) in enumerate(params.parts):
             key = name if counts[name] == 1 else f"{name}#{index + 1}"
-            self.parts.append((key, classes[name](part_params)))
-        self.history_bars = max(int(getattr(p, "history_bars", 0)) for _, p in self.parts)
-        self.history_assets = tuple(
-            sorted({a for _, p in self.parts for a in getattr(p, "history_assets", ())})
-        )
+            self.parts.append((key, build(classes[name], part_params)))
+        self.needs = StrategyNeeds.merged(part.needs for _, part in self.parts)
 
     def decide(self, view: StrategyInput) -> HedgeDecision:
         """Ask every part, then keep the highest ratio per holding and say which part set it."""

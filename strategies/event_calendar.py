@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from strategies.base import HedgeDecision, StrategyInput, StrategyParams
+from strategies.base import HedgeDecision, StrategyInput, StrategyNeeds, StrategyParams
 from strategies.units import Duration, describe, parse_duration, percent
 
 Ratio = Annotated[Decimal, Field(ge=0, le=3)]
@@ -106,6 +106,7 @@ class EventCalendar:
 
     name: ClassVar[str] = "event_calendar"
     Params: ClassVar[type[StrategyParams]] = EventCalendarParams
+    needs = StrategyNeeds()
 
     def __init__(self, params: EventCalendarParams) -> None:
         """Keep the events in time order."""

@@ -15,7 +15,13 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from strategies.base import HedgeDecision, HoldingView, StrategyInput, StrategyParams
+from strategies.base import (
+    HedgeDecision,
+    HoldingView,
+    StrategyInput,
+    StrategyNeeds,
+    StrategyParams,
+)
 from strategies.units import (
     FINEST_BAR_SECONDS,
     Duration,
@@ -54,7 +60,7 @@ class ProfitTaking:
     def __init__(self, params: ProfitTakingParams) -> None:
         """Keep the parameters and the history they need."""
         self.params = params
-        self.history_bars = bars_in(params.window, FINEST_BAR_SECONDS) + 1
+        self.needs = StrategyNeeds(history_bars=bars_in(params.window, FINEST_BAR_SECONDS) + 1)
 
     def _rise(self, view: StrategyInput, holding: HoldingView) -> tuple[Decimal, Decimal] | None:
         """Return (multiple over the window's lowest close, that low), None without history."""

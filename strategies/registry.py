@@ -8,7 +8,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from bot.errors import ConfigError
-from strategies.base import Strategy
+from strategies.base import Strategy, StrategyNeeds, StrategyParams
 from strategies.combine import MaxOf
 from strategies.event_calendar import EventCalendar
 from strategies.profit_taking import ProfitTaking
@@ -56,7 +56,22 @@ def _validated_params(cls: type[Strategy], params: dict[str, Any], source: str) 
         raise ConfigError("\n".join(lines)) from None
 
 
+def build(cls: type[Strategy], params: StrategyParams) -> Strategy:
+    """Return ``cls(params)``; raise `ConfigError` when it does not declare its `StrategyNeeds`.
+
+    A plugin written for the former loose attributes (``history_bars``...) is refused here, not
+    left to run without the history it expects.
+    """
+    strategy = cls(params)
+    if not isinstance(getattr(strategy, "needs", None), StrategyNeeds):  # plugins are untyped
+        raise ConfigError(
+            f"strategy {cls.name!r} declares no needs: give it a `needs` attribute, a "
+            "strategies.base.StrategyNeeds (StrategyNeeds() when it needs no history)"
+        )
+    return strategy
+
+
 def create_strategy(name: str, params: dict[str, Any], source: str = "<config>") -> Strategy:
     """Build the named strategy with validated parameters; raise `ConfigError` otherwise."""
     cls = _strategy_class(name, source)
-    return cls(_validated_params(cls, params, source))
+    return build(cls, _validated_params(cls, params, source))

@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from strategies.base import HedgeDecision, StrategyInput, StrategyParams
+from strategies.base import HedgeDecision, StrategyInput, StrategyNeeds, StrategyParams
 
 
 class StaticParams(StrategyParams):
@@ -22,6 +22,7 @@ class StaticRatio:
 
     name: ClassVar[str] = "static"
     Params: ClassVar[type[StrategyParams]] = StaticParams
+    needs = StrategyNeeds()
 
     def __init__(self, params: StaticParams) -> None:
         """Keep the ratio."""

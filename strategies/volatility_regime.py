@@ -21,7 +21,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field, model_validator
 
 from strategies.analytics import log_returns, realized_vol, weighted_sum
-from strategies.base import HedgeDecision, StrategyInput, StrategyParams
+from strategies.base import HedgeDecision, StrategyInput, StrategyNeeds, StrategyParams
 from strategies.units import FINEST_BAR_SECONDS, Duration, bars_in, describe, parse_duration
 
 PERCENT = Decimal("0.01")
@@ -128,8 +128,10 @@ class VolatilityRegime:
         """Keep the parameters and the history they need."""
         self.params = params
         self.thresholds = [r.min_vol for r in params.regimes]
-        self.history_bars = bars_in(params.window, FINEST_BAR_SECONDS) + 1
-        self.history_assets: tuple[str, ...] = (params.reference,) if params.reference else ()
+        self.needs = StrategyNeeds(
+            history_bars=bars_in(params.window, FINEST_BAR_SECONDS) + 1,
+            history_assets=(params.reference,) if params.reference else (),
+        )
 
     # -- measuring -------------------------------------------------------------------------
     def _series(self, view: StrategyInput) -> tuple[str, list[float]]:

@@ -47,8 +47,13 @@ class Venue(Protocol):
         """Return the latest quotes of spot and perp symbols, in one batched call."""
         ...
 
+    @property
+    def bar_seconds(self) -> int:
+        """Return the length of the bars whose closes `fetch_closes` returns, in seconds."""
+        ...
+
     async def fetch_closes(self, assets: Iterable[str], count: int) -> dict[str, list[Decimal]]:
-        """Return up to ``count`` recent spot closes per asset, one per interval, oldest first."""
+        """Return up to ``count`` recent spot closes per asset, one per bar, oldest first."""
         ...
 
     async def fetch_funding_rates(self, symbols: Iterable[str]) -> dict[str, Decimal]:

@@ -31,6 +31,10 @@ R = TypeVar("R")
 IMPLAUSIBLE = Decimal("1e15")
 """No price, amount or balance hedgebot trades with comes near this; larger is corruption."""
 
+QUOTE_VOLUME_FIELDS = ("quoteVolume", "turnover24h")
+"""Where a raw ticker keeps its 24h quote volume: Binance's ``quoteVolume``, Bybit's
+``turnover24h`` (ccxt's unified ``quoteVolume`` is a float that loses digits)."""
+
 _STATUS = {
     "open": OrderStatus.OPEN,
     "closed": OrderStatus.FILLED,
@@ -118,12 +122,18 @@ def quote(raw: dict[str, Any]) -> Quote:
 
     ccxt reconstructs a missing or zero last price from other fields (weighted average, change):
     hedgebot never trades on a reconstructed price, so it reads Binance's and Bybit's raw
-    ``lastPrice`` and refuses the ticker when the venue did not send a usable one.
+    ``lastPrice`` and refuses the ticker when the venue did not send a usable one. The 24h quote
+    volume is read raw too (`QUOTE_VOLUME_FIELDS`); None when the venue sent none.
     """
     symbol = raw["symbol"]
-    price = positive((raw.get("info") or {}).get("lastPrice"), f"{symbol} last price")
+    info = raw.get("info") or {}
+    price = positive(info.get("lastPrice"), f"{symbol} last price")
     mark = dec(raw.get("markPrice"), f"{symbol} mark price", allow_none=True)
-    return Quote(symbol, price, when(raw.get("timestamp")), mark)
+    sent = next((info[f] for f in QUOTE_VOLUME_FIELDS if info.get(f) is not None), None)
+    volume = dec(sent, f"{symbol} 24h quote volume", allow_none=True)
+    if volume is not None and volume < 0:
+        raise MalformedResponse(f"{symbol} 24h quote volume is negative: {volume}")
+    return Quote(symbol, price, when(raw.get("timestamp")), mark, volume)
 
 
 @strict

@@ -95,6 +95,11 @@ class CcxtVenue:
         """Return the exchange's liquidation formula (from its capabilities)."""
         return self.caps.liquidation
 
+    @property
+    def bar_seconds(self) -> int:
+        """Return the length of the ``timeframe`` candles `fetch_closes` reads."""
+        return int(ccxt.Exchange.parse_timeframe(self.timeframe))
+
     # -- plumbing --------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
         return dict(getattr(self.futures, "last_response_headers", None) or {})

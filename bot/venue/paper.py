@@ -17,6 +17,7 @@ from typing import Protocol
 
 from bot.clock import Clock, from_ms, to_ms
 from bot.domain import (
+    ZERO,
     Fill,
     FundingPayment,
     Holding,
@@ -30,12 +31,13 @@ from bot.domain import (
 )
 from bot.errors import InsufficientMargin, InvalidOrderError, RejectedError
 from bot.liquidation import LiquidationMethod
-from bot.market.series import FundingEvent, MarketData
+from bot.market.series import BarSeries, FundingEvent, MarketData
 from bot.risk import Bracket, bundled_brackets
 from bot.venue.simcore import MARGIN_INSUFFICIENT, SimExchange, SimOrder, SimRejected, SimTrade
 
 MIN_NOTIONAL_OVERRIDES = {"BTC": Decimal(100), "ETH": Decimal(20)}
 """Binance USDⓈ-M minimum notionals that differ from the usual 5 USDT."""
+DAY_MS = 86_400_000
 
 
 def paper_market(asset: str, reference_price: Decimal, quote: str = "USDT") -> Market:
@@ -54,6 +56,15 @@ def paper_market(asset: str, reference_price: Decimal, quote: str = "USDT") -> M
         price_tick=tick,
         max_leverage=20,
     )
+
+
+def day_quote_volume(series: BarSeries, now_ms: int) -> Decimal | None:
+    """Return volume × close summed over the bars closed in the 24 hours up to ``now_ms``.
+
+    None when no bar closed in that time: the volume is unknown, not zero.
+    """
+    bars = series.closed_between(now_ms - DAY_MS, now_ms)
+    return sum((bar.volume * bar.close for bar in bars), ZERO) if bars else None
 
 
 class _Timed(Protocol):
@@ -189,6 +200,11 @@ class PaperVenue:
         """Return the simulation's liquidation formula."""
         return self.exchange.liquidation_method
 
+    @property
+    def bar_seconds(self) -> int:
+        """Return the length of the replayed candles `fetch_closes` reads."""
+        return self.data.timeframe_ms // 1000
+
     async def load_markets(self, symbols: Iterable[str]) -> dict[str, Market]:
         """Return the paper rules of the requested perps that the data lists."""
         markets = self.exchange.markets
@@ -204,7 +220,10 @@ class PaperVenue:
         return self.exchange.wallet
 
     async def fetch_quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
-        """Return the last closed bar of each spot or perp symbol as its quote."""
+        """Return the last closed bar of each spot or perp symbol as its quote.
+
+        Each quote carries its series' 24h quote volume (`day_quote_volume`).
+        """
         self.catch_up()
         now_ms = to_ms(self.clock.now())
         quotes: dict[str, Quote] = {}
@@ -217,13 +236,17 @@ class PaperVenue:
                         self._last[symbol],
                         from_ms(self._seen_ms[symbol]),
                         self._mark[symbol],
+                        day_quote_volume(self.data.perp[asset], now_ms),
                     )
                 continue
             series = self.data.spot.get(asset)
             bar = series.last_closed(now_ms) if series else None
             if series is not None and bar is not None:
                 quotes[symbol] = Quote(
-                    symbol, bar.close, from_ms(bar.open_ms + series.timeframe_ms)
+                    symbol,
+                    bar.close,
+                    from_ms(bar.open_ms + series.timeframe_ms),
+                    quote_volume=day_quote_volume(series, now_ms),
                 )
         return quotes
 

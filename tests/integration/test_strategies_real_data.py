@@ -63,7 +63,7 @@ def walk(
     strategy: Strategy, market: MarketData, assets: tuple[str, ...], start: datetime, end: datetime
 ) -> list[HedgeDecision]:
     """Run ``strategy`` every 4h from ``start`` to ``end``, carrying its state."""
-    bars = int(getattr(strategy, "history_bars", 0))
+    bars = strategy.needs.history_bars
     decisions: list[HedgeDecision] = []
     state: Mapping[str, Any] = {}
     when = start
@@ -165,7 +165,9 @@ def test_an_event_lifts_the_hedge_to_100_percent_then_hands_back(
     }
     config = parse_config(data)
     strategy = build_strategy(config)
-    setup = build_paper(config, shared_data_dir, session="event", warmup_bars=strategy.history_bars)
+    setup = build_paper(
+        config, shared_data_dir, session="event", warmup_bars=strategy.needs.history_bars
+    )
     reports: list[CycleReport] = []
     with Journal.open(config.journal.url) as journal:
         engine = Engine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)

@@ -11,7 +11,7 @@ from bot.domain import ZERO
 from bot.errors import RejectedError
 from bot.venue.capabilities import BINANCE
 from bot.venue.ccxt_venue import CcxtVenue
-from strategies.base import HedgeDecision, StrategyInput
+from strategies.base import HedgeDecision, StrategyInput, StrategyNeeds
 from tests.live.conftest import LiveRig
 
 CENT = Decimal("0.01")
@@ -140,7 +140,7 @@ async def test_a_strategy_that_asks_gets_the_legs_funding_rates(rig: LiveRig) ->
 
     class Recording:
         name = "recording"
-        uses_funding_rates = True
+        needs = StrategyNeeds(uses_funding_rates=True)
 
         def decide(self, view: StrategyInput) -> HedgeDecision:
             seen.append(view)

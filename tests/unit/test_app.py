@@ -93,7 +93,7 @@ def test_strategy_history_assets_are_optional_and_their_bars_are_warmed_up() -> 
     found = market_assets(regime, strategy, {"ETH", "BTC"}, {"ETH"})
     assert found.required == ("ETH",)
     assert found.optional == ("BTC",)
-    assert found.warmup_bars == strategy.history_bars  # type: ignore[attr-defined]
+    assert found.warmup_bars == strategy.needs.history_bars
 
     absent = market_assets(regime, strategy, {"ETH"}, {"ETH"})
     assert absent.optional == ()
@@ -123,7 +123,7 @@ def test_simulated_paper_replays_history_assets_without_their_perps() -> None:
     assert setup.venue.name.startswith("paper:")
     assert sorted(setup.data.spot) == ["BTC", "ETH"]
     assert sorted(setup.data.perp) == ["ETH"]  # BTC is measured, never traded
-    bars = strategy.history_bars  # type: ignore[attr-defined]
+    bars = strategy.needs.history_bars
     assert len(setup.data.spot["BTC"].closes_until(int(setup.start.timestamp() * 1000), bars)) == (
         bars
     )

@@ -41,6 +41,7 @@ def order(symbol: str, side: Side, amount: str, price: str, reduce_only: bool = 
         amount=D(amount),
         reduce_only=reduce_only,
         reference_price=D(price),
+        contract_size=D(1),
     )
     action = LegAction.SELL if side is Side.SELL else LegAction.BUY
     return LegPlan(symbol, D(0), D(0), D(price), action, D(amount), "planned", intent)

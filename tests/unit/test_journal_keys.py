@@ -44,7 +44,9 @@ def payment(payment_id: str, symbol: str, rate: str | None, position: str | None
 
 
 def placed(journal: Journal, client_id: str, symbol: str, order_id: str) -> None:
-    intent = OrderIntent(client_id, symbol, Side.SELL, Decimal("0.1"), False, Decimal(60000))
+    intent = OrderIntent(
+        client_id, symbol, Side.SELL, Decimal("0.1"), False, Decimal(60000), Decimal(1)
+    )
     journal.record_order_intent(intent, venue=VENUE, rebalance_id=None, time=T0)
     journal.update_order(client_id, status=OrderStatus.FILLED, time=T0, venue_order_id=order_id)
 

@@ -92,7 +92,7 @@ async def advance_to(clock: ReplayClock, hours: float) -> None:
 def intent(
     cid: str, side: Side, amount: str, reduce_only: bool = False, symbol: str = BTC
 ) -> OrderIntent:
-    return OrderIntent(cid, symbol, side, D(amount), reduce_only, D(0))
+    return OrderIntent(cid, symbol, side, D(amount), reduce_only, D(0), D(1))
 
 
 async def open_short(paper: PaperVenue, leverage: int, amount: str = "0.1") -> None:
