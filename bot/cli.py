@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -39,7 +38,8 @@ from bot.errors import (
     StorageError,
 )
 from bot.journal.records import to_jsonable
-from bot.journal.store import Journal, database_url
+from bot.journal.store import Journal
+from bot.journal.urls import database_url
 from bot.kill_switch import kill_switch_for, with_kill_switch
 from bot.logs import configure_logging
 from bot.secrets import mask, mask_url
@@ -648,13 +648,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # the last resort: one line, never a traceback
         log.debug("unexpected error", exc_info=True)
         return _fail(error, EXIT_BUG, verbose)
-
-
-def install_stop_signals(stop: asyncio.Event) -> None:
-    """Make SIGINT and SIGTERM finish the current step and stop the loop."""
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
-            signal.signal(signum, lambda *_: stop.set())

@@ -216,3 +216,18 @@ class OrderResult:
     timestamp: datetime
     fills: tuple[Fill, ...] = field(default=())
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Bracket:
+    """One leverage bracket: notionals in ``[floor, cap)`` use ``mmr`` and ``cum``."""
+
+    floor: Decimal
+    cap: Decimal
+    max_leverage: int
+    mmr: Decimal
+    cum: Decimal
+
+    def contains(self, notional: Decimal) -> bool:
+        """Return whether ``notional`` lies in ``[floor, cap)``."""
+        return self.floor <= notional < self.cap

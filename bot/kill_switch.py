@@ -20,12 +20,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from bot.config import Config
 from bot.errors import StorageError
-
-if TYPE_CHECKING:
-    from bot.config import Config
 
 HALT_DIRECTORY = Path("var/halt")
 """Where each account's switch lives unless ``risk.kill_switch_file`` says otherwise."""

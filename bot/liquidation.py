@@ -81,9 +81,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.domain import ZERO, PositionSide
+from bot.domain import ZERO, Bracket, PositionSide
 from bot.risk import (
-    Bracket,
     bracket_for,
     check_distance_inputs,
     check_position,

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from enum import StrEnum
 
-from bot.domain import ZERO, Market, Position, PositionSide
+from bot.domain import ZERO, Bracket, Market, Position, PositionSide
 from bot.liquidation import LiquidationMethod, margin_for_distance_for
-from bot.risk import Bracket, liquidation_distance
+from bot.risk import liquidation_distance
 
 CENT = Decimal("0.01")
 

@@ -22,31 +22,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from bot.domain import ZERO, PositionSide
+from bot.domain import ZERO, Bracket, PositionSide
 
 BUNDLED_FILE = "binance_brackets.json"
 DEFAULT_SYMBOL = "DEFAULT"
-
-
-@dataclass(frozen=True, slots=True)
-class Bracket:
-    """One leverage bracket: notionals in ``[floor, cap)`` use ``mmr`` and ``cum``."""
-
-    floor: Decimal
-    cap: Decimal
-    max_leverage: int
-    mmr: Decimal
-    cum: Decimal
-
-    def contains(self, notional: Decimal) -> bool:
-        """Return whether ``notional`` lies in ``[floor, cap)``."""
-        return self.floor <= notional < self.cap
 
 
 def validate_brackets(brackets: Sequence[Bracket]) -> None:

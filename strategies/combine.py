@@ -22,14 +22,8 @@ from strategies.base import (
     StrategyNeeds,
     StrategyParams,
 )
+from strategies.catalog import build, strategy_classes
 from strategies.units import percent
-
-
-def _strategy_classes() -> dict[str, type[Strategy]]:
-    # Imported here: the registry imports this module to list it as a built-in.
-    from strategies.registry import available_strategies
-
-    return available_strategies()
 
 
 def _validated_part(index: int, part: Any) -> tuple[str, StrategyParams]:
@@ -37,7 +31,7 @@ def _validated_part(index: int, part: Any) -> tuple[str, StrategyParams]:
     if not isinstance(part, dict) or not isinstance(part.get("name"), str):
         raise ValueError(f"part {index + 1} needs a strategy name, e.g. {{ name = 'static' }}")
     name, params = part["name"], {k: v for k, v in part.items() if k != "name"}
-    classes = _strategy_classes()
+    classes = strategy_classes()
     if name not in classes:
         raise ValueError(
             f"part {index + 1}: unknown strategy {name!r}; allowed: {', '.join(sorted(classes))}"
@@ -77,9 +71,7 @@ class MaxOf:
 
         It needs what its parts need together (`StrategyNeeds.merged`).
         """
-        from strategies.registry import build  # the registry imports this module
-
-        classes = _strategy_classes()
+        classes = strategy_classes()
         counts = Counter(name for name, _ in params.parts)
         self.parts: list[tuple[str, Strategy]] = []
         for index, (name, part_params) in enumerate(params.parts):

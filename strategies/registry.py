@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-from typing import Any, cast
+from typing import Any
 
 from pydantic import ValidationError
 
 from bot.errors import ConfigError
-from strategies.base import Strategy, StrategyNeeds, StrategyParams
+from strategies.base import Strategy
+from strategies.catalog import SINGLE, build, strategy_classes
 from strategies.combine import MaxOf
-from strategies.event_calendar import EventCalendar
-from strategies.profit_taking import ProfitTaking
-from strategies.static import StaticRatio
-from strategies.volatility_regime import VolatilityRegime
 
-ENTRY_POINT_GROUP = "hedgebot.strategies"
-_BUILT_IN: dict[str, type[Strategy]] = {
-    cls.name: cast(type[Strategy], cls)
-    for cls in (StaticRatio, VolatilityRegime, EventCalendar, ProfitTaking, MaxOf)
-}
+_BUILT_IN: dict[str, type[Strategy]] = {**SINGLE, MaxOf.name: MaxOf}
 
 
 def available_strategies() -> dict[str, type[Strategy]]:
     """Return every known strategy class by name (entry points may add more)."""
-    found = dict(_BUILT_IN)
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        if entry.name not in found:
-            found[entry.name] = cast(type[Strategy], entry.load())
-    return found
+    return strategy_classes(_BUILT_IN)
 
 
 def _strategy_class(name: str, source: str) -> type[Strategy]:
@@ -54,21 +42,6 @@ def _validated_params(cls: type[Strategy], params: dict[str, Any], source: str) 
                 message = f"not a parameter of strategy {cls.name!r}"
             lines.append(f"  - strategy.{field}: {message} (got {item.get('input')!r})")
         raise ConfigError("\n".join(lines)) from None
-
-
-def build(cls: type[Strategy], params: StrategyParams) -> Strategy:
-    """Return ``cls(params)``; raise `ConfigError` when it does not declare its `StrategyNeeds`.
-
-    A plugin written for the former loose attributes (``history_bars``...) is refused here, not
-    left to run without the history it expects.
-    """
-    strategy = cls(params)
-    if not isinstance(getattr(strategy, "needs", None), StrategyNeeds):  # plugins are untyped
-        raise ConfigError(
-            f"strategy {cls.name!r} declares no needs: give it a `needs` attribute, a "
-            "strategies.base.StrategyNeeds (StrategyNeeds() when it needs no history)"
-        )
-    return strategy
 
 
 def create_strategy(name: str, params: dict[str, Any], source: str = "<config>") -> Strategy:

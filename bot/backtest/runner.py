@@ -21,7 +21,6 @@ from pathlib import Path
 
 from bot.app import PaperSetup, build_paper
 from bot.clock import ReplayClock
-from bot.commands.run import hedge_account
 from bot.config import Config, StrategyConfig
 from bot.domain import ZERO
 from bot.engine import CycleReport, Engine
@@ -169,7 +168,7 @@ async def _replay(
 
     def record(report: CycleReport) -> None:
         ledger.update()
-        account = hedge_account(setup)
+        account = setup.venue.hedge_account()
         points.append(
             Point(
                 report.time,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,7 +13,6 @@ from typing import Any
 from bot.app import PaperSetup, Session, open_session
 from bot.config import Config
 from bot.display import cycle_line, money, percent, signed
-from bot.domain import ZERO
 from bot.engine import CycleReport, Engine
 from bot.journal.account_lock import lock_directory
 from bot.journal.records import RebalanceStatus, RunMode
@@ -28,32 +28,6 @@ PROBLEMS = frozenset(
     }
 )
 """Statuses whose progress line always says why (the cycle's ``reason``)."""
-
-
-@dataclass(slots=True)
-class HedgeAccount:
-    """The hedge's result read off the paper venue: wallet, margins and open P&L."""
-
-    equity: Decimal
-    unrealized: Decimal
-    open_short_notional: Decimal
-
-
-def hedge_account(setup: PaperSetup) -> HedgeAccount:
-    """Return the futures account's equity and open P&L at the current marks."""
-    exchange = setup.venue.exchange
-    unrealized = ZERO
-    margin = ZERO
-    notional = ZERO
-    for symbol, pos in exchange.positions.items():
-        if pos.contracts == 0:
-            continue
-        mark = setup.venue.mark_price(symbol)
-        size = exchange.markets[symbol].contract_size
-        unrealized += pos.contracts * size * (mark - pos.entry_price)
-        margin += pos.isolated_margin
-        notional += -pos.contracts * size * mark
-    return HedgeAccount(exchange.wallet + margin + unrealized, unrealized, notional)
 
 
 def describe_strategy(name: str, params: Mapping[str, Any], width: int = 60) -> str:
@@ -122,7 +96,7 @@ def summary(
     """Return the end-of-run summary: spot change, hedge P&L by source, hedged vs unhedged."""
     venue = setup.venue.name
     totals = journal.totals(venue=venue)
-    account = hedge_account(setup)
+    account = setup.venue.hedge_account()
     spot_start, spot_end = first.spot_value, last.spot_value
     spot_change = spot_end - spot_start
     hedge_pnl = account.equity - config.paper.collateral
@@ -155,10 +129,18 @@ def summary(
     return "\n".join(lines)
 
 
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """Make SIGINT and SIGTERM finish the current step and stop the loop."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
+            signal.signal(signum, lambda *_: stop.set())
+
+
 async def run_loop(config: Config, args: argparse.Namespace) -> int:
     """Run the engine until a signal arrives (or the paper replay's data ends)."""
-    from bot.cli import install_stop_signals
-
     session = open_session(config, args.data_dir, args.speed)
     stop = asyncio.Event()
     install_stop_signals(stop)

@@ -40,11 +40,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.clock import to_ms
-from bot.domain import ZERO, Market, OrderStatus, Side
+from bot.domain import ZERO, Bracket, Market, OrderStatus, Side
 from bot.emulator.audit import AuditEvent, AuditTrail
 from bot.emulator.errors import BinanceError
 from bot.market.series import BarSeries
-from bot.risk import Bracket, bracket_for
+from bot.risk import bracket_for
 from bot.venue.paper import PaperVenue
 from bot.venue.simcore import SimExchange, SimOrder, SimRejected, SimTrade
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt_async
 
+from bot.venue.capabilities import BYBIT
 from bot.venue.urls import point_at
 
 PATH_MARKET_TYPES = (
@@ -121,8 +122,6 @@ def make_bybit_client(
     so no subclass is needed. With keys, ``load_markets`` also asks /v5/asset/coin/query-info
     (``has['fetchCurrencies']``), which the emulator serves.
     """
-    from bot.venue.capabilities import BYBIT
-
     config: dict[str, Any] = {
         "apiKey": key,
         "secret": secret,

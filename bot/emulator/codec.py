@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from bot.clock import to_ms
-from bot.domain import ZERO, Market, Side
+from bot.domain import ZERO, Bracket, Market, Side
 from bot.emulator.account import OrderRecord, PositionView, binance_id
 from bot.market.series import Bar
-from bot.risk import Bracket
 from bot.venue.simcore import SimFunding, SimTrade
 
 JsonDict = dict[str, object]

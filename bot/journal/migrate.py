@@ -37,6 +37,8 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, func, inspect, select
 
+from bot.journal.urls import database_url
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 FIRST_REVISION = "0001"
 FIRST_RELEASE_TABLES = frozenset(
@@ -143,8 +145,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     revision.add_argument("-m", "--message", required=True)
     revision.add_argument("--autogenerate", action="store_true")
     args = parser.parse_args(argv)
-    from bot.journal.store import database_url
-
     url = database_url(args.url)
     engine = create_engine(url)
     try:

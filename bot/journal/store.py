@@ -28,7 +28,6 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.sql import ColumnElement
@@ -59,6 +58,7 @@ from bot.journal.records import (
     RebalanceRecord,
     to_jsonable,
 )
+from bot.journal.urls import database_url
 from bot.secrets import mask, remember, url_password
 
 log = logging.getLogger(__name__)
@@ -86,14 +86,6 @@ def _private_sqlite_file(database: str) -> None:
             log.warning("journal %s is readable by others; run: chmod 600 %s", path, path)
         return
     os.close(fd)
-
-
-def database_url(url: str) -> URL:
-    """Parse ``url``; plain ``postgresql://`` (or ``postgres://``) means psycopg 3."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

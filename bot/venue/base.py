@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from bot.domain import (
+    Bracket,
     Fill,
     FundingPayment,
     Holding,
@@ -18,7 +19,6 @@ from bot.domain import (
     Quote,
 )
 from bot.liquidation import LiquidationMethod
-from bot.risk import Bracket
 
 
 class Venue(Protocol):

@@ -21,6 +21,7 @@ import ccxt
 
 from bot.clock import to_ms
 from bot.domain import (
+    Bracket,
     Fill,
     FundingPayment,
     Holding,
@@ -34,7 +35,7 @@ from bot.domain import (
 )
 from bot.errors import HedgebotError, MalformedResponse, RejectedError
 from bot.liquidation import LiquidationMethod
-from bot.risk import Bracket, brackets_from_ccxt_tiers
+from bot.risk import brackets_from_ccxt_tiers
 from bot.venue import ccxt_parse as parse
 from bot.venue.capabilities import Capabilities
 from bot.venue.ccxt_ledgers import (

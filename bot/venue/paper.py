@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
@@ -18,6 +19,7 @@ from typing import Protocol
 from bot.clock import Clock, from_ms, to_ms
 from bot.domain import (
     ZERO,
+    Bracket,
     Fill,
     FundingPayment,
     Holding,
@@ -32,7 +34,7 @@ from bot.domain import (
 from bot.errors import InsufficientMargin, InvalidOrderError, RejectedError
 from bot.liquidation import LiquidationMethod
 from bot.market.series import BarSeries, FundingEvent, MarketData
-from bot.risk import Bracket, bundled_brackets
+from bot.risk import bundled_brackets
 from bot.venue.simcore import MARGIN_INSUFFICIENT, SimExchange, SimOrder, SimRejected, SimTrade
 
 MIN_NOTIONAL_OVERRIDES = {"BTC": Decimal(100), "ETH": Decimal(20)}
@@ -84,6 +86,15 @@ class _TimeIndex:
         for item in items[len(peaks) :]:
             peaks.append(item.time if not peaks or item.time > peaks[-1] else peaks[-1])
         return 0 if since is None else bisect_right(peaks, since)
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeAccount:
+    """The hedge's result read off the paper venue: wallet, margins and open P&L."""
+
+    equity: Decimal
+    unrealized: Decimal
+    open_short_notional: Decimal
 
 
 class PaperVenue:
@@ -188,6 +199,20 @@ class PaperVenue:
         mark = self._mark.get(symbol)
         if mark is not None:  # no price seen yet: no position can be open
             self.exchange.apply_funding(symbol, event.rate, mark, from_ms(event.time_ms))
+
+    def hedge_account(self) -> HedgeAccount:
+        """Return the futures account's equity and open P&L at the current marks."""
+        exchange = self.exchange
+        unrealized = margin = notional = ZERO
+        for symbol, pos in exchange.positions.items():
+            if pos.contracts == 0:
+                continue
+            mark = self.mark_price(symbol)
+            size = exchange.markets[symbol].contract_size
+            unrealized += pos.contracts * size * (mark - pos.entry_price)
+            margin += pos.isolated_margin
+            notional += -pos.contracts * size * mark
+        return HedgeAccount(exchange.wallet + margin + unrealized, unrealized, notional)
 
     def mark_price(self, symbol: str) -> Decimal:
         """Return the current mark price of a perp."""

@@ -30,9 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from bot.domain import ZERO, Market, OrderStatus, PositionSide, Side
+from bot.domain import ZERO, Bracket, Market, OrderStatus, PositionSide, Side
 from bot.liquidation import LiquidationMethod, liquidation_price_for
-from bot.risk import Bracket
 
 BPS = Decimal("0.0001")
 

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.emulator.process import emulator_process
-from bot.journal.store import database_url
+from bot.journal.urls import database_url
 from tests.integration.test_cli_lease import ACCOUNT, KEYS, REPO, hedgebot, read_line_with
 
 GONE = "was deleted or replaced while the bot ran; refusing to go on: restore it or start afresh"

@@ -12,7 +12,8 @@ from sqlalchemy import create_engine, text
 
 from bot.journal.identity import JournalReplaced
 from bot.journal.lease import LeaseHeld
-from bot.journal.store import Journal, database_url
+from bot.journal.store import Journal
+from bot.journal.urls import database_url
 from tests.postgres import PostgresServer
 
 KEY = "binanceusdm:main"

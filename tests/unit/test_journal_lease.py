@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.journal.lease import EXIT_CODE, Lease, LeaseHeld, LeaseLost, lock_file
-from bot.journal.store import Journal, database_url
+from bot.journal.store import Journal
+from bot.journal.urls import database_url
 from tests.postgres import PostgresServer
 
 KEY = "binanceusdm:main"

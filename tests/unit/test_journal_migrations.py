@@ -25,7 +25,8 @@ from bot.journal.migrate import (
 )
 from bot.journal.models import Base
 from bot.journal.records import RebalanceStatus, RunMode
-from bot.journal.store import Journal, database_url
+from bot.journal.store import Journal
+from bot.journal.urls import database_url
 
 T0 = datetime(2022, 11, 9, 4, 0, tzinfo=UTC)
 TINY = Decimal("0.000000000000000001")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import tests.postgres
-from bot.journal.store import Journal, database_url
+from bot.journal.store import Journal
+from bot.journal.urls import database_url
 from tests.postgres import URL_ENV, PostgresServer, Unavailable, postgres_server
 
 

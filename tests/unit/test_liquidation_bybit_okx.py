@@ -5,7 +5,7 @@ from itertools import product
 
 import pytest
 
-from bot.domain import PositionSide
+from bot.domain import Bracket, PositionSide
 from bot.liquidation import (
     LiquidationMethod,
     bybit_liquidation_price,
@@ -17,7 +17,7 @@ from bot.liquidation import (
     okx_maintenance_margin,
     okx_tier,
 )
-from bot.risk import Bracket, bundled_brackets, equity_at, initial_margin, liquidation_price
+from bot.risk import bundled_brackets, equity_at, initial_margin, liquidation_price
 
 D = Decimal
 LONG = PositionSide.LONG

@@ -7,7 +7,7 @@ from itertools import product
 
 import pytest
 
-from bot.domain import Market, Position, PositionSide
+from bot.domain import Bracket, Market, Position, PositionSide
 from bot.liquidation import (
     LiquidationMethod,
     bybit_liquidation_price,
@@ -16,7 +16,6 @@ from bot.liquidation import (
 )
 from bot.margin_guard import GuardKind, MarginAction, plan_margin_actions
 from bot.risk import (
-    Bracket,
     bundled_brackets,
     liquidation_distance,
     liquidation_price,

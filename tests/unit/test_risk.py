@@ -7,9 +7,8 @@ from itertools import product
 
 import pytest
 
-from bot.domain import ZERO, PositionSide
+from bot.domain import ZERO, Bracket, PositionSide
 from bot.risk import (
-    Bracket,
     bracket_for,
     brackets_from_binance,
     brackets_from_ccxt_tiers,

@@ -11,7 +11,8 @@ import pytest
 from bot.config import load_config, parse_config
 from bot.errors import ConfigError
 from strategies.base import HoldingView, StrategyInput
-from strategies.registry import ENTRY_POINT_GROUP, available_strategies, create_strategy
+from strategies.catalog import ENTRY_POINT_GROUP
+from strategies.registry import available_strategies, create_strategy
 from tests.conftest import paper_config_dict
 
 BUILT_IN = {"static", "volatility_regime", "event_calendar", "profit_taking", "max_of"}

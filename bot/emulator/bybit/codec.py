@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from bot.clock import to_ms
-from bot.domain import ZERO, Market
+from bot.domain import ZERO, Bracket, Market
 from bot.emulator.account import OrderRecord, binance_id
 from bot.emulator.bybit.state import BybitPosition, exec_uuid, order_uuid, side_name
 from bot.emulator.codec import MAX_PRICE, MAX_QTY, money, places, plain
 from bot.market.series import Bar
-from bot.risk import Bracket
 from bot.venue.simcore import SimFunding, SimTrade
 
 JsonDict = dict[str, object]
