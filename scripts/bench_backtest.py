@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.backtest.runner import RunSpec, prepare, run_one
-from bot.clock import to_ms
-from bot.config import Config, StrategyConfig, parse_config
+from bot.core.clock import to_ms
 from bot.market.history import available_assets, default_shared_data_dir, find_data_dir
+from bot.settings.config import Config, StrategyConfig, parse_config
 
 RATIO = Decimal("0.5")
 VALUE_PER_ASSET = Decimal(10_000)

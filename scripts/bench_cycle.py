@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -21,15 +22,17 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bot.clock import ReplayClock
-from bot.config import parse_config
-from bot.emulator.process import emulator_process
-from bot.engine import Engine
+from bot.core.clock import ReplayClock
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
-from bot.secrets import ApiCredentials
+from bot.runtime.engine import Engine
+from bot.settings.config import parse_config
+from bot.settings.secrets import ApiCredentials
 from bot.venue.factory import build_ccxt_venue
 from strategies.registry import create_strategy
+
+sys.path.insert(0, str(Path(__file__).absolute().parents[1]))  # the tests package
+from tests.emulator_process import emulator_process
 
 NAMED = ["BTC", "ETH", "ADA", "XRP", "LTC", "SOL", "DOGE", "LINK", "DOT", "AVAX"]
 

@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
-from bot.cli import main as hedgebot
-from bot.engine import CycleReport, Engine
+from bot.cli.main import main as hedgebot
+from bot.runtime.engine import CycleReport, Engine
 
 NAMED = ["BTC", "ETH", "ADA", "XRP", "LTC", "SOL", "DOGE", "LINK", "DOT", "AVAX"]
 LIMIT = 0.10

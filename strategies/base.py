@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.domain import ZERO, Position
+from bot.core.domain import ZERO, Position
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from bot.domain import ZERO, HedgeTarget, perp_symbol
+from bot.core.domain import ZERO, HedgeTarget, perp_symbol
 from strategies.analytics import (
     aligned,
     beta,

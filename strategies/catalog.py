@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import cast
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from strategies.base import Strategy, StrategyNeeds, StrategyParams
 from strategies.event_calendar import EventCalendar
 from strategies.profit_taking import ProfitTaking

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, ValidationError, field_validator
 
-from bot.domain import ZERO
+from bot.core.domain import ZERO
 from strategies.base import (
     HedgeDecision,
     Strategy,

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from strategies.base import Strategy
 from strategies.catalog import SINGLE, build, strategy_classes
 from strategies.combine import MaxOf

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.backtest.metrics import Metrics
 from bot.backtest.runner import RunResult
-from bot.display import table
+from bot.reporting.display import table
 
 
 def _pct(value: float | None) -> str:

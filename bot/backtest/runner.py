@@ -19,15 +19,15 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from bot.app import PaperSetup, build_paper
-from bot.clock import ReplayClock
-from bot.config import Config, StrategyConfig
-from bot.domain import ZERO
-from bot.engine import CycleReport, Engine
+from bot.core.clock import ReplayClock
+from bot.core.domain import ZERO
 from bot.journal.records import JournalTotals, RunMode
 from bot.journal.store import Journal
-from bot.venue.paper import PaperVenue
-from bot.venue.simcore import SimExchange
+from bot.runtime.engine import CycleReport, Engine
+from bot.settings.config import Config, StrategyConfig
+from bot.sim.exchange import SimExchange
+from bot.sim.paper import PaperVenue
+from bot.sim.paper_account import PaperSetup, build_paper
 from strategies.base import Strategy
 from strategies.registry import create_strategy
 

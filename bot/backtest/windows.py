@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,14 +39,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.clock import to_ms
-from bot.domain import ZERO, Bracket, Market, OrderStatus, Side
+from bot.core.clock import to_ms
+from bot.core.domain import ZERO, Bracket, Market, OrderStatus, Side
 from bot.emulator.audit import AuditEvent, AuditTrail
 from bot.emulator.errors import BinanceError
+from bot.margin.binance import bracket_for
 from bot.market.series import BarSeries
-from bot.risk import bracket_for
-from bot.venue.paper import PaperVenue
-from bot.venue.simcore import SimExchange, SimOrder, SimRejected, SimTrade
+from bot.sim.exchange import SimExchange, SimOrder, SimRejected, SimTrade
+from bot.sim.paper import PaperVenue
 
 EXTERNAL_PREFIX = "web_"
 ID_BASE_PER_SECOND = 1_000_000

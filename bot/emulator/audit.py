@@ -25,8 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.domain import ZERO, Side
-from bot.venue.simcore import SimExchange, SimOrder, SimTrade
+from bot.core.domain import ZERO, Side
+from bot.sim.exchange import SimExchange, SimOrder, SimTrade
 
 ORDER_ACCEPTED = "order_accepted"
 FILL = "fill"

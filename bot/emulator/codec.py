@@ -6,11 +6,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from bot.clock import to_ms
-from bot.domain import ZERO, Bracket, Market, Side
+from bot.core.clock import to_ms
+from bot.core.domain import ZERO, Bracket, Market, Side
 from bot.emulator.account import OrderRecord, PositionView, binance_id
 from bot.market.series import Bar
-from bot.venue.simcore import SimFunding, SimTrade
+from bot.sim.exchange import SimFunding, SimTrade
 
 JsonDict = dict[str, object]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.domain import ZERO
+from bot.core.domain import ZERO
 from bot.emulator import codec
 from bot.emulator.account import Account, PositionView
 from bot.emulator.codec import JsonDict

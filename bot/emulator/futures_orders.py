@@ -20,8 +20,8 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 
-from bot.clock import to_ms
-from bot.domain import ZERO, Side
+from bot.core.clock import to_ms
+from bot.core.domain import ZERO, Side
 from bot.emulator import codec
 from bot.emulator.account import (
     ADL_PREFIX,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from bot.clock import to_ms
+from bot.core.clock import to_ms
 from bot.emulator import codec
 from bot.emulator.account import Account
 from bot.emulator.auth import wall_ms
@@ -19,7 +19,7 @@ from bot.emulator.errors import BinanceError
 from bot.emulator.params import Params, integer, limit, required
 from bot.market.history import timeframe_ms
 from bot.market.series import Bar, BarSeries
-from bot.venue.paper import paper_market
+from bot.sim.paper import paper_market
 
 DAY_MS = 86_400_000
 

@@ -30,8 +30,8 @@ from bot.emulator.futures_orders import FuturesOrders
 from bot.emulator.marketdata import FuturesMarketData
 from bot.emulator.routing import Route
 from bot.emulator.spot import Spot
-from bot.venue.paper import PaperVenue
-from bot.venue.simcore import SimRejected, SimTrade
+from bot.sim.exchange import SimRejected, SimTrade
+from bot.sim.paper import PaperVenue
 
 HOST = "127.0.0.1"
 SERVER_ERROR_BODY = {

@@ -21,14 +21,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from bot.clock import from_ms, to_ms
+from bot.core.clock import from_ms, to_ms
+from bot.core.errors import ConfigError
 from bot.emulator.account import restart_id_base
 from bot.emulator.server import BinanceEmulator
-from bot.errors import ConfigError
 from bot.market.history import find_data_dir, load_history
 from bot.market.series import MarketData
 from bot.market.simulated import simulate_market
-from bot.venue.paper import PaperVenue
+from bot.sim.paper import PaperVenue
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.errors import JournalError
+from bot.core.errors import JournalError
 from bot.journal.models import Base
-from bot.secrets import mask
+from bot.settings.secrets import mask
 
 _STOP = "refusing to go on: restore it or start afresh deliberately"
 _DATABASE_OID = text("SELECT oid::bigint FROM pg_database WHERE datname = current_database()")

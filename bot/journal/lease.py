@@ -59,12 +59,12 @@ from sqlalchemy import Connection, Engine, Table, case, delete, func, or_, selec
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.errors import JournalError
+from bot.core.errors import JournalError
 from bot.journal.account_lock import LOCK_DIR_ENV, account_lock_path, make_private_directory
 from bot.journal.file_lock import FileLock
 from bot.journal.identity import JournalIdentity, JournalReplaced
 from bot.journal.models import Base, LeaseRow
-from bot.secrets import mask
+from bot.settings.secrets import mask
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from bot.domain import Fill, FundingPayment, OrderStatus, Side
+from bot.core.domain import Fill, FundingPayment, OrderStatus, Side
 from bot.journal.records import (
     EventRecord,
     JournaledOrder,

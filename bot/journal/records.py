@@ -10,7 +10,7 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any
 
-from bot.domain import HedgeTarget, OrderStatus, Side
+from bot.core.domain import HedgeTarget, OrderStatus, Side
 
 
 class RunMode(StrEnum):

@@ -32,8 +32,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.sql import ColumnElement
 
-from bot.domain import Fill, FundingPayment, OrderIntent, OrderStatus, Side
-from bot.errors import JournalError
+from bot.core.domain import Fill, FundingPayment, OrderIntent, OrderStatus, Side
+from bot.core.errors import JournalError
 from bot.journal.account_lock import make_private_directory
 from bot.journal.file_lock import FILE_MODE
 from bot.journal.identity import JournalIdentity, journal_identity
@@ -59,7 +59,7 @@ from bot.journal.records import (
     to_jsonable,
 )
 from bot.journal.urls import database_url
-from bot.secrets import mask, remember, url_password
+from bot.settings.secrets import mask, remember, url_password
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class Journal:
 
     @property
     def shown_url(self) -> str:
-        """Return the journal's URL fit to print: its password masked (`bot.secrets.mask`)."""
+        """Return the journal's URL fit to print, its password masked (`secrets.mask`)."""
         return self._shown
 
     @contextmanager

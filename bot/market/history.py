@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from pathlib import Path
 
-from bot.errors import DataError, MissingData
+from bot.core.errors import DataError, MissingData
 from bot.market.series import Bar, BarSeries, FundingEvent, FundingSeries, MarketData
 
 DATA_DIR_ENV = "HEDGEBOT_DATA_DIR"

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from bot.domain import (
+from bot.core.domain import (
     Bracket,
     Fill,
     FundingPayment,
@@ -18,7 +18,7 @@ from bot.domain import (
     Position,
     Quote,
 )
-from bot.liquidation import LiquidationMethod
+from bot.margin.venues import LiquidationMethod
 
 
 class Venue(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot.liquidation import LiquidationMethod
+from bot.margin.venues import LiquidationMethod
 
 
 @dataclass(frozen=True, slots=True)

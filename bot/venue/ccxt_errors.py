@@ -1,4 +1,4 @@
-"""Map ccxt's exceptions to hedgebot's error tree (`bot.errors`) — the only place that does.
+"""Map ccxt's exceptions to hedgebot's error tree (`bot.core.errors`) — the only place that does.
 
 ccxt's tree, for reference::
 
@@ -25,7 +25,7 @@ from collections.abc import Mapping
 
 import ccxt
 
-from bot.errors import (
+from bot.core.errors import (
     AuthError,
     InsufficientMargin,
     InvalidOrderError,

@@ -23,7 +23,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from bot.errors import MalformedResponse
+from bot.core.errors import MalformedResponse
 from bot.venue import ccxt_parse as parse
 
 Read = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]

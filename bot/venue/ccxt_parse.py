@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ParamSpec, TypeVar
 
-from bot.clock import from_ms
-from bot.domain import (
+from bot.core.clock import from_ms
+from bot.core.domain import (
     ZERO,
     Fill,
     FundingPayment,
@@ -23,7 +23,7 @@ from bot.domain import (
     Quote,
     Side,
 )
-from bot.errors import MalformedResponse
+from bot.core.errors import MalformedResponse
 
 P = ParamSpec("P")
 R = TypeVar("R")

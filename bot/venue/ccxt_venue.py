@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import ccxt
 
-from bot.clock import to_ms
-from bot.domain import (
+from bot.core.clock import to_ms
+from bot.core.domain import (
     Bracket,
     Fill,
     FundingPayment,
@@ -33,9 +33,9 @@ from bot.domain import (
     Quote,
     Side,
 )
-from bot.errors import HedgebotError, MalformedResponse, RejectedError
-from bot.liquidation import LiquidationMethod
-from bot.risk import brackets_from_ccxt_tiers
+from bot.core.errors import HedgebotError, MalformedResponse, RejectedError
+from bot.margin.binance import brackets_from_ccxt_tiers
+from bot.margin.venues import LiquidationMethod
 from bot.venue import ccxt_parse as parse
 from bot.venue.capabilities import Capabilities
 from bot.venue.ccxt_ledgers import (

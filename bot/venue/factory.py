@@ -7,9 +7,9 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 from ccxt.base import errors as ccxt_errors
 
-from bot.config import Config
-from bot.errors import ConfigError
-from bot.secrets import ApiCredentials
+from bot.core.errors import ConfigError
+from bot.settings.config import Config
+from bot.settings.secrets import ApiCredentials
 from bot.venue.capabilities import CAPABILITIES
 from bot.venue.ccxt_venue import CcxtVenue
 from bot.venue.gate import RequestGate

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from asyncio_throttle.throttler import Throttler
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from bot.errors import RateLimited, VenueError, should_retry
+from bot.core.errors import RateLimited, VenueError, should_retry
 from bot.venue.ccxt_errors import translate
 
 log = logging.getLogger(__name__)

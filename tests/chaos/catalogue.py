@@ -25,7 +25,7 @@ from typing import Any
 
 from bot.emulator.account import binance_id
 from bot.emulator.errors import BinanceError
-from bot.venue.simcore import SimRejected
+from bot.sim.exchange import SimRejected
 from tests.chaos.emulators import Face, Tracked
 from tests.chaos.ledger import Ledger
 

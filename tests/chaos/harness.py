@@ -49,22 +49,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.clock import Clock, ReplayClock, to_ms
-from bot.config import Config, parse_config, parse_duration
-from bot.domain import perp_symbol
-from bot.emulator.ccxt_client import make_binance_clients, make_bybit_client
+from bot.core.clock import Clock, ReplayClock, to_ms
+from bot.core.domain import perp_symbol
 from bot.emulator.faults import FaultInjector
 from bot.emulator.standalone import ScaledClock
-from bot.engine import CycleReport, Engine
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
 from bot.market.series import MarketData
 from bot.market.simulated import simulate_market
-from bot.reconcile import IN_FLIGHT
+from bot.runtime.engine import CycleReport, Engine
+from bot.runtime.reconcile import IN_FLIGHT
+from bot.settings.config import Config, parse_config, parse_duration
+from bot.sim.paper import PaperVenue
 from bot.venue.capabilities import BINANCE, BYBIT
 from bot.venue.ccxt_venue import CcxtVenue
 from bot.venue.gate import RequestGate
-from bot.venue.paper import PaperVenue
 from strategies.registry import create_strategy
 from tests.chaos import invariants
 from tests.chaos.catalogue import (
@@ -78,6 +77,7 @@ from tests.chaos.catalogue import (
 )
 from tests.chaos.emulators import FACES, Face, Tracked, TrackedBinance, TrackedBybit
 from tests.chaos.ledger import ClockMap, Ledger, TargetLog
+from tests.emulator_clients import make_binance_clients, make_bybit_client
 
 REPO = Path(__file__).absolute().parents[2]
 KEY, SECRET = "soak-key", "soak-secret"

@@ -46,10 +46,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from bot.domain import ZERO, Fill, FundingPayment
+from bot.core.domain import ZERO, Fill, FundingPayment
 from bot.emulator.account import binance_id
 from bot.journal.records import JournaledOrder, RebalanceRecord
-from bot.venue.simcore import SimExchange
+from bot.sim.exchange import SimExchange
 from tests.chaos.ledger import Event, Ledger, OrderFact, TargetLog
 
 CENT = Decimal("0.01")

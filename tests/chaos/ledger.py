@@ -22,11 +22,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from bot.clock import Clock, from_ms, to_ms
-from bot.domain import ZERO, Side
+from bot.core.clock import Clock, from_ms, to_ms
+from bot.core.domain import ZERO, Side
 from bot.emulator.account import Account, OrderRecord
 from bot.market.series import BarSeries, MarketData
-from bot.venue.simcore import SimFunding, SimTrade
+from bot.sim.exchange import SimFunding, SimTrade
 
 T = TypeVar("T")
 

@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from bot.clock import ReplayClock, to_ms
-from bot.domain import Fill, FundingPayment, OrderStatus, Side
+from bot.core.clock import ReplayClock, to_ms
+from bot.core.domain import Fill, FundingPayment, OrderStatus, Side
 from bot.emulator.account import Account, OrderRecord, final_status
 from bot.journal.records import JournaledOrder, RebalanceRecord, RebalanceStatus, RunMode
 from bot.market.simulated import simulate_market
-from bot.venue.paper import PaperVenue
+from bot.sim.paper import PaperVenue
 from tests.chaos import invariants
 from tests.chaos.ledger import ClockMap, Ledger, TargetLog
 

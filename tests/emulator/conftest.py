@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from bot.clock import ReplayClock, to_ms
-from bot.emulator.ccxt_client import make_binance_clients
+from bot.core.clock import ReplayClock, to_ms
 from bot.emulator.faults import FaultInjector
 from bot.emulator.server import BinanceEmulator
 from bot.market.series import MarketData
 from bot.market.simulated import simulate_market
-from bot.venue.paper import PaperVenue
+from bot.sim.paper import PaperVenue
+from tests.emulator_clients import make_binance_clients
 
 KEY = "emulator-test-key"
 SECRET = "emulator-test-secret"

@@ -21,19 +21,19 @@ from ccxt.test.exchange.base import test_position as check_position
 from ccxt.test.exchange.base import test_ticker as check_ticker
 from ccxt.test.exchange.base import test_trade as check_trade
 
-from bot.clock import ReplayClock, to_ms
-from bot.domain import OrderStatus, PositionSide
+from bot.core.clock import ReplayClock, to_ms
+from bot.core.domain import OrderStatus, PositionSide
 from bot.emulator.bybit.server import BybitEmulator
 from bot.emulator.bybit.state import ISOLATED, REGULAR, exec_uuid
-from bot.emulator.ccxt_client import make_bybit_client
 from bot.emulator.faults import FaultInjector
-from bot.liquidation import bybit_liquidation_price
-from bot.risk import brackets_from_ccxt_tiers, bundled_brackets
+from bot.margin.binance import brackets_from_ccxt_tiers, bundled_brackets
+from bot.margin.venues import bybit_liquidation_price
+from bot.sim.paper import PaperVenue
 from bot.venue import ccxt_parse as parse
 from bot.venue.capabilities import BYBIT
 from bot.venue.ccxt_venue import CcxtVenue
-from bot.venue.paper import PaperVenue
 from tests.emulator.conftest import BTC, COLLATERAL, ETH, HOLDINGS, KEY, SECRET, FakeMonotonic
+from tests.emulator_clients import make_bybit_client
 
 CENT = Decimal("0.01")
 CREATE = ("POST", "/v5/order/create")

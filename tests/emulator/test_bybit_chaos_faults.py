@@ -12,10 +12,10 @@ import pytest
 
 from bot.emulator.bybit.server import BybitEmulator
 from bot.emulator.bybit.state import ISOLATED, REGULAR
-from bot.emulator.ccxt_client import make_bybit_client
 from bot.emulator.faults import FaultInjector
-from bot.venue.paper import PaperVenue
+from bot.sim.paper import PaperVenue
 from tests.emulator.conftest import BTC, ETH, KEY, SECRET, FakeMonotonic
+from tests.emulator_clients import make_bybit_client
 
 ACK = {"acknowledged": True}
 

@@ -8,9 +8,9 @@ import socket
 
 import pytest
 
+from bot.core.errors import ConfigError
 from bot.emulator.bybit.standalone import run_bybit_standalone
-from bot.emulator.ccxt_client import make_bybit_client
-from bot.errors import ConfigError
+from tests.emulator_clients import make_bybit_client
 
 
 def free_port() -> int:

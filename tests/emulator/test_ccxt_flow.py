@@ -18,11 +18,11 @@ from ccxt.test.exchange.base import test_position as check_position
 from ccxt.test.exchange.base import test_ticker as check_ticker
 from ccxt.test.exchange.base import test_trade as check_trade
 
-from bot.clock import ReplayClock, to_ms
-from bot.domain import PositionSide
+from bot.core.clock import ReplayClock, to_ms
+from bot.core.domain import PositionSide
 from bot.emulator.server import BinanceEmulator
-from bot.risk import brackets_from_ccxt_tiers, bundled_brackets, liquidation_price
-from bot.venue.paper import PaperVenue
+from bot.margin.binance import brackets_from_ccxt_tiers, bundled_brackets, liquidation_price
+from bot.sim.paper import PaperVenue
 from tests.emulator.conftest import BTC, COLLATERAL, ETH, HOLDINGS, open_short
 
 CENT = Decimal("0.01")

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from ccxt.base.errors import InvalidOrder, OrderNotFound
 
-from bot.clock import ReplayClock
+from bot.core.clock import ReplayClock
 from bot.emulator.audit import AuditEvent
 from bot.emulator.server import BinanceEmulator
-from bot.venue.paper import PaperVenue
+from bot.sim.paper import PaperVenue
 from tests.emulator.conftest import BTC, ETH, HOLDINGS, FakeMonotonic, open_short
 
 DAY = 86_400

@@ -16,9 +16,9 @@ from ccxt.base.errors import (
     OrderNotFound,
 )
 
-from bot.emulator.ccxt_client import make_binance_clients, point_at
 from bot.emulator.server import BinanceEmulator
 from tests.emulator.conftest import BTC, KEY, SECRET, open_short
+from tests.emulator_clients import make_binance_clients, point_at
 
 
 async def make_client(emulator: BinanceEmulator, key: str = KEY, secret: str = SECRET) -> Any:

@@ -16,7 +16,7 @@ from ccxt.base.errors import (
     RequestTimeout,
 )
 
-from bot.domain import OrderStatus
+from bot.core.domain import OrderStatus
 from bot.emulator.server import BinanceEmulator
 from tests.emulator.conftest import BTC, FakeMonotonic, open_short
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from bot.clock import ReplayClock, to_ms
+from bot.core.clock import ReplayClock, to_ms
 from bot.emulator.account import restart_id_base
-from bot.emulator.ccxt_client import make_binance_clients
 from bot.emulator.server import BinanceEmulator
 from bot.market.series import MarketData
-from bot.venue.paper import PaperVenue
+from bot.sim.paper import PaperVenue
 from tests.emulator.conftest import BTC, COLLATERAL, ETH, HOLDINGS, KEY, SECRET, open_short
+from tests.emulator_clients import make_binance_clients
 
 DAY = 86_400
 

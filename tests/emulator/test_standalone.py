@@ -7,8 +7,8 @@ import contextlib
 import socket
 from datetime import UTC, datetime
 
-from bot.emulator.ccxt_client import make_binance_clients
 from bot.emulator.standalone import ScaledClock, run_standalone
+from tests.emulator_clients import make_binance_clients
 
 
 async def test_scaled_clock_runs_faster_than_the_wall() -> None:

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import PaperSetup
 from bot.backtest.metrics import Metrics, max_drawdown, measure
 from bot.backtest.runner import RunResult, RunSpec, prepare, run_one
 from bot.backtest.windows import WINDOWS
-from bot.clock import to_ms
-from bot.config import Config, StrategyConfig, parse_config
-from bot.domain import perp_symbol
+from bot.core.clock import to_ms
+from bot.core.domain import perp_symbol
 from bot.market.series import BarSeries
+from bot.settings.config import Config, StrategyConfig, parse_config
+from bot.sim.paper_account import PaperSetup
 from tests.conftest import paper_config_dict
 
 pytestmark = pytest.mark.shared_data

@@ -1,11 +1,11 @@
 """Every command × every kind of bad input: one line on stderr, a non-zero exit, no traceback.
 
 Each case names the command line, what is prepared before it (a journal with one session, a
-halted account, a history directory, a full disk…), the exit code (`bot.errors`: 1 nothing to
+halted account, a history directory, a full disk…), the exit code (`bot.core.errors`: 1 nothing to
 show, 2 bad input, 4 halted, 5 keys refused) and a fragment of the one line. Every case also
 checks that nothing was written: the same files, the same journal rows.
 
-The CLI runs in-process (`bot.cli.main`) except where only a process shows the failure: a port
+The CLI runs in-process (`bot.cli.main.main`) except where only a process shows the failure: a port
 taken by another program, a read-only journal (SIGBUS in earlier versions), a file size limit.
 """
 
@@ -23,10 +23,10 @@ from typing import NamedTuple
 
 import pytest
 
-import bot.cli
-from bot.cli import main
-from bot.emulator.process import emulator_process
+import bot.cli.main
+from bot.cli.main import main
 from bot.journal.store import Journal
+from tests.emulator_process import emulator_process
 
 REPO = Path(__file__).resolve().parents[2]
 JOURNAL = "var/tiny.sqlite"
@@ -414,7 +414,9 @@ def test_bad_input_ends_in_one_line_and_a_non_zero_exit(
     before = snapshot(workdir)
     capsys.readouterr()
     if case.disk_full:
-        monkeypatch.setattr(bot.cli.shutil, "disk_usage", lambda _: DiskUsage(1 << 30, 0, 4096))
+        monkeypatch.setattr(
+            bot.cli.main.shutil, "disk_usage", lambda _: DiskUsage(1 << 30, 0, 4096)
+        )
 
     code = main(list(case.argv))
 
@@ -587,7 +589,7 @@ def test_an_unexpected_error_is_one_line_too_and_exit_code_70(
     def broken(_: object) -> int:
         raise RuntimeError("something nobody foresaw")
 
-    monkeypatch.setattr(bot.cli, "start_status", broken)
+    monkeypatch.setattr(bot.cli.main, "start_status", broken)
     assert main(list(c("status"))) == 70
     line = one_line(capsys.readouterr().err)
     assert "unexpected RuntimeError: something nobody foresaw" in line and "-v" in line
@@ -596,6 +598,6 @@ def test_an_unexpected_error_is_one_line_too_and_exit_code_70(
 
 
 def test_every_command_has_a_bad_input_case() -> None:
-    commands = bot.cli.build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    commands = bot.cli.main.build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     covered = {case.argv[0] for case in CASES.values() if case.argv}
     assert set(commands) <= covered, set(commands) - covered

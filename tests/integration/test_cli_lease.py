@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator.process import emulator_process
 from bot.journal.store import Journal
+from tests.emulator_process import emulator_process
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = {"HEDGEBOT_API_KEY": "lease-key", "HEDGEBOT_API_SECRET": "lease-secret"}

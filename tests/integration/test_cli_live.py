@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator.process import emulator_process
 from bot.journal.store import Journal
+from tests.emulator_process import emulator_process
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = {"HEDGEBOT_API_KEY": "cli-key", "HEDGEBOT_API_SECRET": "cli-secret-do-not-print"}

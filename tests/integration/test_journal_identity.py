@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.emulator.process import emulator_process
 from bot.journal.urls import database_url
+from tests.emulator_process import emulator_process
 from tests.integration.test_cli_lease import ACCOUNT, KEYS, REPO, hedgebot, read_line_with
 
 GONE = "was deleted or replaced while the bot ran; refusing to go on: restore it or start afresh"

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from bot.app import open_paper
-from bot.config import Config, parse_config
-from bot.engine import CycleReport, Engine
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from bot.journal.records import RebalanceStatus, RunMode
 from bot.journal.store import Journal
+from bot.runtime.engine import CycleReport, Engine
+from bot.settings.config import Config, parse_config
+from bot.sim.paper_account import open_paper
 from tests.conftest import paper_config_dict
 
 pytestmark = pytest.mark.shared_data

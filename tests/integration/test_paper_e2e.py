@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import PaperSetup, build_paper, build_strategy
-from bot.config import Config, parse_config
-from bot.domain import ZERO, perp_symbol
-from bot.engine import CycleReport, Engine
+from bot.core.domain import ZERO, perp_symbol
 from bot.journal.records import PositionSnapshot, RunMode
 from bot.journal.store import Journal
+from bot.runtime.engine import CycleReport, Engine
+from bot.settings.config import Config, parse_config
+from bot.sim.paper_account import PaperSetup, build_paper, build_strategy
 from tests.conftest import paper_config_dict
 
 pytestmark = pytest.mark.shared_data

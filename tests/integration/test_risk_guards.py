@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from bot.app import PaperSetup, build_paper, build_strategy
-from bot.config import Config, parse_config
-from bot.domain import ZERO
-from bot.engine import CycleReport, Engine
+from bot.core.domain import ZERO
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
-from bot.report import insurance_report
+from bot.reporting.insurance import insurance_report
+from bot.runtime.engine import CycleReport, Engine
+from bot.settings.config import Config, parse_config
+from bot.sim.paper_account import PaperSetup, build_paper, build_strategy
 from tests.conftest import paper_config_dict
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.commands.run import PROBLEMS, RunTally, note_lines, progress_line
-from bot.engine import CycleReport
+from bot.cli.commands.run import PROBLEMS, RunTally, note_lines, progress_line
+from bot.cli.main import main
 from bot.journal.records import RebalanceStatus
 from bot.journal.store import Journal
+from bot.runtime.engine import CycleReport
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ def test_every_problem_line_carries_its_reason(
     workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[CycleReport] = []
-    import bot.commands.run as run_command
+    import bot.cli.commands.run as run_command
 
     tally_add = RunTally.add
 

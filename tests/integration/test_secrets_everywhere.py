@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.emulator.process import emulator_process
+from tests.emulator_process import emulator_process
 from tests.postgres import PostgresServer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from bot.app import build_paper, build_strategy
-from bot.clock import to_ms
-from bot.config import parse_config
-from bot.engine import CycleReport, Engine
+from bot.core.clock import to_ms
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
 from bot.market.history import load_history
 from bot.market.series import MarketData
+from bot.runtime.engine import CycleReport, Engine
+from bot.settings.config import parse_config
+from bot.sim.paper_account import build_paper, build_strategy
 from strategies.base import HedgeDecision, HoldingView, Strategy, StrategyInput
 from strategies.baskets import BasketRules, LegWeight, map_to_legs
 from strategies.registry import create_strategy

@@ -12,22 +12,22 @@ from typing import Any
 
 import pytest
 
-from bot.clock import ReplayClock, to_ms
-from bot.config import Config, parse_config
+from bot.core.clock import ReplayClock, to_ms
 from bot.emulator.bybit.server import BybitEmulator
-from bot.emulator.ccxt_client import make_binance_clients, make_bybit_client
 from bot.emulator.faults import FaultInjector
 from bot.emulator.server import BinanceEmulator
-from bot.engine import Engine
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
 from bot.market.simulated import simulate_market
+from bot.runtime.engine import Engine
+from bot.settings.config import Config, parse_config
+from bot.sim.paper import PaperVenue
 from bot.venue.capabilities import BINANCE, BYBIT
 from bot.venue.ccxt_venue import CcxtVenue
 from bot.venue.gate import RequestGate
-from bot.venue.paper import PaperVenue
 from strategies.registry import create_strategy
 from tests.conftest import paper_config_dict
+from tests.emulator_clients import make_binance_clients, make_bybit_client
 
 KEY = "live-test-key"
 SECRET = "live-test-secret"

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.engine import CycleReport
-from bot.errors import JournalError, VenueError
+from bot.core.errors import JournalError, VenueError
+from bot.runtime.engine import CycleReport
 from tests.live.conftest import FAULT_ROWS, FaultRow, LiveRig
 
 ORDER = ("POST", "/fapi/v1/order")

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import to_ms
-from bot.domain import Fill, Side
-from bot.emulator.ccxt_client import make_bybit_client
+from bot.core.clock import to_ms
+from bot.core.domain import Fill, Side
 from bot.market.series import Bar, BarSeries, MarketData
 from bot.venue.capabilities import BYBIT
 from bot.venue.ccxt_venue import CcxtVenue
+from tests.emulator_clients import make_bybit_client
 from tests.live.conftest import KEY, SECRET, LiveRig, close_rig, open_rig
 
 LEGS = ("ADA/USDT:USDT", "BTC/USDT:USDT", "ETH/USDT:USDT")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import VenueError
+from bot.core.errors import VenueError
 from tests.live.conftest import LiveRig
 
 TICKERS = ("GET", "/fapi/v1/ticker/24hr")

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from bot.clock import to_ms
+from bot.core.clock import to_ms
 from bot.emulator.server import BinanceEmulator
 from bot.emulator.standalone import ScaledClock
 from bot.journal.store import Journal
 from bot.market.simulated import simulate_market
-from bot.venue.paper import PaperVenue
+from bot.sim.paper import PaperVenue
 
 KEY, SECRET = "kill-key", "kill-secret"
 HOLDINGS = {"BTC": Decimal(1), "ETH": Decimal(10), "ADA": Decimal(20000)}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import ZERO
+from bot.core.domain import ZERO
 from bot.emulator.bybit.state import ISOLATED, exec_uuid
 from bot.venue.capabilities import BYBIT
 from bot.venue.ccxt_venue import CcxtVenue

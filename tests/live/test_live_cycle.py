@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot.clock import to_ms
-from bot.domain import ZERO
-from bot.errors import RejectedError
+from bot.core.clock import to_ms
+from bot.core.domain import ZERO
+from bot.core.errors import RejectedError
 from bot.venue.capabilities import BINANCE
 from bot.venue.ccxt_venue import CcxtVenue
 from strategies.base import HedgeDecision, StrategyInput, StrategyNeeds

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.engine import Engine
+from bot.core.planner import client_order_id
 from bot.journal.records import RunMode
-from bot.planner import client_order_id
+from bot.runtime.engine import Engine
 from tests.live.conftest import LiveRig
 
 ORDER = ("POST", "/fapi/v1/order")

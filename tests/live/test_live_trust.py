@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot.engine import Engine
-from bot.errors import AuthError
+from bot.core.errors import AuthError
 from bot.journal.records import RunMode
+from bot.runtime.engine import Engine
 from tests.live.conftest import LiveRig
 
 BTC, ETH, ADA = "BTC/USDT:USDT", "ETH/USDT:USDT", "ADA/USDT:USDT"

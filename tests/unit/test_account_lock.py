@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import JournalError
+from bot.core.errors import JournalError
 from bot.journal.account_lock import LOCK_DIR_ENV, account_lock_path, lock_directory
 from bot.journal.file_lock import FileLock
 from bot.journal.lease import EXIT_CODE, LeaseHeld, lock_file

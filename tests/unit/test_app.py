@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from bot.app import build_paper, build_strategy, market_assets, open_paper
-from bot.commands.run import describe_strategy
-from bot.config import Config, parse_config
+from bot.cli.commands.run import describe_strategy
+from bot.settings.config import Config, parse_config
+from bot.sim.paper_account import build_paper, build_strategy, market_assets, open_paper
 from strategies.baskets import DEFAULT_CANDIDATES
 from tests.conftest import paper_config_dict
 

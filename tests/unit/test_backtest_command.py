@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from bot.backtest.windows import WINDOWS, find_window
-from bot.cli import main
-from bot.commands.backtest import parse_spec, resolve_period
-from bot.config import parse_config
-from bot.errors import ConfigError
+from bot.cli.commands.backtest import parse_spec, resolve_period
+from bot.cli.main import main
+from bot.core.errors import ConfigError
+from bot.settings.config import parse_config
 from tests.conftest import paper_config_dict
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "paper.toml")

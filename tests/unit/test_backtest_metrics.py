@@ -19,8 +19,8 @@ from bot.backtest.metrics import (
     volatility,
 )
 from bot.backtest.runner import Point, RunResult, RunSpec
-from bot.config import StrategyConfig
 from bot.journal.records import JournalTotals
+from bot.settings.config import StrategyConfig
 
 START = datetime(2022, 11, 1, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ import ccxt
 import pytest
 from ccxt.base import errors as ccxt_base_errors  # `ccxt.base` is shadowed by a list
 
-from bot.errors import (
+from bot.core.errors import (
     AuthError,
     InsufficientMargin,
     InvalidOrderError,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import ccxt
 import pytest
 
-from bot.errors import (
+from bot.core.errors import (
     AuthError,
     InsufficientMargin,
     InvalidOrderError,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import MalformedResponse
+from bot.core.errors import MalformedResponse
 from bot.venue import ccxt_parse as parse
 
 BTC = "BTC/USDT:USDT"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, parse_config
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
+from bot.settings.config import Config, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
 NONSENSE: list[Any] = [

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from bot.domain import HedgeTarget, Market, OrderIntent, Quote, Side
-from bot.guards import cap_order_size, cap_targets, fit_to_margin, stale_quotes
-from bot.planner import LegAction, LegPlan
+from bot.core.domain import HedgeTarget, Market, OrderIntent, Quote, Side
+from bot.core.limits import cap_order_size, cap_targets, fit_to_margin, stale_quotes
+from bot.core.planner import LegAction, LegPlan
 
 D = Decimal
 BTC = "BTC/USDT:USDT"

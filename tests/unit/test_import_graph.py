@@ -19,22 +19,25 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bot", "strategies")
 
 DEFERRED = {
-    ("bot.app", "bot.venue.factory"): "ccxt (~0.6 s) only for a live session",
-    ("bot.app", "bot.secrets"): "read with the live venue it is for",
-    ("bot.cli", "bot.app"): "ccxt and the market data only for the commands that use them",
-    ("bot.cli", "bot.commands.backtest"): "matplotlib and numpy only for `backtest`",
-    ("bot.cli", "bot.commands.rebalance"): "ccxt only for `rebalance`",
-    ("bot.cli", "bot.commands.report"): "loaded by `report` alone",
-    ("bot.cli", "bot.commands.run"): "ccxt only for `run`",
-    ("bot.cli", "bot.commands.status"): "loaded by `status` alone",
-    ("bot.cli", "bot.emulator.standalone"): "aiohttp only for `emulator`",
-    ("bot.cli", "bot.emulator.bybit.standalone"): "aiohttp only for `emulator`",
-    ("bot.cli", "bot.secrets"): "read by the commands that need keys",
-    ("bot.commands.backtest", "bot.backtest.plots"): "matplotlib only with --plot",
+    ("bot.cli.session", "bot.venue.factory"): "ccxt (~0.6 s) only for a live session",
+    ("bot.cli.session", "bot.settings.secrets"): "read with the live venue it is for",
+    (
+        "bot.cli.main",
+        "bot.cli.session",
+    ): "ccxt and the market data only for the commands that use them",
+    ("bot.cli.main", "bot.cli.commands.backtest"): "matplotlib and numpy only for `backtest`",
+    ("bot.cli.main", "bot.cli.commands.rebalance"): "ccxt only for `rebalance`",
+    ("bot.cli.main", "bot.cli.commands.report"): "loaded by `report` alone",
+    ("bot.cli.main", "bot.cli.commands.run"): "ccxt only for `run`",
+    ("bot.cli.main", "bot.cli.commands.status"): "loaded by `status` alone",
+    ("bot.cli.main", "bot.emulator.standalone"): "aiohttp only for `emulator`",
+    ("bot.cli.main", "bot.emulator.bybit.standalone"): "aiohttp only for `emulator`",
+    ("bot.cli.main", "bot.settings.secrets"): "read by the commands that need keys",
+    ("bot.cli.commands.backtest", "bot.backtest.plots"): "matplotlib only with --plot",
 }
 """(importer, imported) -> why the import waits until a function runs."""
 
-EMULATOR_USERS = ("bot.emulator", "bot.cli")
+EMULATOR_USERS = ("bot.emulator", "bot.cli.main")
 """The emulator is a user feature (`hedgebot emulator`) behind its own boundary."""
 
 
@@ -129,9 +132,14 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_walk_sees_the_whole_house() -> None:
-    assert {"bot.engine", "bot.cli", "strategies.registry", "bot.venue.ccxt_venue"} <= set(MODULES)
+    assert {
+        "bot.runtime.engine",
+        "bot.cli.main",
+        "strategies.registry",
+        "bot.venue.ccxt_venue",
+    } <= set(MODULES)
     edges, _ = graph()
-    assert "bot.domain" in edges["bot.engine"]
+    assert "bot.core.domain" in edges["bot.runtime.engine"]
 
 
 def test_no_module_level_import_cycle() -> None:
@@ -139,9 +147,9 @@ def test_no_module_level_import_cycle() -> None:
 
 
 def test_the_cycle_finder_finds_one() -> None:
-    assert cycles({"bot.domain": {"bot.clock"}, "bot.clock": {"bot.domain"}}) == [
-        ["bot.clock", "bot.domain"]
-    ]
+    assert cycles(
+        {"bot.core.domain": {"bot.core.clock"}, "bot.core.clock": {"bot.core.domain"}}
+    ) == [["bot.core.clock", "bot.core.domain"]]
 
 
 def test_function_level_imports_only_defer_heavy_loads() -> None:
@@ -154,32 +162,47 @@ def test_function_level_imports_only_defer_heavy_loads() -> None:
     assert sorted(set(DEFERRED) - deferred) == []  # no stale entry
 
 
-@pytest.mark.parametrize(
-    ("low", "high"),
-    [
-        ("bot.backtest", "bot.commands"),
-        ("bot.backtest", "bot.cli"),
-        ("bot.commands", "bot.cli"),
-        ("bot.venue", "bot.engine"),
-        ("bot.venue", "bot.commands"),
-        ("bot.journal", "bot.engine"),
-        ("bot.journal", "bot.venue"),
-        ("bot.domain", "bot"),
-        ("strategies", "bot.engine"),
-        ("strategies", "bot.venue"),
-        ("strategies", "bot.journal"),
-    ],
+ROOMS = (
+    "bot.core",
+    "bot.margin",
+    "bot.settings",
+    "bot.market",
+    "bot.journal",
+    "bot.venue",
+    "bot.sim",
+    "bot.runtime",
+    "bot.reporting",
+    "bot.backtest",
+    "bot.cli",
 )
-def test_lower_rooms_never_import_higher_ones(low: str, high: str) -> None:
+"""The rooms of `bot`, lowest first: a room imports only rooms before it (`strategies` sits
+between `bot.margin` and `bot.settings`; the emulator stands aside, see below)."""
+ORDER = {room: rank for rank, room in enumerate(ROOMS)}
+ORDER["strategies"] = ORDER["bot.margin"]
+
+
+def room_of(name: str) -> str | None:
+    return next((r for r in (*ROOMS, "strategies") if _within(name, r)), None)
+
+
+@pytest.mark.parametrize("room", [*ROOMS, "strategies"])
+def test_a_room_imports_only_lower_rooms(room: str) -> None:
     edges, deferred = graph()
-    found = sorted(
+    pairs = {(n, t) for n, targets in edges.items() for t in targets} | deferred
+    upward = sorted(
         (name, target)
-        for name, targets in edges.items()
-        for target in targets
-        if _within(name, low) and _within(target, high) and not _within(target, low)
+        for name, target in pairs
+        if room_of(name) == room
+        and (found := room_of(target)) is not None
+        and found != room
+        and ORDER[found] > ORDER[room]
     )
-    found += sorted((n, t) for n, t in deferred if _within(n, low) and _within(t, high))
-    assert found == []
+    assert upward == []
+
+
+def test_every_module_lives_in_a_room() -> None:
+    loose = sorted(n for n in MODULES if room_of(n) is None and not _within(n, "bot.emulator"))
+    assert loose == ["bot", "bot.__main__"]
 
 
 def test_nothing_outside_the_emulator_and_its_command_imports_it() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import Fill, FundingPayment, HedgeTarget, OrderIntent, OrderStatus, Side
-from bot.errors import JournalError
+from bot.core.domain import Fill, FundingPayment, HedgeTarget, OrderIntent, OrderStatus, Side
+from bot.core.errors import JournalError
 from bot.journal.records import (
     EventRecord,
     PositionSnapshot,

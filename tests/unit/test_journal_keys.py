@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain import Fill, FundingPayment, OrderIntent, OrderStatus, Side
+from bot.core.domain import Fill, FundingPayment, OrderIntent, OrderStatus, Side
 from bot.journal.store import Journal
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, insert, inspect, select, text
 
-from bot.domain import Fill, Side
-from bot.errors import JournalError
+from bot.core.domain import Fill, Side
+from bot.core.errors import JournalError
 from bot.journal.migrate import (
     FIRST_RELEASE_TABLES,
     alembic_config,

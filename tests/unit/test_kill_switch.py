@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, parse_config
-from bot.errors import StorageError
-from bot.kill_switch import (
+from bot.core.errors import StorageError
+from bot.runtime.kill_switch import (
     LEGACY_FILE,
     KillSwitch,
     account_label,
@@ -19,6 +18,7 @@ from bot.kill_switch import (
     kill_switch_for,
     with_kill_switch,
 )
+from bot.settings.config import Config, parse_config
 from tests.conftest import paper_config_dict
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -5,8 +5,9 @@ from itertools import product
 
 import pytest
 
-from bot.domain import Bracket, PositionSide
-from bot.liquidation import (
+from bot.core.domain import Bracket, PositionSide
+from bot.margin.binance import bundled_brackets, equity_at, initial_margin, liquidation_price
+from bot.margin.venues import (
     LiquidationMethod,
     bybit_liquidation_price,
     bybit_maintenance_margin,
@@ -17,7 +18,6 @@ from bot.liquidation import (
     okx_maintenance_margin,
     okx_tier,
 )
-from bot.risk import bundled_brackets, equity_at, initial_margin, liquidation_price
 
 D = Decimal
 LONG = PositionSide.LONG

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain import ZERO, Market, Position, PositionSide
-from bot.margin_guard import GuardKind, MarginAction, plan_margin_actions
-from bot.risk import bundled_brackets, liquidation_distance, liquidation_price
+from bot.core.domain import ZERO, Market, Position, PositionSide
+from bot.margin.binance import bundled_brackets, liquidation_distance, liquidation_price
+from bot.margin.plan import GuardKind, MarginAction, plan_margin_actions
 
 D = Decimal
 LONG = PositionSide.LONG

@@ -7,19 +7,19 @@ from itertools import product
 
 import pytest
 
-from bot.domain import Bracket, Market, Position, PositionSide
-from bot.liquidation import (
-    LiquidationMethod,
-    bybit_liquidation_price,
-    liquidation_price_for,
-    margin_for_distance_for,
-)
-from bot.margin_guard import GuardKind, MarginAction, plan_margin_actions
-from bot.risk import (
+from bot.core.domain import Bracket, Market, Position, PositionSide
+from bot.margin.binance import (
     bundled_brackets,
     liquidation_distance,
     liquidation_price,
     margin_for_liquidation_distance,
+)
+from bot.margin.plan import GuardKind, MarginAction, plan_margin_actions
+from bot.margin.venues import (
+    LiquidationMethod,
+    bybit_liquidation_price,
+    liquidation_price_for,
+    margin_for_distance_for,
 )
 
 D = Decimal

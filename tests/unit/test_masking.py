@@ -1,4 +1,4 @@
-"""One masking place (`bot.secrets.mask`): URL passwords and known secrets, nothing else."""
+"""One masking place (`secrets.mask`): URL passwords and known secrets, nothing else."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import logging
 import pytest
 from pydantic import SecretStr
 
-import bot.secrets as secrets_module
-from bot.config import parse_config
-from bot.errors import ConfigError
+import bot.settings.secrets as secrets_module
+from bot.core.errors import ConfigError
 from bot.journal.store import Journal
-from bot.logs import JsonFormatter, MaskingFormatter
-from bot.secrets import (
+from bot.runtime.logs import JsonFormatter, MaskingFormatter
+from bot.settings.config import parse_config
+from bot.settings.secrets import (
     KEY_ENV,
     SECRET_ENV,
     ApiCredentials,

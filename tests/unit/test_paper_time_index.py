@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.venue.paper import _TimeIndex
+from bot.sim.paper import _TimeIndex
 
 T0 = datetime(2022, 11, 1, tzinfo=UTC)
 

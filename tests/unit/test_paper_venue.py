@@ -5,11 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from bot.clock import ReplayClock
-from bot.domain import OrderIntent, OrderStatus, PositionSide, Side
+from bot.core.clock import ReplayClock
+from bot.core.domain import OrderIntent, OrderStatus, PositionSide, Side
+from bot.margin.binance import bundled_brackets, liquidation_price
 from bot.market.series import Bar, BarSeries, FundingEvent, FundingSeries, MarketData
-from bot.risk import bundled_brackets, liquidation_price
-from bot.venue.paper import PaperVenue
+from bot.sim.paper import PaperVenue
 
 D = Decimal
 H_MS = 3_600_000

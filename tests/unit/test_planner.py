@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain import HedgeTarget, Market, Position, PositionSide, Side
-from bot.planner import (
+from bot.core.domain import HedgeTarget, Market, Position, PositionSide, Side
+from bot.core.planner import (
     CLIENT_ID_PATTERN,
     LegAction,
     client_order_id,

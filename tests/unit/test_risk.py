@@ -7,8 +7,8 @@ from itertools import product
 
 import pytest
 
-from bot.domain import ZERO, Bracket, PositionSide
-from bot.risk import (
+from bot.core.domain import ZERO, Bracket, PositionSide
+from bot.margin.binance import (
     bracket_for,
     brackets_from_binance,
     brackets_from_ccxt_tiers,

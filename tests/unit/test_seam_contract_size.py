@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from bot.domain import Fill, HedgeTarget, Market, Side
-from bot.guards import cap_order_size, cap_turnover
+from bot.core.domain import Fill, HedgeTarget, Market, Side
+from bot.core.limits import cap_order_size, cap_turnover
+from bot.core.planner import LegAction, LegPlan, plan_leg
 from bot.journal.store import Journal
-from bot.planner import LegAction, LegPlan, plan_leg
-from bot.protection import turnover_last_day
+from bot.runtime.protection import turnover_last_day
 
 D = Decimal
 SYMBOL = "KILO/USDT:USDT"

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import ReplayClock, to_ms
-from bot.config import parse_config
-from bot.domain import ZERO
-from bot.engine import Engine
+from bot.core.clock import ReplayClock, to_ms
+from bot.core.domain import ZERO
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
 from bot.market.series import Bar, BarSeries, MarketData
+from bot.runtime.engine import Engine
+from bot.settings.config import parse_config
+from bot.sim.paper import PaperVenue
 from bot.venue.capabilities import BINANCE
 from bot.venue.ccxt_venue import CcxtVenue
-from bot.venue.paper import PaperVenue
 from strategies.base import HedgeDecision, HoldingView, StrategyInput
 from strategies.volatility_regime import VolatilityRegime, VolatilityRegimeParams
 from tests.conftest import paper_config_dict

@@ -8,14 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from bot.clock import ReplayClock
-from bot.config import parse_config
-from bot.domain import HedgeTarget
-from bot.engine import Engine
+from bot.core.clock import ReplayClock
+from bot.core.domain import HedgeTarget
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
 from bot.market.series import Bar, BarSeries, MarketData
-from bot.venue.paper import PaperVenue
+from bot.runtime.engine import Engine
+from bot.settings.config import parse_config
+from bot.sim.paper import PaperVenue
 from strategies.registry import create_strategy
 from tests.conftest import paper_config_dict
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ConfigError
-from bot.secrets import FILE_ENV, KEY_ENV, SECRET_ENV, load_credentials
+from bot.core.errors import ConfigError
+from bot.settings.secrets import FILE_ENV, KEY_ENV, SECRET_ENV, load_credentials
 
 
 @pytest.fixture(autouse=True)

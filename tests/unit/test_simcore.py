@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain import ZERO, Market, OrderStatus, PositionSide, Side
-from bot.liquidation import LiquidationMethod, liquidation_price_for
-from bot.risk import bundled_brackets, liquidation_price
-from bot.venue.simcore import (
+from bot.core.domain import ZERO, Market, OrderStatus, PositionSide, Side
+from bot.margin.binance import bundled_brackets, liquidation_price
+from bot.margin.venues import LiquidationMethod, liquidation_price_for
+from bot.sim.exchange import (
     BAD_PRECISION,
     MARGIN_INSUFFICIENT,
     MARGIN_TYPE_WITH_POSITION,

@@ -13,13 +13,13 @@ from decimal import Decimal
 
 import pytest
 
-from bot.clock import ReplayClock, to_ms
-from bot.domain import ZERO, Market, OrderStatus, PositionSide, Side
+from bot.core.clock import ReplayClock, to_ms
+from bot.core.domain import ZERO, Market, OrderStatus, PositionSide, Side
 from bot.emulator.account import Account
+from bot.margin.binance import bundled_brackets, liquidation_price
 from bot.market.simulated import simulate_market
-from bot.risk import bundled_brackets, liquidation_price
-from bot.venue.paper import PaperVenue
-from bot.venue.simcore import MARGIN_INSUFFICIENT, SimExchange, SimRejected
+from bot.sim.exchange import MARGIN_INSUFFICIENT, SimExchange, SimRejected
+from bot.sim.paper import PaperVenue
 
 D = Decimal
 BTC = "BTC/USDT:USDT"

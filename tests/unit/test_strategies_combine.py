@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_config, parse_config
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
+from bot.settings.config import load_config, parse_config
 from strategies.base import HoldingView, StrategyInput
 from strategies.catalog import ENTRY_POINT_GROUP
 from strategies.registry import available_strategies, create_strategy

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from strategies.base import HoldingView, Strategy, StrategyInput
 from strategies.registry import create_strategy
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from strategies.base import HoldingView, StrategyInput
 from strategies.registry import create_strategy
 from strategies.volatility_regime import VolatilityRegime, next_regime

@@ -10,15 +10,15 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bot.clock import ReplayClock, to_ms
-from bot.config import parse_config
-from bot.domain import ZERO
-from bot.engine import Engine
-from bot.errors import ConfigError
+from bot.core.clock import ReplayClock, to_ms
+from bot.core.domain import ZERO
+from bot.core.errors import ConfigError
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
 from bot.market.series import Bar, BarSeries, FundingEvent, FundingSeries, MarketData
-from bot.venue.paper import PaperVenue
+from bot.runtime.engine import Engine
+from bot.settings.config import parse_config
+from bot.sim.paper import PaperVenue
 from strategies import registry
 from strategies.base import HedgeDecision, StrategyInput, StrategyNeeds, StrategyParams
 from strategies.registry import create_strategy

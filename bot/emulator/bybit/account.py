@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.domain import ZERO
+from bot.core.domain import ZERO
 from bot.emulator.account import Account
 from bot.emulator.bybit import codec
 from bot.emulator.bybit.codec import JsonDict
@@ -35,7 +35,7 @@ from bot.emulator.bybit.errors import (
 )
 from bot.emulator.bybit.state import ISOLATED, PORTFOLIO, REGULAR, BybitState, page, realised
 from bot.emulator.codec import money
-from bot.venue.simcore import MARGIN_INSUFFICIENT, SimRejected
+from bot.sim.exchange import MARGIN_INSUFFICIENT, SimRejected
 
 ACCOUNT_TYPES = ("UNIFIED",)
 

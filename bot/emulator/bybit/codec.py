@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from bot.clock import to_ms
-from bot.domain import ZERO, Bracket, Market
+from bot.core.clock import to_ms
+from bot.core.domain import ZERO, Bracket, Market
 from bot.emulator.account import OrderRecord, binance_id
 from bot.emulator.bybit.state import BybitPosition, exec_uuid, order_uuid, side_name
 from bot.emulator.codec import MAX_PRICE, MAX_QTY, money, places, plain
 from bot.market.series import Bar
-from bot.venue.simcore import SimFunding, SimTrade
+from bot.sim.exchange import SimFunding, SimTrade
 
 JsonDict = dict[str, object]
 

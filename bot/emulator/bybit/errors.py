@@ -2,7 +2,7 @@
 
 Bybit answers almost every refusal with HTTP 200 and a non-zero ``retCode``; ccxt maps the code
 (``bybit.describe()['exceptions']['exact']``), not the status. The simulation refuses with Binance
-codes (`bot.venue.simcore`); `from_sim` translates them to what Bybit sends for the same cause.
+codes (`bot.sim.exchange`); `from_sim` translates them to what Bybit sends for the same cause.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from bot.emulator.auth import wall_ms
-from bot.venue.simcore import (
+from bot.sim.exchange import (
     BAD_PRECISION,
     BAD_QUANTITY,
     MARGIN_INSUFFICIENT,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from bot.domain import ZERO
+from bot.core.domain import ZERO
 from bot.emulator.account import Account
 from bot.emulator.bybit import codec
 from bot.emulator.bybit.codec import JsonDict

@@ -37,9 +37,9 @@ from bot.emulator.errors import BinanceError
 from bot.emulator.faults import Fault, FaultInjector, Throttle
 from bot.emulator.routing import Route
 from bot.emulator.server import BinanceEmulator
-from bot.liquidation import LiquidationMethod
-from bot.venue.paper import PaperVenue
-from bot.venue.simcore import SimRejected, SimTrade
+from bot.margin.venues import LiquidationMethod
+from bot.sim.exchange import SimRejected, SimTrade
+from bot.sim.paper import PaperVenue
 
 BAN_PAGE = "access too frequent"
 GATEWAY_PAGE = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
-from bot.clock import to_ms
-from bot.domain import ZERO, Side
+from bot.core.clock import to_ms
+from bot.core.domain import ZERO, Side
 from bot.emulator.account import Account, OrderRecord, binance_id
 from bot.emulator.bybit.errors import Params, integer, limit, params_error
-from bot.liquidation import bybit_maintenance_margin, bybit_tier
-from bot.venue.simcore import SimFunding, SimTrade
+from bot.margin.venues import bybit_maintenance_margin, bybit_tier
+from bot.sim.exchange import SimFunding, SimTrade
 
 T = TypeVar("T")
 

@@ -22,8 +22,8 @@ import re
 import secrets
 from decimal import Decimal
 
-from bot.clock import to_ms
-from bot.domain import ZERO, Side
+from bot.core.clock import to_ms
+from bot.core.domain import ZERO, Side
 from bot.emulator.account import Account, OrderRecord, binance_id, final_status
 from bot.emulator.bybit import codec
 from bot.emulator.bybit.codec import JsonDict
@@ -42,7 +42,7 @@ from bot.emulator.bybit.errors import (
 from bot.emulator.bybit.state import BybitState, closed_sizes, order_uuid, page, window
 from bot.emulator.errors import BinanceError
 from bot.emulator.faults import ORDER_ENDPOINT, FaultInjector, FaultKind
-from bot.venue.simcore import SimRejected
+from bot.sim.exchange import SimRejected
 
 LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 RECENT_CLOSED = 500

@@ -1,0 +1,95 @@
+"""`hedgebot report`, `halt` and `resume`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.journal.store import Journal
+from bot.reporting.display import money, percent, signed, table
+from bot.reporting.insurance import MIN_YEARLY_DAYS, InsuranceReport, LegCost, insurance_report
+from bot.runtime.kill_switch import KillSwitch
+
+TOO_SHORT = f"n/a (<{MIN_YEARLY_DAYS} day)"
+
+
+def yearly_cost(report: InsuranceReport, leg: LegCost, places: int = 2) -> str:
+    """Return the leg's carry cost per year as a percentage, or why there is none."""
+    if report.too_short_to_annualise:
+        return TOO_SHORT
+    return percent(report.cost_per_year(leg), places)
+
+
+def _row(report: InsuranceReport, leg: LegCost) -> list[str]:
+    return [
+        leg.symbol,
+        money(leg.protected_value),
+        money(leg.fees),
+        money(leg.funding_received),
+        money(leg.funding_paid),
+        money(leg.carry_cost),
+        yearly_cost(report, leg),
+        signed(leg.realized_pnl),
+        signed(leg.unrealized_pnl),
+        signed(leg.net),
+    ]
+
+
+def render_report(report: InsuranceReport) -> str:
+    """Render the cost-of-insurance table."""
+    headers = [
+        "leg",
+        "protected",
+        "fees",
+        "funding in",
+        "funding out",
+        "carry cost",
+        "cost/yr",
+        "realized",
+        "unrealized",
+        "net",
+    ]
+    rows = [_row(report, leg) for leg in report.legs]
+    rows.append(_row(report, report.total))
+    days = (report.until - report.since).total_seconds() / 86400
+    return "\n".join(
+        [
+            f"cost of insurance, venue {report.venue}",
+            f"period {report.since:%Y-%m-%d %H:%M} → {report.until:%Y-%m-%d %H:%M} UTC "
+            f"({days:.1f} days)",
+            "",
+            table(headers, rows),
+            "",
+            "carry cost = fees + funding paid − funding received; cost/yr = carry cost ÷ average "
+            f"protected spot value ÷ years (n/a under {MIN_YEARLY_DAYS} day)",
+            "unrealized = change of the open P&L over the period (marked to market at its start "
+            "and at its end); net = realized + unrealized − carry cost",
+        ]
+    )
+
+
+def show_report(
+    journal: Journal, venue: str | None, since: datetime | None, until: datetime | None
+) -> str:
+    """Build and render the report for ``venue`` (default: the session written last)."""
+    venue = venue or journal.latest_venue()
+    if venue is None:
+        return "the journal is empty: run `hedgebot run` or `hedgebot rebalance` first"
+    return render_report(insurance_report(journal, venue, since, until))
+
+
+def halt(switch: KillSwitch, journal: Journal, reason: str, now: datetime) -> str:
+    """Turn the kill switch on and journal it."""
+    switch.halt(reason, now)
+    journal.record_event("kill_switch", now, f"halted: {reason}", {"path": str(switch.path)})
+    return (
+        f"halted: no new orders from the next cycle on ({switch.path}). "
+        "`hedgebot resume` undoes it."
+    )
+
+
+def resume(switch: KillSwitch, journal: Journal, now: datetime) -> str:
+    """Turn the kill switch off and journal it."""
+    if not switch.resume():
+        return f"not halted ({switch.path} does not exist)"
+    journal.record_event("kill_switch", now, "resumed", {"path": str(switch.path)})
+    return "resumed: orders allowed from the next cycle on."

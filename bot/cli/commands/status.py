@@ -1,0 +1,179 @@
+"""`hedgebot status` and `hedgebot journal`: what the journal says about the hedge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from bot.cli.commands.report import yearly_cost
+from bot.core.domain import PositionSide
+from bot.core.errors import ConfigError, NothingToShow
+from bot.journal.store import Journal
+from bot.margin.binance import liquidation_distance
+from bot.reporting.display import money, percent, signed, table
+from bot.reporting.insurance import insurance_report
+
+
+def latest_venue(journal: Journal) -> str | None:
+    """Return the venue (session) written last, or None for an empty journal."""
+    return journal.latest_venue()
+
+
+SHOWN_VENUES = 8
+"""An unknown ``--venue`` lists at most this many of the journal's venues."""
+
+
+def known_venues(journal: Journal) -> list[str]:
+    """Return the venues (sessions) the journal has rebalances of, the latest first."""
+    seen: dict[str, None] = {}
+    for record in reversed(journal.rebalances()):
+        seen.setdefault(record.venue)
+    return list(seen)
+
+
+def resolve_venue(journal: Journal, venue: str | None, where: str) -> str:
+    """Return ``venue`` (default: the latest) if the journal ``where`` has it.
+
+    An empty journal raises `NothingToShow`; a venue it does not have raises `ConfigError`
+    listing the ones it has.
+    """
+    latest = latest_venue(journal)
+    if latest is None:
+        raise NothingToShow(
+            f"the journal {where} is empty: run `hedgebot run` or `hedgebot rebalance` first "
+            "(or point --journal at the journal they wrote)"
+        )
+    if venue is None or journal.rebalances(1, venue=venue):
+        return venue or latest
+    venues = known_venues(journal)
+    shown = ", ".join(venues[:SHOWN_VENUES])
+    more = f" and {len(venues) - SHOWN_VENUES} more" if len(venues) > SHOWN_VENUES else ""
+    raise ConfigError(
+        f"--venue {venue}: no such venue in the journal {where}; it has {shown}{more} "
+        f"(leave --venue out for the latest, {latest})"
+    )
+
+
+def session_span(journal: Journal, venue: str) -> str:
+    """Return `` (venue V covers A → B)`` from its rebalances, or "" when it has none."""
+    records = journal.rebalances(venue=venue)
+    if not records:
+        return ""
+    first, last = records[0].time, records[-1].time
+    return f" (venue {venue} covers {first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC)"
+
+
+def show_status(journal: Journal, venue: str | None) -> str:
+    """Render holdings, each leg's achieved hedge, liquidation distance and running costs."""
+    venue = venue or latest_venue(journal)
+    if venue is None:
+        return "the journal is empty: run `hedgebot run` or `hedgebot rebalance` first"
+    rebalances = journal.rebalances(1, venue=venue)
+    lines = [f"venue {venue}"]
+    if rebalances:
+        last = rebalances[-1]
+        lines.append(
+            f"last rebalance {last.id} at {last.time:%Y-%m-%d %H:%M} UTC: "
+            f"{last.status} — {last.reason}"
+        )
+        holdings = last.inputs.get("holdings", {})
+        rows = [
+            [asset, h["amount"], money(Decimal(h["price"]), 4), money(Decimal(h["value"]))]
+            for asset, h in holdings.items()
+        ]
+        lines += ["", table(["asset", "amount", "price", "value"], rows)]
+    rows = []
+    for snap in journal.latest_snapshots(venue):
+        short = -snap.contracts * snap.mark_price
+        side = PositionSide.SHORT if snap.contracts < 0 else PositionSide.LONG
+        distance = liquidation_distance(side, snap.mark_price, snap.liquidation_price)
+        ratio = short / snap.hedged_value if snap.hedged_value else None
+        rows.append(
+            [
+                snap.symbol,
+                f"{snap.contracts.normalize():f}",
+                money(snap.mark_price, 4),
+                money(short),
+                money(snap.target_notional),
+                percent(ratio),
+                money(snap.liquidation_price, 4),
+                percent(distance),
+                money(snap.isolated_margin),
+                f"{snap.leverage}x",
+            ]
+        )
+    headers = [
+        "leg",
+        "contracts",
+        "mark",
+        "short notional",
+        "target",
+        "hedge ratio",
+        "liq. price",
+        "liq. distance",
+        "margin",
+        "lev",
+    ]
+    lines += ["", table(headers, rows)]
+    totals = journal.totals(venue=venue)
+    lines += [
+        "",
+        f"fees paid         {money(totals.fees)}",
+        f"funding received  {money(totals.funding_received)} / paid {money(totals.funding_paid)}"
+        f" (net {signed(totals.funding_net)}, {totals.funding_payments} payments)",
+        f"realized P&L      {signed(totals.realized_pnl)} over {totals.fills} fills, "
+        f"{totals.liquidation_count} liquidations",
+    ]
+    if totals.fills or totals.funding_payments:
+        cost = insurance_report(journal, venue)
+        lines.append(
+            f"carry cost        {signed(cost.total.carry_cost)} "
+            f"({yearly_cost(cost, cost.total)}/yr of {money(cost.total.protected_value)} "
+            "protected); "
+            f"hedge net {signed(cost.total.net)} — `hedgebot report` for the breakdown"
+        )
+    return "\n".join(lines)
+
+
+_COLUMNS = {
+    "fills": [
+        "timestamp",
+        "symbol",
+        "side",
+        "amount",
+        "price",
+        "fee",
+        "realized_pnl",
+        "is_liquidation",
+        "client_order_id",
+    ],
+    "funding": ["timestamp", "symbol", "rate", "position_contracts", "amount"],
+    "rebalances": ["time", "id", "status", "strategy", "reason"],
+    "orders": [
+        "created_at",
+        "client_order_id",
+        "symbol",
+        "side",
+        "amount",
+        "reduce_only",
+        "status",
+        "filled",
+        "average_price",
+        "reason",
+    ],
+}
+
+
+def journal_table(what: str, rows: Sequence[dict[str, Any]]) -> str:
+    """Render journal rows of one kind as a table."""
+    columns = _COLUMNS[what]
+    body = [[_cell(row.get(c)) for c in columns] for row in rows]
+    return table(columns, body) + f"\n{len(rows)} row(s)"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    return text if len(text) <= 70 else text[:67] + "..."

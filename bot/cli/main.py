@@ -1,0 +1,650 @@
+"""The `hedgebot` command line.
+
+Commands: run, rebalance, status, journal, report, halt, resume, backtest, emulator, check-config.
+Every failure ends in one line on stderr, ``hedgebot: <what is wrong>; <how to fix it>``, and a
+non-zero exit code (see `bot.core.errors` for the table: 1 nothing done, 2 bad input, 3 lease held,
+4 halted, 5 keys refused, 70 a bug); never a traceback (``-v`` shows one for a bug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import errno
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NoReturn
+
+from bot.core.errors import (
+    EXIT_BUG,
+    EXIT_INTERRUPTED,
+    AuthError,
+    ConfigError,
+    HedgebotError,
+    JournalError,
+    NothingToShow,
+    StorageError,
+)
+from bot.journal.records import to_jsonable
+from bot.journal.store import Journal
+from bot.journal.urls import database_url
+from bot.runtime.kill_switch import kill_switch_for, with_kill_switch
+from bot.runtime.logs import configure_logging
+from bot.settings.config import Config, load_config
+from bot.settings.secrets import mask, mask_url
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = "config/paper.toml"
+MIN_FREE_BYTES = 1 << 20
+"""A command that writes refuses to start with less free space where it writes."""
+SHM_BYTES = 32 * 1024
+"""The size SQLite gives a journal's ``-shm`` file when it first maps it."""
+_DISK_FULL = ("disk i/o error", "disk is full", "no space left", "file too large")
+"""How SQLite and the OS say a write did not fit."""
+_NOISE = ("[SQL:", "[parameters:", "(Background on this error at:")
+"""Lines of SQLAlchemy's messages that say nothing to an operator."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors in one line (and `main` returning instead of exiting)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``hedgebot <command>: <problem> (see --help)`` and exit 2."""
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _utc(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date; write e.g. 2022-01-01 or 2022-01-01T12:00 (UTC)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _number(kind: Callable[[str], Any], low: float, inclusive: bool, what: str) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number; {what}") from None
+        if value != value or value < low or (value == low and not inclusive):  # NaN too
+            raise argparse.ArgumentTypeError(f"{text}: {what}")
+        return value
+
+    return parse
+
+
+_positive_int = _number(int, 1, True, "use a whole number of at least 1")
+_count = _number(int, 0, True, "use a whole number of at least 0")
+_speed = _number(float, 0, True, "use 0 (flat out) or a positive number")
+_positive_speed = _number(float, 0, False, "use a positive number (1 = real time)")
+
+
+def _port(text: str) -> int:
+    value = _number(int, 1, True, "use a TCP port, 1..65535")(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text}: use a TCP port, 1..65535")
+    return int(value)
+
+
+_ASSET = re.compile(r"^[A-Z0-9]{2,15}$")
+
+
+def _assets(text: str) -> list[str]:
+    assets = [a.strip().upper() for a in text.split(",") if a.strip()]
+    bad = [a for a in assets if not _ASSET.match(a)]
+    if not assets or bad:
+        shown = f"{', '.join(bad)} is not an asset; " if bad else ""
+        raise argparse.ArgumentTypeError(f"{shown}write assets like BTC,ETH,ADA")
+    return assets
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="TOML config file")
+    parser.add_argument("--journal", help="journal URL (overrides journal.url)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines (for collectors)")
+
+
+def _add_paper(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        help="history CSV directory for paper replay (default: paper.data_dir, then "
+        "$HEDGEBOT_DATA_DIR; none = simulated market)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every command."""
+    parser = _Parser(
+        prog="hedgebot",
+        description="Insure a crypto spot portfolio with short USDT-margined perps.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="keep the hedge, cycle after cycle")
+    _add_common(run)
+    _add_paper(run)
+    run.add_argument(
+        "--speed",
+        type=_speed,
+        default=0.0,
+        help="paper replay: simulated seconds per wall second (0 = flat out)",
+    )
+    run.add_argument("--max-cycles", type=_positive_int, help="stop after this many cycles")
+    run.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    run.set_defaults(handler=start_run)
+
+    rebalance = commands.add_parser("rebalance", help="plan, show, place once, exit")
+    _add_common(rebalance)
+    _add_paper(rebalance)
+    rebalance.add_argument("--dry-run", action="store_true", help="show the plan, place nothing")
+    rebalance.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    rebalance.set_defaults(handler=start_rebalance)
+
+    status = commands.add_parser("status", help="holdings, hedge per leg, liquidation, costs")
+    _add_common(status)
+    status.add_argument("--venue", help="venue/session to show (default: the latest)")
+    status.set_defaults(handler=start_status)
+
+    journal = commands.add_parser("journal", help="list what the journal recorded")
+    _add_common(journal)
+    journal.add_argument("what", choices=["fills", "funding", "rebalances", "orders"])
+    journal.add_argument("--venue", help="only this venue/session")
+    journal.add_argument("--limit", type=_count, default=50, help="latest N rows (0 = all)")
+    journal.add_argument("--csv", action="store_true", help="write CSV to stdout")
+    journal.set_defaults(handler=start_journal)
+
+    report = commands.add_parser("report", help="cost of insurance: fees, funding, P&L per leg")
+    _add_common(report)
+    report.add_argument("--venue", help="venue/session to report (default: the latest)")
+    report.add_argument("--from", dest="since", type=_utc, help="start, e.g. 2022-01-01")
+    report.add_argument("--to", dest="until", type=_utc, help="end (exclusive)")
+    report.set_defaults(handler=start_report)
+
+    halt = commands.add_parser("halt", help="kill switch: stop new orders (recording goes on)")
+    _add_common(halt)
+    halt.add_argument("--reason", default="halted by operator", help="why (journaled)")
+    halt.set_defaults(handler=start_halt)
+
+    resume = commands.add_parser("resume", help="undo `halt`: allow orders again")
+    _add_common(resume)
+    resume.set_defaults(handler=start_resume)
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve an emulated Binance USDⓈ-M or Bybit v5 account on 127.0.0.1 (offline testing)",
+    )
+    emulator.add_argument("--data-dir", help="history to replay (default: simulated market)")
+    emulator.add_argument(
+        "--assets", type=_assets, default="BTC,ETH,ADA,XRP,LTC", help="comma-separated"
+    )
+    emulator.add_argument("--port", type=_port, default=8765)
+    emulator.add_argument(
+        "--speed", type=_positive_speed, default=1.0, help="replay s per wall second"
+    )
+    emulator.add_argument(
+        "--exchange",
+        choices=["binance", "bybit"],
+        default="binance",
+        help="which API to emulate: Binance USDⓈ-M + spot, or Bybit v5 (unified account)",
+    )
+    emulator.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    emulator.set_defaults(handler=start_emulator)
+
+    backtest = commands.add_parser(
+        "backtest", help="replay history: hedged vs unhedged, metrics, plots"
+    )
+    _add_common(backtest)
+    _add_paper(backtest)
+    backtest.add_argument("--from", dest="since", type=_utc, help="start, e.g. 2022-01-01")
+    backtest.add_argument("--to", dest="until", type=_utc, help="end, e.g. 2023-01-01")
+    backtest.add_argument("--window", help="named crash window, e.g. november-2022 (list: 'list')")
+    backtest.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="SPEC",
+        help="strategies side by side: a ratio (0.4 = static 40%%), NAME, "
+        "NAME:key=value,… or a TOML file's [strategy]; default: the config's",
+    )
+    backtest.add_argument("--out", default="var/backtest", help="directory for JSON, CSV, PNG")
+    backtest.add_argument("--plots", action="store_true", help="write PNG figures (matplotlib)")
+    backtest.add_argument("--quiet", "-q", action="store_true", help="print only the table")
+    backtest.set_defaults(handler=start_backtest)
+
+    check = commands.add_parser("check-config", help="validate a config and print it")
+    check.add_argument("file", help="TOML config file")
+    check.set_defaults(handler=start_check_config)
+    return parser
+
+
+# -- configuration and journal, checked before anything runs -----------------------------------
+def _load(path_text: str) -> Config:
+    """Read a config file; every way it can be unreadable is a `ConfigError` with the fix."""
+    path = Path(path_text).expanduser()
+    if not path.exists():
+        raise ConfigError(
+            f"config file {path_text} does not exist (working directory {Path.cwd()}); pass "
+            "--config FILE, e.g. config/paper.toml from the project directory"
+        )
+    if path.is_dir():
+        raise ConfigError(f"config {path_text} is a directory; pass a TOML file in it")
+    try:
+        return load_config(path)
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path_text} is not a UTF-8 text (TOML) file") from None
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read config {path_text}: {error.strerror}; make it readable "
+            f"(chmod u+r {path_text})"
+        ) from None
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = _load(args.config)
+    if getattr(args, "journal", None):
+        journal = config.journal.model_copy(update={"url": args.journal})
+        config = config.model_copy(update={"journal": journal})
+    return with_kill_switch(config)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """Return the file of a SQLite journal URL; None for other databases or bad URLs."""
+    try:
+        parsed = database_url(url)
+    except Exception:  # a bad URL is named by Journal.open
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _existing_ancestor(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path.cwd()
+
+
+def _free_bytes(directory: Path) -> int | None:
+    try:
+        return shutil.disk_usage(directory).free
+    except OSError:
+        return None
+
+
+def check_writable(path: Path, what: str, elsewhere: str) -> None:
+    """Raise `StorageError` when ``path`` cannot be written, or its disk is (nearly) full.
+
+    ``path`` is a file, or where one would be created; below `MIN_FREE_BYTES` free is full.
+    ``elsewhere`` is the other fix, e.g. ``pass --journal elsewhere``.
+    """
+    if path.exists():
+        if path.is_dir():
+            raise StorageError(f"{what} {path} is a directory; {elsewhere}")
+        where, targets = path.parent, [path, path.parent]  # SQLite adds -wal and -shm files
+    else:
+        where = _existing_ancestor(path.parent)
+        if not where.is_dir():
+            raise StorageError(f"{what} {path}: {where} is not a directory; {elsewhere}")
+        targets = [where]
+    for target in targets:
+        if not os.access(target, os.W_OK):
+            said = "" if target == path else f": {target}"
+            raise StorageError(
+                f"{what} {path}{said} is read-only; make it writable (chmod u+w {target}) "
+                f"or {elsewhere}"
+            )
+    free = _free_bytes(where)
+    if free is not None and free < MIN_FREE_BYTES:
+        raise StorageError(
+            f"{what} {path}: its disk has only {free // 1024} KiB free; free some space "
+            f"or {elsewhere}"
+        )
+
+
+def _short(shm: Path) -> bool:
+    """Return True when SQLite's shared-memory file is missing or not yet of its first size."""
+    try:
+        return shm.stat().st_size < SHM_BYTES
+    except OSError:
+        return True
+
+
+def _journal_to_read(config: Config) -> Journal:
+    """Open the journal of a reading command; a SQLite file that does not exist is an error."""
+    url = config.journal.url
+    path = _sqlite_file(url)
+    if path is not None and path.is_dir():
+        raise ConfigError(f"journal {path} is a directory; pass a SQLite file: --journal URL")
+    if path is not None and not path.exists():
+        raise ConfigError(
+            f"journal {mask_url(url)} does not exist: nothing was recorded there; run "
+            "`hedgebot run` or `hedgebot rebalance` first, or fix --journal / journal.url"
+        )
+    shm = None if path is None else path.with_name(f"{path.name}-shm")
+    if path is not None and shm is not None and _short(shm):  # SQLite must create or grow it
+        free = _free_bytes(path.parent)
+        if not os.access(path.parent, os.W_OK):
+            raise StorageError(
+                f"journal {path} is in a read-only directory, where SQLite cannot create its "
+                f"{shm.name} file; copy the journal to a writable directory and pass --journal"
+            )
+        if free is not None and free < MIN_FREE_BYTES:
+            raise StorageError(
+                f"journal {path}: its disk has only {free // 1024} KiB free, too little for "
+                f"SQLite's {shm.name} file; free some space"
+            )
+    return Journal.open(url)
+
+
+def _check_journal_writable(config: Config) -> None:
+    path = _sqlite_file(config.journal.url)
+    if path is not None:
+        check_writable(path, "journal", "pass --journal elsewhere")
+
+
+# -- the commands -------------------------------------------------------------------------------
+async def _run_checked(config: Config, args: argparse.Namespace) -> int:
+    from bot.cli.commands.run import run_loop
+    from bot.cli.session import check_access, open_session
+
+    if not config.is_paper:  # wrong or revoked keys: say so now, not after a lease and retries
+        session = open_session(config, None)
+        try:
+            await check_access(session)
+        finally:
+            await session.venue.close()
+    return await run_loop(config, args)
+
+
+def start_run(args: argparse.Namespace) -> int:
+    """Run the loop until the replay ends or a signal arrives."""
+    config = _config(args)
+    _check_journal_writable(config)
+    return asyncio.run(_run_checked(config, args))
+
+
+def start_rebalance(args: argparse.Namespace) -> int:
+    """Plan once, show, and (after confirmation) place."""
+    from bot.cli.commands.rebalance import rebalance_once
+
+    config = _config(args)
+    if not args.dry_run:
+        _check_journal_writable(config)
+    return asyncio.run(rebalance_once(config, args))
+
+
+def start_status(args: argparse.Namespace) -> int:
+    """Show the hedge as the journal last saw it."""
+    from bot.cli.commands.status import resolve_venue, show_status
+
+    config = _config(args)
+    with _journal_to_read(config) as journal:
+        venue = resolve_venue(journal, args.venue, mask_url(config.journal.url))
+        print(show_status(journal, venue))
+    return 0
+
+
+def start_report(args: argparse.Namespace) -> int:
+    """Print the cost-of-insurance report."""
+    from bot.cli.commands.report import show_report
+    from bot.cli.commands.status import resolve_venue, session_span
+
+    if args.since is not None and args.until is not None and args.until <= args.since:
+        raise ConfigError(
+            f"--to {args.until:%Y-%m-%d %H:%M} must be after --from {args.since:%Y-%m-%d %H:%M}"
+        )
+    config = _config(args)
+    with _journal_to_read(config) as journal:
+        venue = resolve_venue(journal, args.venue, mask_url(config.journal.url))
+        try:
+            text = show_report(journal, venue, args.since, args.until)
+        except ValueError:
+            since = f"{args.since:%Y-%m-%d %H:%M}" if args.since else "the start"
+            until = f"{args.until:%Y-%m-%d %H:%M}" if args.until else "the end"
+            raise NothingToShow(
+                f"nothing journaled for venue {venue} from {since} to {until}"
+                f"{session_span(journal, venue)}; widen --from/--to"
+            ) from None
+    print(text)
+    return 0
+
+
+def start_backtest(args: argparse.Namespace) -> int:
+    """Replay history for one or more strategies beside the unhedged portfolio."""
+    from bot.cli.commands.backtest import run_backtest
+
+    config = _config(args)
+    if args.journal:  # replays journal in memory unless told; a journal named must take them
+        _check_journal_writable(config)
+    return run_backtest(config, args)
+
+
+def _journal_kill_switch(config: Config, message: str, data: dict[str, Any], done: str) -> None:
+    """Journal a kill-switch event; a journal that cannot take it is said, the switch stays."""
+    now = datetime.now(UTC)
+    try:
+        _check_journal_writable(config)
+        with Journal.open(config.journal.url) as journal:
+            journal.record_event("kill_switch", now, message, data)
+    except HedgebotError as error:
+        raise JournalError(
+            f"{done}, but the journal could not record it ({_one_line(str(error))}); "
+            "fix the journal: the kill switch file is what counts"
+        ) from None
+
+
+def start_halt(args: argparse.Namespace) -> int:
+    """Turn the kill switch on: the file first (it is what stops orders), then the journal."""
+    config = _config(args)
+    switch = kill_switch_for(config)
+    before = switch.reason()
+    switch.halt(args.reason, datetime.now(UTC))
+    account = switch.account
+    data = {"path": str(switch.path), "account": account}
+    _journal_kill_switch(
+        config, f"halted {account}: {args.reason}", data, f"{account} is halted ({switch.path})"
+    )
+    again = f" (it already was: {before})" if before else ""
+    print(
+        f"halted {account}: no new orders from the next cycle on{again}. Kill switch "
+        f"{switch.path}; `hedgebot resume --config {args.config}` undoes it."
+    )
+    return 0
+
+
+def start_resume(args: argparse.Namespace) -> int:
+    """Turn the kill switch off (and the legacy shared one, if any)."""
+    config = _config(args)
+    switch = kill_switch_for(config)
+    account = switch.account
+    files = [str(p) for p in (switch.path, *switch.also) if p.exists()]
+    if not switch.resume():
+        print(f"{account} was not halted ({switch.path} does not exist): nothing to do.")
+        return 0
+    data = {"path": str(switch.path), "removed": files, "account": account}
+    _journal_kill_switch(
+        config, f"resumed {account}", data, f"{account} is resumed ({', '.join(files)} removed)"
+    )
+    print(f"resumed {account}: orders allowed from the next cycle on (removed {', '.join(files)}).")
+    return 0
+
+
+def start_emulator(args: argparse.Namespace) -> int:
+    """Serve the exchange emulator until interrupted; keys from the environment."""
+    from bot.emulator.bybit.standalone import run_bybit_standalone
+    from bot.emulator.standalone import run_standalone
+    from bot.settings.secrets import KEY_ENV, SECRET_ENV
+
+    assets: list[str] = args.assets if isinstance(args.assets, list) else _assets(args.assets)
+    key = os.environ.get(KEY_ENV, "emulator-key")
+    secret = os.environ.get(SECRET_ENV, "emulator-secret")
+    serve = run_bybit_standalone if args.exchange == "bybit" else run_standalone
+    face = "Bybit v5" if args.exchange == "bybit" else "Binance"
+
+    def ready(url: str) -> None:
+        print(f"{face} emulator on {url} ({', '.join(assets)}); Ctrl-C stops", flush=True)
+
+    try:
+        asyncio.run(
+            serve(args.data_dir, assets, args.port, key, secret, args.speed, on_ready=ready)
+        )
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _row(item: Any) -> dict[str, Any]:
+    data: dict[str, Any] = asdict(item) if is_dataclass(item) and not isinstance(item, type) else {}
+    return {k: to_jsonable(v) for k, v in data.items()}
+
+
+def start_journal(args: argparse.Namespace) -> int:
+    """List fills, funding payments, rebalances or orders."""
+    from bot.cli.commands.status import resolve_venue
+
+    config = _config(args)
+    with _journal_to_read(config) as journal:
+        venue = resolve_venue(journal, args.venue, mask_url(config.journal.url))
+        listing: dict[str, Callable[..., Sequence[Any]]] = {
+            "fills": journal.fills,
+            "funding": journal.funding,
+            "rebalances": journal.rebalances,
+            "orders": journal.orders,
+        }
+        rows = [_row(item) for item in listing[args.what](args.limit or None, venue=venue)]
+    if args.csv:
+        names = list(rows[0]) if rows else []
+        writer = csv.DictWriter(sys.stdout, fieldnames=names)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()}
+            )
+        return 0
+    from bot.cli.commands.status import journal_table
+
+    print(journal_table(args.what, rows))
+    return 0
+
+
+_SECRET_NAME = re.compile(r"(key|secret|password|token|passphrase)", re.IGNORECASE)
+
+
+def mask_secrets(value: Any, name: str = "") -> Any:
+    """Return ``value`` with secret-looking fields replaced by ``***`` and secrets masked."""
+    if isinstance(value, dict):
+        return {k: mask_secrets(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v, name) for v in value]
+    if isinstance(value, str):
+        if _SECRET_NAME.search(name) and value:
+            return "***"
+        return mask_url(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def start_check_config(args: argparse.Namespace) -> int:
+    """Validate a config file and print the effective configuration."""
+    config = _load(args.file)
+    effective = mask_secrets(config.model_dump(mode="json"))
+    print(f"# {args.file}: valid")
+    print(json.dumps(effective, indent=2, sort_keys=False))
+    return 0
+
+
+# -- one line per failure -----------------------------------------------------------------------
+def _one_line(message: str) -> str:
+    """Return ``message`` on one line: SQL noise dropped, listed items joined with ``;``."""
+    lines = [line.strip() for line in message.splitlines()]
+    kept = [line for line in lines if line and not line.startswith(_NOISE)]
+    if not kept:
+        return "(no message)"
+    text = kept[0]
+    for line in kept[1:]:
+        item = line.removeprefix("- ")
+        text += (" " if text.endswith(":") else "; ") + item
+    return text
+
+
+def _describe(error: BaseException) -> str:
+    """Return the one line that names ``error`` and its fix."""
+    if isinstance(error, AuthError):
+        return (
+            f"the exchange refused the API keys: {_one_line(str(error))}. Authentication and "
+            "permission errors are not transient: nothing was retried. Check HEDGEBOT_API_KEY / "
+            "HEDGEBOT_API_SECRET (or exchange.secrets_file), that the key may trade USDⓈ-M "
+            "futures, and its IP allow-list"
+        )
+    if isinstance(error, HedgebotError):
+        text = _one_line(str(error))
+        if isinstance(error, JournalError) and any(m in text.lower() for m in _DISK_FULL):
+            text += "; is its disk full? free some space, or pass --journal elsewhere"
+        elif isinstance(error, JournalError) and text.startswith("cannot open journal"):
+            text += "; check --journal / journal.url"
+        return text
+    if isinstance(error, OSError):
+        name = f" {error.filename}" if error.filename else ""
+        why = error.strerror or str(error)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            fix = "free some space on that disk, or point the journal and var/ elsewhere"
+        elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            fix = "make it writable, or point the journal and var/ elsewhere"
+        else:
+            fix = "check that path"
+        return f"cannot use{name}: {why}; {fix}"
+    return (
+        f"unexpected {type(error).__name__}: {_one_line(str(error))}. This is a bug: run again "
+        "with -v for the traceback and report it"
+    )
+
+
+def _fail(error: BaseException, code: int, verbose: bool) -> int:
+    print(f"hedgebot: {mask(_describe(error))}", file=sys.stderr, flush=True)
+    if verbose and code == EXIT_BUG:
+        traceback.print_exception(error, file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `hedgebot` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already said in one line
+        return done.code if isinstance(done.code, int) else 2
+    verbose = bool(getattr(args, "verbose", False))
+    configure_logging(verbose, getattr(args, "log_json", False))
+    try:
+        return int(args.handler(args))
+    except HedgebotError as error:
+        return _fail(error, error.exit_code, verbose)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as error:  # a full disk, a read-only directory: one line, no traceback
+        return _fail(error, 2, verbose)
+    except Exception as error:  # the last resort: one line, never a traceback
+        log.debug("unexpected error", exc_info=True)
+        return _fail(error, EXIT_BUG, verbose)

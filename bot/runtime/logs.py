@@ -1,0 +1,65 @@
+"""Logging: plain or JSON lines, each carrying the rebalance id of the cycle that wrote it.
+
+Every line is masked (`bot.settings.secrets.mask`): URL passwords and known secrets never reach a
+log, whichever library wrote the record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+from bot.settings.secrets import mask
+
+rebalance_id: ContextVar[str] = ContextVar("rebalance_id", default="-")
+"""The rebalance the current task works on; set by the engine at the start of each cycle."""
+
+PLAIN_FORMAT = "%(asctime)s %(levelname)s [%(rebalance_id)s] %(name)s: %(message)s"
+
+
+class RebalanceIdFilter(logging.Filter):
+    """Stamp every record with the current rebalance id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add ``record.rebalance_id``; never drop a record."""
+        record.rebalance_id = rebalance_id.get()
+        return True
+
+
+class MaskingFormatter(logging.Formatter):
+    """A plain formatter whose lines (message, exception, stack) are masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the formatted line with secrets masked."""
+        return mask(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, rebalance id, message (and exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record as a JSON line, secrets masked."""
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "rebalance_id": getattr(record, "rebalance_id", "-"),
+            "message": mask(record.getMessage()),
+        }
+        if record.exc_info:
+            entry["exception"] = mask(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = mask(self.formatStack(record.stack_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(verbose: bool, as_json: bool) -> None:
+    """Send logs to stderr at INFO (``verbose``) or WARNING, as text or JSON lines."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RebalanceIdFilter())
+    handler.setFormatter(JsonFormatter() if as_json else MaskingFormatter(PLAIN_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
