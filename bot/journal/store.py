@@ -26,6 +26,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -64,6 +65,8 @@ from bot.settings.secrets import mask, remember, url_password
 log = logging.getLogger(__name__)
 
 USDT = "USDT"
+CLOCK_SKEW = timedelta(minutes=1)
+"""How far an exchange's trade time may run behind our clock when the order was journaled."""
 _ZERO = Decimal(0)
 _Row = TypeVar("_Row", bound=Base)
 _Out = TypeVar("_Out")
@@ -363,6 +366,19 @@ class Journal:
             row.updated_at = time
             if venue_order_id is not None:
                 row.venue_order_id = venue_order_id
+                # Its trades may be journaled already, pulled from a trade list that names no
+                # client id before the order's exchange id was known: they are its own.
+                session.execute(
+                    update(FillRow)
+                    .where(
+                        FillRow.venue == row.venue,
+                        FillRow.symbol == row.symbol,
+                        FillRow.venue_order_id == venue_order_id,
+                        FillRow.client_order_id.is_(None),
+                        FillRow.time >= row.created_at - CLOCK_SKEW,
+                    )
+                    .values(client_order_id=client_order_id)
+                )
             if filled is not None:
                 row.filled = filled
             if average_price is not None:
