@@ -114,6 +114,16 @@ class Observation:
 
 
 @dataclass(frozen=True, slots=True)
+class Decided:
+    """What one decision step produced: decision, capped targets, order plans, limits' notes."""
+
+    decision: HedgeDecision
+    targets: tuple[HedgeTarget, ...]
+    plans: list[LegPlan]
+    notes: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class CycleReport:
     """Everything one cycle saw, decided and did."""
 
@@ -283,7 +293,7 @@ class Engine:
         turnover_used: Decimal,
         resting: Mapping[str, Decimal] | None = None,
         blocked: Mapping[str, str] | None = None,
-    ) -> tuple[HedgeDecision, tuple[HedgeTarget, ...], list[LegPlan], list[str]]:
+    ) -> Decided:
         """Ask the strategy, map to legs, apply the limits and plan the orders.
 
         ``resting`` (signed contracts of our resting orders) counts toward each leg's position;
@@ -332,7 +342,7 @@ class Engine:
         plans, unfunded = fit_to_margin(plans, seen.collateral, risk.leverage, self.markets)
         plans = [hold_blocked(p, (blocked or {}).get(p.symbol)) for p in plans]
         notes = [*mapping.unhedged, *guarded.notes, *clipped, *churn, *unfunded]
-        return decision, guarded.targets, plans, notes
+        return Decided(decision, guarded.targets, plans, notes)
 
     # -- ids -------------------------------------------------------------------------------
     def slot_id(self, now: datetime) -> str:
@@ -430,9 +440,9 @@ class Engine:
                 seen = await self.observe()
                 self._accept(seen)
         turnover = turnover_last_day(self.journal, self.venue.name, seen.time, self.markets)
-        decision, targets, plans, planned = self.decide(
-            rid, seen, turnover, settled.resting, blocked
-        )
+        decided = self.decide(rid, seen, turnover, settled.resting, blocked)
+        decision, targets, planned = decided.decision, decided.targets, decided.notes
+        plans = decided.plans
         plans = self._number_orders(slot, plans)
         overshoot = [
             p.symbol
@@ -506,14 +516,14 @@ class Engine:
         if seen.stale:
             reason = "refused to act on stale or missing prices: " + "; ".join(seen.stale)
             return replace(report, status=RebalanceStatus.SKIPPED, reason=reason)
-        decision, targets, plans, notes = self.decide(report.rebalance_id, seen, ZERO)
+        decided = self.decide(report.rebalance_id, seen, ZERO)
         return replace(
             report,
             status=RebalanceStatus.DRY_RUN,
-            reason=decision.reason,
-            targets=targets,
-            plans=tuple(plans),
-            notes=tuple(notes),
+            reason=decided.decision.reason,
+            targets=decided.targets,
+            plans=tuple(decided.plans),
+            notes=tuple(decided.notes),
         )
 
     # -- plausibility ----------------------------------------------------------------------

@@ -74,7 +74,7 @@ async def test_realized_vol_is_measured_on_the_4h_bars_whatever_the_interval(
     engine = Engine(config, venue, journal, strategy, clock, RunMode.PAPER)
 
     seen = await engine.observe()
-    decision, *_ = engine.decide("seam", seen, Decimal(0))
+    decision = engine.decide("seam", seen, Decimal(0)).decision
 
     assert strategy.views[0].history_interval_seconds == H4
     assert decision.inputs["bars"] == WINDOW_RETURNS
