@@ -9,14 +9,20 @@ File layout (one directory, e.g. ``../shared/data``), for an asset ``A`` quoted 
 
 Rows are sorted ascending; missing candles are absent rows and stay absent. A timeframe without a
 file of its own is aggregated from the coarsest finer file that exists (e.g. 4h from 1h).
+
+Each file's content is parsed and checked once per process (`_read_table` keeps its timestamps
+and lines, keyed by a digest of the bytes); a load converts to Decimal only the rows of its period.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import operator
 import os
 import re
 from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
@@ -31,6 +37,11 @@ _TIMEFRAMES: dict[str, int] = {"1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_0
 _CANDLE_HEADER = ["timestamp_ms", "open", "high", "low", "close", "volume"]
 _FUNDING_HEADER = ["timestamp_ms", "rate"]
 _NO_END = 2**63
+_CACHED_FILES = 128
+_Table = tuple[tuple[int, ...], tuple[str, ...]]
+"""A history file's timestamps and its data lines (header and blank lines left out)."""
+_TABLES: OrderedDict[tuple[Path, tuple[str, ...], int, bytes], _Table] = OrderedDict()
+"""The files read in this process, by path, header, step and content digest; the latest last."""
 _FETCH = "scripts/fetch_history.py"
 _REFETCH = f"download it again ({_FETCH}) or remove it"
 
@@ -176,10 +187,10 @@ def _read_candles(path: Path, source_ms: int, target_ms: int, lo: int, hi: int) 
     Each bar is open=first, high=max, low=min, close=last, volume=sum of the source candles in the
     UTC-aligned bucket ``[t, t + target_ms)``; buckets without any source candle produce no bar.
     """
-    times, rows = _read_table(path, _CANDLE_HEADER, source_ms)
-    first_row = bisect_left(times, -(-lo // target_ms) * target_ms)
-    end_row = bisect_left(times, hi // target_ms * target_ms)
-    times, rows = times[first_row:end_row], rows[first_row:end_row]
+    all_times, lines = _read_table(path, _CANDLE_HEADER, source_ms)
+    first_row = bisect_left(all_times, -(-lo // target_ms) * target_ms)
+    end_row = bisect_left(all_times, hi // target_ms * target_ms)
+    times, rows = all_times[first_row:end_row], _rows(lines[first_row:end_row])
     dec = Decimal
     try:
         if source_ms == target_ms:
@@ -212,38 +223,71 @@ def _read_candles(path: Path, source_ms: int, target_ms: int, lo: int, hi: int) 
 
 def _read_funding(path: Path, lo: int, hi: int) -> list[FundingEvent]:
     """Read the funding events of ``path`` with time in ``[lo, hi]``."""
-    times, rows = _read_table(path, _FUNDING_HEADER, 1)
+    times, lines = _read_table(path, _FUNDING_HEADER, 1)
     first_row, end_row = bisect_left(times, lo), bisect_right(times, hi)
     try:
         return [
             FundingEvent(t, Decimal(r[1]))
-            for t, r in zip(times[first_row:end_row], rows[first_row:end_row], strict=True)
+            for t, r in zip(times[first_row:end_row], _rows(lines[first_row:end_row]), strict=True)
         ]
     except (IndexError, InvalidOperation) as exc:
         raise DataError(f"{path}: bad funding rate: {exc!r}; {_REFETCH}") from exc
 
 
-def _read_table(path: Path, header: list[str], step_ms: int) -> tuple[list[int], list[list[str]]]:
-    """Return the timestamps and rows of ``path``, checking header, order and alignment."""
+def _rows(lines: Sequence[str]) -> list[list[str]]:
+    """Return the CSV fields of ``lines`` (data lines kept by `_read_table`)."""
+    return list(csv.reader(lines))
+
+
+def _read_table(path: Path, header: list[str], step_ms: int) -> _Table:
+    """Return the timestamps and data lines of ``path``, checking header, order and alignment.
+
+    Checked once per process for each content the file has (`_TABLES`).
+    """
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            if (found := next(reader, None)) != header:
-                raise DataError(
-                    f"{path}: header {found!r}, expected {','.join(header)}; {_REFETCH}"
-                )
-            rows = [row for row in reader if row]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise DataError(f"{path}: cannot read it: {exc}") from None
+    key = (path, tuple(header), step_ms, hashlib.blake2b(data, digest_size=16).digest())
+    table = _TABLES.get(key)
+    if table is None:
+        table = _TABLES[key] = _checked_table(path, header, step_ms, data)
+        while len(_TABLES) > _CACHED_FILES:
+            _TABLES.popitem(last=False)
+    _TABLES.move_to_end(key)
+    return table
+
+
+def _checked_table(path: Path, header: list[str], step_ms: int, data: bytes) -> _Table:
+    """Return the timestamps and data lines of ``data``, the content of ``path``, once checked."""
     try:
-        times = [int(row[0]) for row in rows]
+        text = data.decode("utf-8")
+        first, _, body = text.partition("\n")
+        found = next(csv.reader([first])) if text else None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read it: {exc}") from None
+    if found != header:
+        raise DataError(f"{path}: header {found!r}, expected {','.join(header)}; {_REFETCH}")
+    lines = tuple(filter(None, body.splitlines()))
+    if '"' in body:  # quoted fields: read them as csv does
+        try:
+            rows = _rows(lines)
+        except csv.Error as exc:
+            raise DataError(f"{path}: cannot read it: {exc}") from None
+        if len(rows) != len(lines):
+            raise DataError(f"{path}: a quoted field spans lines; {_REFETCH}")
+        keys = [row[0] for row in rows]
+    else:  # plain values: the first field is what precedes the first comma
+        keys = [line.partition(",")[0] for line in lines]
+    try:
+        times = tuple(map(int, keys))
     except ValueError as exc:
         raise DataError(f"{path}: bad timestamp: {exc}; {_REFETCH}") from exc
-    for prev, t in pairwise(times):
-        if t <= prev:
-            raise DataError(
-                f"{path}: timestamp {t} does not follow {prev} in ascending order; {_REFETCH}"
-            )
-    if step_ms > 1 and any(t % step_ms for t in times):
+    if not all(map(operator.lt, times, times[1:])):
+        prev, t = next((a, b) for a, b in pairwise(times) if b <= a)
+        raise DataError(
+            f"{path}: timestamp {t} does not follow {prev} in ascending order; {_REFETCH}"
+        )
+    if step_ms > 1 and any(map(step_ms.__rmod__, times)):
         raise DataError(f"{path}: timestamps not aligned to {step_ms} ms candles; {_REFETCH}")
-    return times, rows
+    return times, lines

@@ -8,7 +8,7 @@ import importlib.util
 import logging
 import os
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +18,15 @@ from typing import Any
 
 from bot.backtest.metrics import measure
 from bot.backtest.output import render_table, write_csv, write_curves, write_json
-from bot.backtest.runner import MEMORY_JOURNAL, RunResult, RunSpec, prepare, run_one, slug
+from bot.backtest.runner import (
+    MEMORY_JOURNAL,
+    RunResult,
+    RunSpec,
+    prepare,
+    replay_in_processes,
+    run_one,
+    slug,
+)
 from bot.backtest.windows import describe_windows, find_window
 from bot.core.errors import ConfigError
 from bot.market.history import find_data_dir
@@ -151,21 +159,29 @@ def _guard_warnings_held_back(verbose: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
-async def _replay_all(
+def _replay_all(
     config: Config, base: PaperSetup, specs: Sequence[RunSpec], journal: str, quiet: bool
 ) -> list[RunResult]:
+    """Replay each spec; in memory, several at once in processes of their own (one per core)."""
     session = session_tag()
+    runs = [
+        (spec, f"backtest:{session}:{index}-{slug(spec.label)}")
+        for index, spec in enumerate(specs, 1)
+    ]
+    workers = min(len(runs), os.cpu_count() or 1)
+    if journal == MEMORY_JOURNAL and workers > 1:
+        replayed: Iterable[RunResult] = replay_in_processes(config, base, runs, workers)
+    else:  # one journal database: one writer at a time
+        replayed = (asyncio.run(run_one(config, base, s, venue, journal)) for s, venue in runs)
     results = []
-    for index, spec in enumerate(specs, 1):
-        venue = f"backtest:{session}:{index}-{slug(spec.label)}"
-        result = await run_one(config, base, spec, venue, journal)
+    for result in replayed:
         results.append(result)
         if not quiet:
             off = result.unreconciled >= RECONCILED
             check = f" [unreconciled {result.unreconciled}]" if off else ""
             print(
-                f"  {spec.label}: {len(result.points)} cycles in {result.seconds:.1f}s, "
-                f"{result.totals.orders} orders, venue {venue}{check}",
+                f"  {result.spec.label}: {len(result.points)} cycles in {result.seconds:.1f}s, "
+                f"{result.totals.orders} orders, venue {result.venue}{check}",
                 flush=True,
             )
     return results
@@ -232,9 +248,7 @@ def run_backtest(config: Config, args: argparse.Namespace) -> int:
         for note in base.notes:
             print(f"note: {note}")
     with _guard_warnings_held_back(args.verbose):
-        results = asyncio.run(
-            _replay_all(config, base, specs, args.journal or MEMORY_JOURNAL, args.quiet)
-        )
+        results = _replay_all(config, base, specs, args.journal or MEMORY_JOURNAL, args.quiet)
     measured = [measure(result) for result in results]
     metrics = [measured[0][0], *(hedged for _, hedged in measured)]  # one unhedged column
     print()
