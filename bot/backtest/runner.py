@@ -30,6 +30,7 @@ from bot.journal.memory import MemoryJournal
 from bot.journal.records import JournalTotals, RunMode
 from bot.journal.store import Journal
 from bot.runtime.engine import CycleReport, Engine
+from bot.runtime.kill_switch import KillSwitch
 from bot.settings.config import Config, StrategyConfig
 from bot.sim.exchange import SimExchange
 from bot.sim.paper import PaperVenue
@@ -157,15 +158,20 @@ async def run_one(
     journal_url: str = MEMORY_JOURNAL,
 ) -> RunResult:
     """Replay ``base``'s period with ``spec``'s strategy; journal under the venue name ``venue``."""
+    config = config.model_copy(update={"strategy": spec.strategy})
     with tempfile.TemporaryDirectory(prefix="hedgebot-backtest-") as scratch:
-        # The live bot's kill switch must not halt a replay: point it at a file never created.
-        risk = config.risk.model_copy(update={"kill_switch_file": f"{scratch}/halt"})
-        config = config.model_copy(update={"strategy": spec.strategy, "risk": risk})
-        return await _replay(config, base, spec, venue, journal_url)
+        # The live bot's kill switch must not halt a replay: its own, on a file never created.
+        switch = KillSwitch(Path(scratch) / "halt", account=f"backtest {venue}")
+        return await _replay(config, base, spec, venue, journal_url, switch)
 
 
 async def _replay(
-    config: Config, base: PaperSetup, spec: RunSpec, venue: str, journal_url: str
+    config: Config,
+    base: PaperSetup,
+    spec: RunSpec,
+    venue: str,
+    journal_url: str,
+    kill_switch: KillSwitch,
 ) -> RunResult:
     setup = fresh_setup(base, config, venue)
     strategy = create_strategy(spec.strategy.name, spec.strategy.params())
@@ -189,7 +195,15 @@ async def _replay(
 
     started = time.perf_counter()
     with MemoryJournal() if journal_url == MEMORY_JOURNAL else Journal.open(journal_url) as journal:
-        engine = Engine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)
+        engine = Engine(
+            config,
+            setup.venue,
+            journal,
+            strategy,
+            setup.clock,
+            RunMode.PAPER,
+            kill_switch=kill_switch,
+        )
         await engine.run(asyncio.Event(), setup.end, record)
         await setup.venue.close()
         totals = journal.totals(venue=venue)

@@ -55,7 +55,7 @@ from bot.journal.records import (
 )
 from bot.journal.store import Journal
 from bot.margin.plan import plan_margin_actions
-from bot.runtime.kill_switch import kill_switch_for
+from bot.runtime.kill_switch import KillSwitch, kill_switch_for
 from bot.runtime.logs import rebalance_id as current_rebalance
 from bot.runtime.orders import Execution, OrderManager
 from bot.runtime.protection import (
@@ -162,8 +162,14 @@ class Engine:
         strategy: Strategy,
         clock: Clock,
         mode: RunMode,
+        *,
+        kill_switch: KillSwitch | None = None,
     ) -> None:
-        """Wire the parts; nothing is called on the venue until `prepare`."""
+        """Wire the parts; nothing is called on the venue until `prepare`.
+
+        ``kill_switch``: the switch that halts orders; the config's own (`kill_switch_for`) when
+        not given. A replay passes one of its own so that the live bot's switch never halts it.
+        """
         self.config = config
         self.venue = venue
         self.journal = journal
@@ -178,7 +184,7 @@ class Engine:
         }
         self.baskets = config.hedge.baskets.rules(venue.bar_seconds)  # counted in history bars
         self._proxy_picks: Mapping[str, str] = {}
-        self.kill_switch = kill_switch_for(config)
+        self.kill_switch = kill_switch if kill_switch is not None else kill_switch_for(config)
         self._strategy_state: Mapping[str, Any] = {}
         self._last_cycle: tuple[dict[str, Decimal], datetime] | None = None
         self._in_doubt = True  # in-flight orders may exist: look them up before acting
