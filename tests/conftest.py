@@ -23,6 +23,23 @@ TEST_SETTINGS = frozenset({LOCK_DIR_ENV, URL_ENV, REQUIRE_ENV})
 USER_DATA_DIR = os.environ.get(DATA_DIR_ENV)
 """$HEDGEBOT_DATA_DIR as the test run started: where `shared_data_dir` finds real history."""
 
+MEMORY_TEMP_ROOT = Path("/dev/shm")
+"""Where `tmp_path` lives when the machine has it: a RAM file system (Linux)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Put the tests' temporary directories on a RAM file system when there is one.
+
+    Every SQLite journal commit waits for an fsync on a disk (a replayed year makes ~19,000), on
+    tmpfs it does not; files, modes, locks and inodes behave the same. The PostgreSQL test server
+    runs with fsync off for the same reason (tests/postgres.py). ``--basetemp`` or
+    $PYTEST_DEBUG_TEMPROOT chosen by the user win.
+    """
+    if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
+        return
+    if MEMORY_TEMP_ROOT.is_dir() and os.access(MEMORY_TEMP_ROOT, os.W_OK | os.X_OK):
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(MEMORY_TEMP_ROOT)
+
 
 @pytest.fixture(autouse=True)
 def fresh_decimal_context() -> Iterator[None]:

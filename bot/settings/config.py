@@ -259,6 +259,10 @@ class ExchangeConfig(_Model):
     """Limit price distance of ``ioc_limit`` orders from the reference price."""
     requests_per_second: Annotated[float, Field(gt=0, le=50)] = 8.0
     """Our own request budget, on top of ccxt's rate limiter."""
+    ccxt_rate_limit: bool | None = None
+    """ccxt's own limiter, which paces calls by the exchange's request weights. Unset: on for an
+    exchange, off for the local emulator (``api_url``), which enforces no weights; ``false`` is
+    refused without ``api_url``."""
 
     @field_validator("testnet", mode="before")
     @classmethod
@@ -272,6 +276,15 @@ class ExchangeConfig(_Model):
                 "production"
             )
         return value
+
+    @model_validator(mode="after")
+    def _paced_on_an_exchange(self) -> ExchangeConfig:
+        if self.ccxt_rate_limit is False and self.api_url is None:
+            raise ValueError(
+                "ccxt_rate_limit: false is for the local emulator only (exchange.api_url); an "
+                "exchange bans a client that ignores its request weights"
+            )
+        return self
 
     @model_validator(mode="after")
     def _testnet_fits_exchange(self) -> ExchangeConfig:
@@ -288,6 +301,13 @@ class ExchangeConfig(_Model):
                 'use testnet = "demo" (demo trading, keys from demo.binance.com)'
             )
         return self
+
+    @property
+    def paced_by_ccxt(self) -> bool:
+        """Return whether ccxt's own rate limiter paces the calls (see `ccxt_rate_limit`)."""
+        if self.ccxt_rate_limit is None:
+            return self.api_url is None
+        return self.ccxt_rate_limit
 
     @property
     def environment(self) -> str:

@@ -20,13 +20,15 @@ CCXT_DEMO_FLOOR = "4.5.6"
 """First ccxt release whose Binance clients have ``enable_demo_trading`` (Bybit's is older)."""
 
 
-def _client(exchange_id: str, options: dict[str, Any], credentials: ApiCredentials) -> Any:
+def _client(
+    exchange_id: str, options: dict[str, Any], credentials: ApiCredentials, paced: bool
+) -> Any:
     cls = getattr(ccxt_async, exchange_id)
     return cls(
         {
             "apiKey": credentials.key.get_secret_value(),
             "secret": credentials.secret.get_secret_value(),
-            "enableRateLimit": True,
+            "enableRateLimit": paced,  # off only against the local emulator (config.py)
             "options": dict(options),
         }
     )
@@ -54,8 +56,9 @@ def build_ccxt_venue(config: Config, credentials: ApiCredentials) -> CcxtVenue:
     """Return the configured exchange account as a venue (testnet or emulator when asked)."""
     exchange = config.exchange
     caps = CAPABILITIES[exchange.name]
-    futures = _client(caps.futures_id, caps.futures_options, credentials)
-    spot = _client(caps.spot_id, caps.spot_options, credentials) if caps.spot_id else None
+    paced = exchange.paced_by_ccxt
+    futures = _client(caps.futures_id, caps.futures_options, credentials, paced)
+    spot = _client(caps.spot_id, caps.spot_options, credentials, paced) if caps.spot_id else None
     for client in (c for c in (futures, spot) if c is not None):
         _environment(client, exchange.testnet)
         if exchange.api_url:

@@ -38,6 +38,7 @@ def write_config(tmp_path: Path, url: str, journal_url: str) -> Path:
     config.write_text(
         "[exchange]\nname = 'binanceusdm'\naccount = 'kill'\n"
         f"api_url = '{url}'\n"
+        "requests_per_second = 50\n"  # the emulator's budget (config/emulator.toml)
         "[strategy]\nname = 'static'\nratio = 0.4\n"
         "[risk]\nleverage = 2\nmax_price_age = '5h'\n"
         f"kill_switch_file = '{tmp_path / 'halt'}'\n"
