@@ -30,7 +30,7 @@ from bot.journal.records import (
     RebalanceRecord,
     to_jsonable,
 )
-from bot.journal.store import USDT, Journal
+from bot.journal.store import CLOCK_SKEW, USDT, Journal
 
 _DIALECT = sqlite.dialect()
 _MONEY = Money()
@@ -195,8 +195,9 @@ class MemoryJournal(Journal):
             raise JournalError(f"no journaled order with client order id {client_order_id!r}")
         number, order = known
         changes: dict[str, Any] = {"status": OrderStatus(status), "updated_at": _time(time)}
-        if venue_order_id is not None:
+        if venue_order_id is not None and venue_order_id != order.venue_order_id:
             changes["venue_order_id"] = venue_order_id
+            self._claim_journaled_fills(order, venue_order_id)
         if filled is not None:
             changes["filled"] = _money(filled)
         if average_price is not None:
@@ -204,6 +205,19 @@ class MemoryJournal(Journal):
         if reason is not None:
             changes["reason"] = reason
         self._orders[client_order_id] = (number, dataclasses.replace(order, **changes))
+
+    def _claim_journaled_fills(self, order: JournaledOrder, venue_order_id: str) -> None:
+        """Give ``order`` its fills journaled before its exchange id was known (as `Journal`)."""
+        since = order.created_at - CLOCK_SKEW
+        for index, (number, fill) in enumerate(self._fills):
+            if (
+                fill.client_order_id is None
+                and (fill.venue, fill.symbol, fill.venue_order_id)
+                == (order.venue, order.symbol, venue_order_id)
+                and fill.timestamp >= since
+            ):
+                claimed = dataclasses.replace(fill, client_order_id=order.client_order_id)
+                self._fills[index] = (number, claimed)
 
     def get_order(self, client_order_id: str) -> JournaledOrder | None:
         """Return the journaled order with this client order id, or None."""

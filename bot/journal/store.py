@@ -364,7 +364,7 @@ class Journal:
                 raise JournalError(f"no journaled order with client order id {client_order_id!r}")
             row.status = value
             row.updated_at = time
-            if venue_order_id is not None:
+            if venue_order_id is not None and venue_order_id != row.venue_order_id:
                 row.venue_order_id = venue_order_id
                 # Its trades may be journaled already, pulled from a trade list that names no
                 # client id before the order's exchange id was known: they are its own.

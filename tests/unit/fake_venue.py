@@ -56,6 +56,7 @@ from bot.core.errors import (
     VenueTimeout,
     VenueUnavailable,
 )
+from bot.journal.records import RebalanceRecord, RebalanceStatus, RunMode
 from bot.journal.store import Journal
 from bot.margin.venues import LiquidationMethod
 from bot.settings.config import Config, parse_config
@@ -561,3 +562,26 @@ def open_journal(directory: Path) -> Journal:
     shutil.copyfile(_EMPTY_JOURNAL[0], path)
     path.chmod(0o600)
     return Journal.open(f"sqlite:///{path}")
+
+
+PLANNED_RID = "20240105T000000-fake-fake"
+"""The rebalance `open_planned_journal` records, for orders executed outside a cycle."""
+
+
+def open_planned_journal(directory: Path) -> Journal:
+    """Open a fresh journal (`open_journal`) holding one planned rebalance, `PLANNED_RID`."""
+    journal = open_journal(directory)
+    journal.record_rebalance(
+        RebalanceRecord(
+            PLANNED_RID,
+            NOW,
+            RunMode.LIVE,
+            "fake",
+            "static",
+            {},
+            {},
+            "test",
+            RebalanceStatus.PLANNED,
+        )
+    )
+    return journal

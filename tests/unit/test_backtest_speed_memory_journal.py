@@ -101,6 +101,8 @@ def _play(journal: Journal) -> list[Any]:
         )
     )
     answers.append(journal.record_fills([_fill("2", 2)]))
+    # ETH's trade 3 was journaled before c2's exchange id was known: c2 claims it now.
+    journal.update_order("c2", status=OrderStatus.FILLED, time=T0, venue_order_id="o3")
     answers.append(
         journal.record_funding(
             [

@@ -15,12 +15,19 @@ import pytest
 from bot.core.clock import ReplayClock
 from bot.core.domain import ZERO, OrderIntent, OrderStatus, Side
 from bot.core.errors import AuthError, InvalidOrderError
-from bot.journal.records import RebalanceRecord, RebalanceStatus, RunMode
 from bot.journal.store import Journal
 from bot.runtime.orders import OrderManager
-from tests.unit.fake_venue import BTC, ETH, NOW, FakeVenue, fake_venue, open_journal
+from tests.unit.fake_venue import (
+    BTC,
+    ETH,
+    NOW,
+    PLANNED_RID,
+    FakeVenue,
+    fake_venue,
+    open_planned_journal,
+)
 
-RID = "20240105T000000-fake-fake"
+RID = PLANNED_RID
 
 
 @pytest.fixture
@@ -35,12 +42,7 @@ def venue(clock: ReplayClock) -> FakeVenue:
 
 @pytest.fixture
 def journal(tmp_path: Path) -> Iterator[Journal]:
-    with open_journal(tmp_path) as opened:
-        opened.record_rebalance(
-            RebalanceRecord(
-                RID, NOW, RunMode.LIVE, "fake", "static", {}, {}, "test", RebalanceStatus.PLANNED
-            )
-        )
+    with open_planned_journal(tmp_path) as opened:
         yield opened
 
 

@@ -16,13 +16,21 @@ import pytest
 
 from bot.core.clock import ReplayClock
 from bot.core.domain import ZERO, OrderIntent, OrderStatus, Side
-from bot.journal.records import JournaledOrder, RebalanceRecord, RebalanceStatus, RunMode
+from bot.journal.records import JournaledOrder
 from bot.journal.store import Journal
 from bot.runtime.orders import OrderManager
 from bot.runtime.reconcile import Settlement, cancel_overshooting, settle_orders
-from tests.unit.fake_venue import BTC, ETH, NOW, FakeVenue, fake_venue, open_journal
+from tests.unit.fake_venue import (
+    BTC,
+    ETH,
+    NOW,
+    PLANNED_RID,
+    FakeVenue,
+    fake_venue,
+    open_planned_journal,
+)
 
-RID = "20240105T000000-fake-fake"
+RID = PLANNED_RID
 SETTLE = 60
 CID = "hb-BTC-0001"
 
@@ -39,12 +47,7 @@ def venue(clock: ReplayClock) -> FakeVenue:
 
 @pytest.fixture
 def journal(tmp_path: Path) -> Iterator[Journal]:
-    with open_journal(tmp_path) as opened:
-        opened.record_rebalance(
-            RebalanceRecord(
-                RID, NOW, RunMode.LIVE, "fake", "static", {}, {}, "test", RebalanceStatus.PLANNED
-            )
-        )
+    with open_planned_journal(tmp_path) as opened:
         yield opened
 
 
