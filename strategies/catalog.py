@@ -7,6 +7,7 @@ The layer under `strategies.registry` and `strategies.combine`: the registry nam
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from importlib.metadata import entry_points
 from typing import cast
 
@@ -25,12 +26,20 @@ SINGLE: dict[str, type[Strategy]] = {
 """The built-in strategies that decide on their own (not combinations)."""
 
 
+@cache
+def _registered() -> tuple[tuple[str, type[Strategy]], ...]:
+    """Return the classes registered under `ENTRY_POINT_GROUP`, looked up once per process."""
+    return tuple(
+        (entry.name, cast(type[Strategy], entry.load()))
+        for entry in entry_points(group=ENTRY_POINT_GROUP)
+    )
+
+
 def strategy_classes(built_in: Mapping[str, type[Strategy]] = SINGLE) -> dict[str, type[Strategy]]:
     """Return ``built_in`` plus every class registered under `ENTRY_POINT_GROUP`, by name."""
     found = dict(built_in)
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        if entry.name not in found:
-            found[entry.name] = cast(type[Strategy], entry.load())
+    for name, cls in _registered():
+        found.setdefault(name, cls)
     return found
 
 
