@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import ccxt.async_support as ccxt_async
 
 from bot.venue.capabilities import BYBIT
+from bot.venue.factory import tls_context
 from bot.venue.urls import point_at
 
 PATH_MARKET_TYPES = (
@@ -104,6 +105,7 @@ def make_binance_clients(
     )
     point_at(futures, base_url)
     point_at(spot, base_url)
+    futures.ssl_context = spot.ssl_context = tls_context()
     return futures, spot
 
 
@@ -132,4 +134,5 @@ def make_bybit_client(
         config["timeout"] = timeout_ms
     client = ccxt_async.bybit(config)
     point_at(client, base_url)
+    client.ssl_context = tls_context()
     return client

@@ -341,6 +341,54 @@ def test_new_journal_has_exactly_the_models_schema(engine: Engine, journal_url: 
     assert names == {*Base.metadata.tables, "alembic_version"}
 
 
+def schema_of(engine: Engine) -> dict[str, Any]:
+    """Return every table's columns, keys, indexes and constraints, in a comparable form."""
+    inspector = inspect(engine)
+    schema: dict[str, Any] = {}
+    for table in sorted(set(inspector.get_table_names()) - {"alembic_version"}):
+        columns = inspector.get_columns(table)
+        schema[table] = {
+            "columns": sorted(
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default"))) for c in columns
+            ),
+            "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in inspector.get_indexes(table)
+            ),
+            "unique": sorted(
+                (tuple(u["column_names"])) for u in inspector.get_unique_constraints(table)
+            ),
+            "foreign keys": sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"])
+                for f in inspector.get_foreign_keys(table)
+            ),
+        }
+    return schema
+
+
+def test_every_revision_from_nothing_gives_the_schema_a_new_journal_is_made_with(
+    engine: Engine, journal_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A new journal is made by create_all and stamped; replaying 0001..head must agree."""
+    Journal.open(journal_url).close()
+    made = schema_of(engine)
+    assert set(made) == set(Base.metadata.tables)
+    if engine.dialect.name == "postgresql":
+        replayed_url = request.getfixturevalue("postgres").new_database()
+    else:
+        replayed_url = f"sqlite:///{tmp_path / 'replayed.sqlite'}"
+    replayed = create_engine(database_url(replayed_url))
+    try:
+        upgrade_to(replayed, "head")
+        assert schema_differences(replayed) == []
+        assert schema_of(replayed) == made
+        with replayed.connect() as connection, engine.connect() as original:
+            assert current_revision(connection) == current_revision(original) == head_revision()
+    finally:
+        replayed.dispose()
+
+
 def test_downgrade_to_the_first_release_and_up_again(engine: Engine, journal_url: str) -> None:
     Journal.open(journal_url).close()
     with engine.begin() as connection:
