@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any
 
-from bot.core.domain import HedgeTarget, OrderStatus, Side
+from bot.core.domain import ZERO, HedgeTarget, OrderStatus, Position, Quote, Side
+from bot.core.plausibility import Baseline
+from strategies.base import HoldingView
 
 
 class RunMode(StrEnum):
@@ -170,3 +172,96 @@ def targets_json(targets: Iterable[HedgeTarget]) -> dict[str, Any]:
         }
         for target in targets
     }
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRecord:
+    """One engine cycle as it saw and decided it; `to_rebalance` makes the journal's row."""
+
+    id: str
+    time: datetime
+    mode: RunMode
+    venue: str
+    strategy: str
+    holdings: Sequence[HoldingView]
+    quotes: Mapping[str, Quote]
+    positions: Mapping[str, Position]
+    collateral: Decimal
+    targets: Sequence[HedgeTarget]
+    reason: str
+    status: RebalanceStatus
+    strategy_inputs: Mapping[str, Any] = field(default_factory=dict)
+    baseline: Baseline | None = None
+    """Kept in the row so that the next process restores it (`Baseline.from_json`)."""
+    notes: Sequence[str] = ()
+
+    def to_rebalance(self) -> RebalanceRecord:
+        """Return the rebalance row: the inputs the decision was made on, as JSON-safe data."""
+        inputs: dict[str, Any] = {
+            "holdings": {
+                h.asset: {"amount": h.amount, "price": h.price, "value": h.value}
+                for h in self.holdings
+            },
+            "perp_prices": {s: q.mark_or_last for s, q in self.quotes.items() if ":" in s},
+            "positions": {
+                s: {
+                    "short_contracts": p.short_contracts,
+                    "entry": p.entry_price,
+                    "margin": p.isolated_margin,
+                }
+                for s, p in self.positions.items()
+            },
+            "collateral": self.collateral,
+            "strategy": dict(self.strategy_inputs),
+        }
+        if self.baseline is not None:
+            inputs["baseline"] = self.baseline.to_json()
+        return RebalanceRecord(
+            id=self.id,
+            time=self.time,
+            mode=self.mode,
+            venue=self.venue,
+            strategy=self.strategy,
+            inputs=inputs,
+            targets=targets_json(self.targets),
+            reason=self.reason,
+            status=self.status,
+            note="; ".join(self.notes) or None,
+        )
+
+
+def position_snapshots(
+    rebalance_id: str,
+    time: datetime,
+    venue: str,
+    positions: Mapping[str, Position],
+    quotes: Mapping[str, Quote],
+    targets: Sequence[HedgeTarget],
+    symbols: Iterable[str],
+    default_leverage: int,
+) -> list[PositionSnapshot]:
+    """Return each leg's snapshot rows after a cycle: position, mark, target and what it insures.
+
+    A leg in ``symbols`` the exchange shows no position for is journaled flat.
+    """
+    wanted = {t.symbol: t for t in targets}
+    rows = []
+    for symbol in symbols:
+        position, quote, target = positions.get(symbol), quotes.get(symbol), wanted.get(symbol)
+        rows.append(
+            PositionSnapshot(
+                time=time,
+                venue=venue,
+                symbol=symbol,
+                contracts=position.signed_contracts if position else ZERO,
+                entry_price=position.entry_price if position else ZERO,
+                mark_price=quote.mark_or_last if quote else ZERO,
+                isolated_margin=position.isolated_margin if position else ZERO,
+                leverage=position.leverage if position else default_leverage,
+                liquidation_price=position.liquidation_price if position else None,
+                target_notional=target.notional if target else ZERO,
+                hedged_value=sum((v for _, v in target.sources), ZERO) if target else None,
+                rebalance_id=rebalance_id,
+            )
+        )
+    return rows

@@ -52,6 +52,7 @@ from bot.journal.models import (
     SnapshotRow,
 )
 from bot.journal.records import (
+    CycleRecord,
     EventRecord,
     JournaledOrder,
     JournalTotals,
@@ -312,6 +313,10 @@ class Journal:
         }
         with self._connection("record rebalance") as connection:
             connection.execute(statement, row)
+
+    def record_cycle(self, cycle: CycleRecord) -> None:
+        """Journal an engine cycle as its rebalance row (inserted, or updated by id)."""
+        self.record_rebalance(cycle.to_rebalance())
 
     def count_rebalances_in_slot(self, slot: str) -> int:
         """Return how many rebalances were journaled in an interval slot (ids ``slot[-#n]``)."""

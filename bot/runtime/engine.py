@@ -1,80 +1,40 @@
-"""The engine: observe → decide → act → record, once per interval.
+"""The engine: observe → check → decide → act → record, once per interval.
 
 One `cycle` is exactly what the one-shot `rebalance` command runs; `run` repeats it until told to
 stop (SIGINT/SIGTERM set the stop event: the current cycle finishes, then the loop returns).
+Each step has its module: `observe` (what the venue shows), `checks` (act on nothing
+implausible), `decide` (strategy, legs, limits, plans), `legs` (margin mode, leverage, margin
+guard), `orders` and `reconcile` (placing and settling); the journal builds its own rows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from bot.core.clock import Clock
-from bot.core.domain import (
-    ZERO,
-    HedgeTarget,
-    Market,
-    OrderIntent,
-    Position,
-    Quote,
-    Side,
-    base_of,
-    perp_symbol,
-    spot_symbol,
-)
-from bot.core.errors import AuthError, HedgebotError, RejectedError
-from bot.core.limits import cap_order_size, cap_targets, cap_turnover, fit_to_margin, stale_quotes
-from bot.core.planner import (
-    LegAction,
-    LegPlan,
-    client_order_id,
-    hold_blocked,
-    plan_rebalance,
-    with_resting,
-)
-from bot.core.plausibility import (
-    Baseline,
-    expected_positions,
-    implausible_prices,
-    signed_contracts,
-    unexplained_changes,
-)
+from bot.core.domain import ZERO, HedgeTarget
+from bot.core.errors import AuthError, HedgebotError
+from bot.core.planner import LegAction, LegPlan, client_order_id
 from bot.journal.identity import JournalReplaced
-from bot.journal.records import (
-    PositionSnapshot,
-    RebalanceRecord,
-    RebalanceStatus,
-    RunMode,
-    targets_json,
-    to_jsonable,
-)
+from bot.journal.records import CycleRecord, RebalanceStatus, RunMode, position_snapshots
 from bot.journal.store import Journal
-from bot.margin.plan import plan_margin_actions
+from bot.runtime.checks import PositionWatch, check_prices
+from bot.runtime.decide import Decided, Decider
 from bot.runtime.kill_switch import KillSwitch, kill_switch_for
+from bot.runtime.legs import LegKeeper
 from bot.runtime.logs import rebalance_id as current_rebalance
+from bot.runtime.observe import Observation, Observer
 from bot.runtime.orders import Execution, OrderManager
-from bot.runtime.protection import (
-    apply_margin_actions,
-    record_vanished,
-    turnover_last_day,
-    vanished_positions,
-)
+from bot.runtime.protection import turnover_last_day
 from bot.runtime.reconcile import Settlement, cancel_overshooting, settle_orders
 from bot.settings.config import Config
 from bot.venue.base import Venue
-from strategies.base import HedgeDecision, HoldingView, Strategy, StrategyInput
-from strategies.baskets import (
-    LegWeight,
-    Universe,
-    history_bars,
-    map_to_legs,
-    possible_leg_assets,
-)
+from strategies.base import HedgeDecision, Strategy
 
 log = logging.getLogger(__name__)
 
@@ -85,42 +45,8 @@ RECHECK_SECONDS = 10.0
 """Seconds before looking again when a cycle left something unsettled (an order in flight, an
 implausible answer, a position change awaiting confirmation); capped at the interval."""
 
-REBUILD_ATTEMPT = 2
-"""Attempt number of the order closing a leg to rebuild it (the guard's cut is 1)."""
-
 MAX_ATTEMPTS_PER_SLOT = 12
 """Orders per leg per interval slot at most: a leg that needs more waits for the next slot."""
-
-STABLECOINS = frozenset({"USDT", "USDC", "FDUSD", "BUSD", "DAI", "TUSD", "USDP"})
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """What the venue showed at the start of a cycle."""
-
-    time: datetime
-    holdings: tuple[HoldingView, ...]
-    quotes: Mapping[str, Quote]
-    positions: Mapping[str, Position]
-    collateral: Decimal
-    history: Mapping[str, Sequence[Decimal]]
-    history_interval_seconds: int
-    """Seconds per bar of ``history``: the venue's candles, whatever the rebalance interval."""
-    stale: tuple[str, ...]
-    volumes: Mapping[str, Decimal] = field(default_factory=dict)
-    """Perp asset -> 24h quote volume, from the perps' quotes that carry one."""
-    funding_rates: Mapping[str, Decimal] = field(default_factory=dict)
-    """Perp symbol -> current funding rate, fetched only for strategies that use it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Decided:
-    """What one decision step produced: decision, capped targets, order plans, limits' notes."""
-
-    decision: HedgeDecision
-    targets: tuple[HedgeTarget, ...]
-    plans: list[LegPlan]
-    notes: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,12 +89,15 @@ class Engine:
         clock: Clock,
         mode: RunMode,
         *,
+        orders: OrderManager | None = None,
         kill_switch: KillSwitch | None = None,
     ) -> None:
-        """Wire the parts; nothing is called on the venue until `prepare`.
+        """Wire the parts; nothing is called on the venue until the first cycle.
 
-        ``kill_switch``: the switch that halts orders; the config's own (`kill_switch_for`) when
-        not given. A replay passes one of its own so that the live bot's switch never halts it.
+        ``orders``: the order manager every order goes through; one on ``venue`` and ``journal``
+        when not given. ``kill_switch``: the switch that halts orders; the config's own
+        (`kill_switch_for`) when not given. A replay passes one of its own so that the live
+        bot's switch never halts it.
         """
         self.config = config
         self.venue = venue
@@ -176,179 +105,42 @@ class Engine:
         self.strategy = strategy
         self.clock = clock
         self.mode = mode
-        self.orders = OrderManager(venue, journal, clock)
-        self.markets: dict[str, Market] = {}
-        self.proxies = {
-            asset: [LegWeight(leg.asset, leg.weight) for leg in legs]
-            for asset, legs in config.hedge.proxies.items()
-        }
-        self.baskets = config.hedge.baskets.rules(venue.bar_seconds)  # counted in history bars
-        self._proxy_picks: Mapping[str, str] = {}
+        self.orders = orders if orders is not None else OrderManager(venue, journal, clock)
         self.kill_switch = kill_switch if kill_switch is not None else kill_switch_for(config)
-        self._strategy_state: Mapping[str, Any] = {}
-        self._last_cycle: tuple[dict[str, Decimal], datetime] | None = None
+        self.watch = PositionWatch(venue, journal, clock, config.risk.confirm_unexplained_seconds)
+        self.observer = Observer(config, venue, clock, strategy.needs, self.watch.held_legs)
+        self.decider = Decider(config, strategy, self.observer)
+        self.legs = LegKeeper(config, venue, journal, self.orders, self.observer.markets)
         self._in_doubt = True  # in-flight orders may exist: look them up before acting
-        self._baseline: Baseline | None = None
-        self._baseline_loaded = False
-        self._unconfirmed: dict[str, tuple[Decimal, datetime]] = {}
         self._slot_cycles: tuple[str, int] | None = None
         self._traded: set[str] | None = None
         self.needs_recheck = False
         """True when the last cycle left something to look at again soon (see RECHECK_SECONDS)."""
 
-    # -- observe ---------------------------------------------------------------------------
-    async def _ensure_markets(self, assets: Sequence[str]) -> None:
-        """Load the markets of the legs the holdings may need and of every leg we hold."""
-        quote = self.config.hedge.quote
-        allowed = self.config.hedge.perps
-        wanted = {perp_symbol(a, quote) for a in assets if allowed is None or a in allowed}
-        if not self.markets:  # a new process: a short whose holding is gone must still close
-            wanted.update(self._held_symbols())
-        for legs in self.proxies.values():
-            wanted.update(perp_symbol(leg.asset, quote) for leg in legs)
-        auto = self.baskets.auto_assets()
-        wanted.update(perp_symbol(a, quote) for a in auto if allowed is None or a in allowed)
-        missing = wanted - set(self.markets)
-        if missing:
-            self.markets.update(await self.venue.load_markets(sorted(missing)))
-
-    def _held_symbols(self) -> set[str]:
-        """Return the legs the journal says we hold: the baseline moved by the fills since."""
-        self._restore_baseline()
-        if self._baseline is None:
-            snapshots = self.journal.latest_snapshots(self.venue.name)
-            return {s.symbol for s in snapshots if s.contracts != 0}
-        fills = self.journal.fills_after(self.venue.name, self._baseline.fill_watermark)
-        return set(expected_positions(self._baseline, fills))
-
-    def _leg_symbols(self, assets: Sequence[str], universe: Universe) -> list[str]:
-        symbols = {
-            perp_symbol(leg, self.config.hedge.quote)
-            for asset in assets
-            for leg in possible_leg_assets(asset, universe)
-        }
-        return sorted(symbols & set(self.markets))
-
-    def _volumes(self, quotes: Mapping[str, Quote]) -> dict[str, Decimal]:
-        """Return the 24h quote volume of each loaded perp whose quote carries one, by asset."""
-        return {
-            market.base: quote.quote_volume
-            for symbol, market in self.markets.items()
-            if (quote := quotes.get(symbol)) is not None and quote.quote_volume is not None
-        }
-
     async def observe(self) -> Observation:
-        """Read holdings, prices, positions and collateral from the venue."""
-        quote = self.config.hedge.quote
-        raw = [h for h in await self.venue.fetch_holdings() if h.asset not in STABLECOINS]
-        assets = [h.asset for h in raw if h.amount > 0]
-        await self._ensure_markets(assets)
-        spot = [spot_symbol(a, quote) for a in assets]
-        position_symbols = sorted(self.markets)  # every possible leg is a loaded market
-        # Each leg's own spot price is read too (one batched call): its perp is checked against it.
-        leg_spots = [spot_symbol(base_of(s), quote) for s in position_symbols]
-        quotes = await self.venue.fetch_quotes(sorted(set(spot + leg_spots + position_symbols)))
-        volumes = self._volumes(quotes)  # the liquidity the legs are chosen by
-        perp_assets = {m.base for m in self.markets.values()}
-        universe = Universe(perp_assets, self.proxies, self.baskets, volumes=volumes)
-        legs = self._leg_symbols(assets, universe)
-        positions = await self.venue.fetch_positions(position_symbols)
-        collateral = await self.venue.fetch_collateral()
-        now = self.clock.now()
-        stale = stale_quotes(quotes, spot + legs, now, self.config.risk.max_price_age_seconds)
-        holdings = tuple(
-            HoldingView(h.asset, h.amount, quotes[spot_symbol(h.asset, quote)].price)
-            for h in raw
-            if h.amount > 0 and spot_symbol(h.asset, quote) in quotes
-        )
-        needs = self.strategy.needs
-        bars = max(needs.history_bars, history_bars(assets, universe))
-        extra = {self.markets[s].base for s in legs} | set(needs.history_assets)
-        wanted = sorted(set(assets) | extra)
-        history = await self.venue.fetch_closes(wanted, bars) if bars else {}
-        bar_seconds = self.venue.bar_seconds
-        rates = await self.venue.fetch_funding_rates(legs) if needs.uses_funding_rates else {}
-        return Observation(
-            now,
-            holdings,
-            quotes,
-            positions,
-            collateral,
-            history,
-            bar_seconds,
-            tuple(stale),
-            volumes,
-            rates,
-        )
+        """Read the account's state from the venue (see `Observer.observe`)."""
+        return await self.observer.observe()
+
+    def decide(
+        self,
+        rebalance_id: str,
+        seen: Observation,
+        turnover_used: Decimal,
+        resting: dict[str, Decimal] | None = None,
+        blocked: dict[str, str] | None = None,
+    ) -> Decided:
+        """Decide on ``seen`` (see `Decider.decide`)."""
+        return self.decider.decide(rebalance_id, seen, turnover_used, resting, blocked)
 
     async def sync_journal(self) -> tuple[int, int]:
         """Journal fills and funding the venue reports since the last journaled ones."""
         venue = self.venue.name
         if self._traded is None:  # a new process: every symbol we ever traded may have news
             self._traded = self.journal.traded_symbols(venue)
-        symbols = sorted(set(self.markets) | self._traded)
+        symbols = sorted(set(self.observer.markets) | self._traded)
         fills = await self.venue.fetch_fills(symbols, self.journal.last_fill_times(venue))
         funding = await self.venue.fetch_funding(self.journal.last_funding_time(venue))
         return self.journal.record_fills(fills), self.journal.record_funding(funding)
-
-    # -- decide ----------------------------------------------------------------------------
-    def decide(
-        self,
-        rebalance_id: str,
-        seen: Observation,
-        turnover_used: Decimal,
-        resting: Mapping[str, Decimal] | None = None,
-        blocked: Mapping[str, str] | None = None,
-    ) -> Decided:
-        """Ask the strategy, map to legs, apply the limits and plan the orders.
-
-        ``resting`` (signed contracts of our resting orders) counts toward each leg's position;
-        ``blocked`` legs (an order in flight, an implausible price) get no order, with the reason.
-        """
-        view = StrategyInput(
-            time=seen.time,
-            holdings=seen.holdings,
-            positions=seen.positions,
-            history=seen.history,
-            history_interval_seconds=seen.history_interval_seconds,
-            funding_rates=seen.funding_rates,
-            external=self.config.inputs,
-            state=self._strategy_state,
-        )
-        decision = self.strategy.decide(view)
-        perp_assets = {m.base for m in self.markets.values()}
-        mapping = map_to_legs(
-            decision,
-            seen.holdings,
-            perp_assets,
-            self.proxies,
-            self.config.hedge.quote,
-            rules=self.baskets,
-            history=seen.history,
-            volumes=seen.volumes,
-            picks=self._proxy_picks,
-        )
-        self._proxy_picks = mapping.picks
-        risk = self.config.risk
-        guarded = cap_targets(
-            mapping.targets, view.total_value, risk.max_total_notional, risk.max_hedge_ratio
-        )
-        prices = {s: q.mark_or_last for s, q in seen.quotes.items() if ":" in s}
-        plans = plan_rebalance(
-            rebalance_id,
-            guarded.targets,
-            with_resting(seen.positions, resting or {}),
-            prices,
-            self.markets,
-            self.config.hedge.deadband,
-        )
-        steps = {s: m.amount_step for s, m in self.markets.items()}
-        plans, clipped = cap_order_size(plans, risk.max_order_notional, steps)
-        plans, churn = cap_turnover(plans, turnover_used, risk.max_daily_turnover, steps)
-        plans, unfunded = fit_to_margin(plans, seen.collateral, risk.leverage, self.markets)
-        plans = [hold_blocked(p, (blocked or {}).get(p.symbol)) for p in plans]
-        notes = [*mapping.unhedged, *guarded.notes, *clipped, *churn, *unfunded]
-        return Decided(decision, guarded.targets, plans, notes)
 
     # -- ids -------------------------------------------------------------------------------
     def slot_id(self, now: datetime) -> str:
@@ -395,7 +187,7 @@ class Engine:
 
     # -- one cycle -------------------------------------------------------------------------
     async def cycle(self, *, dry_run: bool = False) -> CycleReport:
-        """Run observe → decide → act → record once; ``dry_run`` only observes and plans."""
+        """Run observe → check → decide → act → record once; ``dry_run`` only observes and plans."""
         slot = self.slot_id(self.clock.now())
         rid = slot if dry_run else self._next_rebalance_id(slot)
         current_rebalance.set(rid)  # every log line of this cycle carries it
@@ -420,36 +212,32 @@ class Engine:
             new_funding=new_funding,
         )
         if dry_run:
-            return await self._plan_only(report)
-        seen, doubt, checked = await self._check_positions_plausible(seen)
-        seen, implausible = await self._check_prices(seen)
+            return self._plan_only(report)
+        checked = await self.watch.check(seen, self.sync_journal)
+        risk = self.config.risk
+        seen, implausible = await check_prices(
+            self.venue, self.journal, checked.seen, self.config.hedge.quote, risk.max_basis
+        )
         blocked = {**implausible, **settled.waiting}
-        notes = [*settled.notes, *checked, *self._check_positions(seen)]
+        notes = [*settled.notes, *checked.notes, *self.watch.vanished(seen)]
         notes += [
             f"{symbol}: {why}"
             for symbol, why in sorted(blocked.items())
             if symbol not in settled.waiting
         ]
         report = replace(report, observation=seen)
-        if doubt is not None:
-            return await self._skip(report, doubt, notes)
+        if checked.doubt is not None:
+            return await self._skip(report, checked.doubt, notes)
         if seen.stale:
             reason = "refused to act on stale or missing prices: " + "; ".join(seen.stale)
             return await self._skip(report, reason, notes)
         halted = self.kill_switch.reason()
         if halted is None:
-            checks = replace(report, observation=seen, reason="leg settings")
-            blocked.update(await self._verify_leg_settings(checks, blocked, notes))
-            guarded = await self._guard_margins(replace(report, reason="risk checks"), blocked)
-            if guarded:  # the guard moved margin or cut: plan from the positions as they are now
-                notes += guarded
-                seen = await self.observe()
-                self._accept(seen)
-        turnover = turnover_last_day(self.journal, self.venue.name, seen.time, self.markets)
+            seen = await self._act_on_legs(report, blocked, notes)
+        markets = self.observer.markets
+        turnover = turnover_last_day(self.journal, self.venue.name, seen.time, markets)
         decided = self.decide(rid, seen, turnover, settled.resting, blocked)
-        decision, targets, planned = decided.decision, decided.targets, decided.notes
-        plans = decided.plans
-        plans = self._number_orders(slot, plans)
+        plans = self._number_orders(slot, decided.plans)
         overshoot = [
             p.symbol
             for p in plans
@@ -463,12 +251,12 @@ class Engine:
         report = replace(
             report,
             observation=seen,
-            reason=decision.reason,
-            targets=targets,
+            reason=decided.decision.reason,
+            targets=decided.targets,
             plans=tuple(plans),
-            notes=tuple(notes + planned),
+            notes=tuple(notes + decided.notes),
         )
-        self._record(report, decision)
+        self._record(report, decided.decision)
         intents = [p.intent for p in plans if p.intent is not None]
         if halted is not None:
             status = RebalanceStatus.HALTED
@@ -482,18 +270,46 @@ class Engine:
                 notes=(*report.notes, f"kill switch on: {halted}"),
             )
         elif intents:
-            intents = await self._open_legs(intents, seen)
+            intents = await self.legs.open_legs(intents, seen)
             executions = await self.orders.execute(rid, intents)
             report = replace(report, executions=tuple(executions))
             status, report = self._outcome(report, executions)
         else:
             status = RebalanceStatus.HELD
-        self._strategy_state = decision.state
-        finished = await self._finish(replace(report, status=status), decision, snapshot=True)
+        self.decider.commit(decided.decision)
+        finished = await self._finish(
+            replace(report, status=status), decided.decision, snapshot=True
+        )
         unsettled = self.orders.take_unsettled() or settled.in_doubt
         self._in_doubt = unsettled
         self.needs_recheck = unsettled or bool(blocked)
         return finished
+
+    async def _act_on_legs(
+        self, report: CycleReport, blocked: dict[str, str], notes: list[str]
+    ) -> Observation:
+        """Fix drifted leg settings and guard margins; return the observation to plan from.
+
+        Legs whose settings the exchange refused join ``blocked``. When the guard moved margin
+        or cut, the account is observed again: the plan starts from the positions as they are.
+        """
+        seen, rid = report.observation, report.rebalance_id
+        settings = replace(report, reason="leg settings")
+        blocked.update(
+            await self.legs.verify_settings(
+                seen, rid, blocked, notes, lambda: self._record(settings, None)
+            )
+        )
+        checks = replace(report, reason="risk checks")
+        guarded = await self.legs.guard_margins(
+            seen, rid, blocked, lambda: self._record(checks, None)
+        )
+        if not guarded:
+            return seen
+        notes += guarded
+        seen = await self.observe()
+        self.watch.accept(seen)
+        return seen
 
     def _outcome(
         self, report: CycleReport, executions: Sequence[Execution]
@@ -517,7 +333,7 @@ class Engine:
         self.needs_recheck = True
         return finished
 
-    async def _plan_only(self, report: CycleReport) -> CycleReport:
+    def _plan_only(self, report: CycleReport) -> CycleReport:
         seen = report.observation
         if seen.stale:
             reason = "refused to act on stale or missing prices: " + "; ".join(seen.stale)
@@ -532,186 +348,7 @@ class Engine:
             notes=tuple(decided.notes),
         )
 
-    # -- plausibility ----------------------------------------------------------------------
-    async def _check_prices(self, seen: Observation) -> tuple[Observation, dict[str, str]]:
-        """Return the quotes to use and the legs whose perp price is implausible against spot.
-
-        An implausible price is read once more; if it still is, its leg gets no order and no
-        margin action this cycle.
-        """
-        quote, max_basis = self.config.hedge.quote, self.config.risk.max_basis
-        legs = [s for s in seen.quotes if ":" in s]
-        bad = implausible_prices(seen.quotes, legs, quote, max_basis)
-        if not bad:
-            return seen, {}
-        again = sorted({*bad, *(spot_symbol(base_of(s), quote) for s in bad)})
-        quotes = {**seen.quotes, **await self.venue.fetch_quotes(again)}
-        seen = replace(seen, quotes=quotes)
-        bad = implausible_prices(quotes, list(bad), quote, max_basis)
-        for symbol, why in bad.items():
-            self.journal.record_event(
-                "implausible_price",
-                seen.time,
-                f"{symbol}: {why}",
-                {"symbol": symbol},
-                venue=self.venue.name,
-            )
-        return seen, bad
-
-    def _restore_baseline(self) -> None:
-        """On a process's first cycle, take the baseline the last cycle journaled."""
-        if self._baseline_loaded:
-            return
-        self._baseline_loaded = True
-        for row in reversed(self.journal.rebalances(limit=20, venue=self.venue.name)):
-            found = Baseline.from_json((row.inputs or {}).get("baseline"))
-            if found is not None:
-                self._baseline = found
-                return
-
-    async def _check_positions_plausible(
-        self, seen: Observation
-    ) -> tuple[Observation, str | None, list[str]]:
-        """Check positions against the baseline moved by the fills journaled since.
-
-        A change no fill explains is re-read after pulling fills again; a read that returns to
-        the baseline was a blip; one that holds is acted on only once it has held for
-        ``confirm_unexplained``. Returns the observation to use, a reason to act on nothing
-        (or None), and notes.
-        """
-        self._restore_baseline()
-        if self._baseline is None:
-            self._accept(seen)
-            return seen, None, []
-        actual = signed_contracts(seen.positions)
-        changes = self._unexplained(actual)
-        if not changes:
-            self._accept(seen)
-            return seen, None, []
-        await self.sync_journal()  # the exchange may show fills it had not reported yet
-        reread = await self.venue.fetch_positions(sorted(set(seen.positions) | set(changes)))
-        seen = replace(seen, positions=reread)
-        again = self._unexplained(signed_contracts(reread))
-        if not again:
-            self._accept(seen)
-            return seen, None, ["a position read no fill explained was re-read and is consistent"]
-        now, wait = self.clock.now(), self.config.risk.confirm_unexplained_seconds
-        held: list[str] = []
-        for symbol, (expected, reported) in again.items():
-            first = changes.get(symbol, (expected, reported))[1]
-            since = self._unconfirmed.get(symbol)
-            if since is None or since[0] != reported or first != reported:
-                self._unconfirmed[symbol] = (reported, now)
-                held.append(
-                    f"{symbol}: the exchange shows {reported} contracts, {expected} expected "
-                    f"from the last look and the fills since; no fill explains it"
-                )
-            elif (now - since[1]).total_seconds() < wait:
-                held.append(
-                    f"{symbol}: {reported} contracts (expected {expected}) unexplained for "
-                    f"{(now - since[1]).total_seconds():.0f} s; acting after {wait} s unchanged"
-                )
-        if held:
-            reason = "positions look implausible; acting on nothing: " + "; ".join(held)
-            return seen, reason, []
-        notes = []
-        for symbol, (expected, reported) in again.items():
-            message = (
-                f"{symbol}: the exchange has shown {reported} contracts (expected {expected}) "
-                f"unchanged for {wait} s with no fill to explain it; taken as the truth"
-            )
-            notes.append(message)
-            self.journal.record_event(
-                "position_mismatch",
-                seen.time,
-                message,
-                to_jsonable({"symbol": symbol, "expected": expected, "actual": reported}),
-                venue=self.venue.name,
-            )
-            self._unconfirmed.pop(symbol, None)
-        self._accept(seen)
-        return seen, None, notes
-
-    def _unexplained(self, actual: Mapping[str, Decimal]) -> dict[str, tuple[Decimal, Decimal]]:
-        assert self._baseline is not None
-        fills = self.journal.fills_after(self.venue.name, self._baseline.fill_watermark)
-        return unexplained_changes(expected_positions(self._baseline, fills), actual)
-
-    def _accept(self, seen: Observation) -> None:
-        """Take ``seen``'s positions as the baseline (with the fills journaled so far)."""
-        self._unconfirmed = {}
-        self._baseline = Baseline(
-            signed_contracts(seen.positions), self.journal.fill_watermark(self.venue.name)
-        )
-
-    # -- act -------------------------------------------------------------------------------
-    async def _verify_leg_settings(
-        self, report: CycleReport, blocked: Mapping[str, str], notes: list[str]
-    ) -> dict[str, str]:
-        """Fix legs whose margin mode or leverage drifted; return those the exchange refused."""
-        seen = report.observation
-        leverage, refused = self.config.risk.leverage, {}
-        for symbol, position in sorted(seen.positions.items()):
-            if symbol in blocked:
-                continue
-            mode = position.margin_mode
-            if (mode is None or mode == "isolated") and position.leverage == leverage:
-                continue
-            found = f"{mode or 'unknown'} margin at {position.leverage}x"
-            try:
-                await self.venue.setup_leg(symbol, leverage)
-            except RejectedError as error:
-                refused[symbol] = (
-                    f"runs {found}, not isolated {leverage}x, and the exchange refused the fix "
-                    f"({error})"
-                )
-                if mode == "cross" and position.short_contracts > 0:
-                    # Binance keeps a position's margin mode: close it, reopen it isolated.
-                    refused[symbol] += await self._rebuild(report, position)
-                else:
-                    refused[symbol] += "; no order on this leg: set it by hand"
-                message = f"{symbol}: {refused[symbol]}"
-            else:
-                message = f"{symbol}: found {found}; set back to isolated {leverage}x"
-            notes.append(message)
-            self.journal.record_event(
-                "leg_settings", seen.time, message, {"symbol": symbol}, venue=self.venue.name
-            )
-        return refused
-
-    async def _rebuild(self, report: CycleReport, position: Position) -> str:
-        """Close a short held in cross margin so that the next cycle reopens it isolated."""
-        self._record(report, None)  # the closing order refers to its rebalance
-        intent = OrderIntent(
-            client_order_id=client_order_id(report.rebalance_id, position.symbol, REBUILD_ATTEMPT),
-            symbol=position.symbol,
-            side=Side.BUY,
-            amount=position.contracts,
-            reduce_only=True,
-            reference_price=position.entry_price,
-            contract_size=self.markets[position.symbol].contract_size,
-            reason="close a short held in cross margin; reopened isolated next cycle",
-        )
-        done = await self.orders.execute_one(report.rebalance_id, intent)
-        return f"; closing it to reopen it isolated: {done.status.value}"
-
-    async def _open_legs(
-        self, intents: Sequence[OrderIntent], seen: Observation
-    ) -> list[OrderIntent]:
-        """Set isolated margin and leverage before an order opens a flat leg."""
-        ready = []
-        for intent in intents:
-            if intent.symbol not in seen.positions:
-                try:
-                    await self.venue.setup_leg(intent.symbol, self.config.risk.leverage)
-                except RejectedError as error:
-                    log.error(
-                        "%s: cannot set isolated margin and leverage: %s", intent.symbol, error
-                    )
-                    continue
-            ready.append(intent)
-        return ready
-
+    # -- record ----------------------------------------------------------------------------
     async def _finish(
         self, report: CycleReport, decision: HedgeDecision | None, snapshot: bool = False
     ) -> CycleReport:
@@ -732,81 +369,29 @@ class Engine:
         if snapshot:
             after = await self._snapshot(report.rebalance_id, report.targets, report.observation)
             # Fills journaled from now on were not in this snapshot (``since`` is inclusive).
-            self._last_cycle = (after, self.clock.now() + timedelta(microseconds=1))
+            self.watch.after_cycle(after, self.clock.now() + timedelta(microseconds=1))
         return report
 
-    def _check_positions(self, seen: Observation) -> list[str]:
-        """Journal positions that shrank or vanished since the last cycle without our orders."""
-        if self._last_cycle is None:
-            return []
-        before, since = self._last_cycle
-        vanished = vanished_positions(before, seen.positions, self.journal, self.venue.name, since)
-        return record_vanished(self.journal, self.venue.name, vanished, seen.time)
-
-    async def _guard_margins(self, report: CycleReport, blocked: Mapping[str, str]) -> list[str]:
-        """Top up or cut positions near liquidation; journal the rebalance first if acting.
-
-        ``blocked`` legs (an order in flight, an implausible price, refused settings) are left
-        alone: their figures cannot be trusted or another order is already working on them.
-        """
-        seen, risk = report.observation, self.config.risk
-        positions = {s: p for s, p in seen.positions.items() if s not in blocked}
-        if not risk.margin_guard or not positions:
-            return []
-        brackets = await self.venue.fetch_brackets(sorted(positions))
-        marks = {s: q.mark_or_last for s, q in seen.quotes.items() if ":" in s}
-        actions = plan_margin_actions(
-            positions,
-            marks,
-            brackets.__getitem__,
-            self.markets,
-            seen.collateral,
-            risk.liquidation_warning,
-            risk.liquidation_target,
-            risk.liquidation_critical,
-            self.venue.liquidation_method,
-        )
-        if not actions:
-            return []
-        self._record(report, None)  # a cut's order refers to its rebalance
-        return await apply_margin_actions(
-            self.venue, self.journal, self.orders, report.rebalance_id, actions, seen.time
-        )
-
     def _record(self, report: CycleReport, decision: HedgeDecision | None) -> None:
+        """Journal the cycle as its rebalance row (the journal builds the row)."""
         seen = report.observation
-        inputs: dict[str, Any] = {
-            "holdings": {
-                h.asset: {"amount": h.amount, "price": h.price, "value": h.value}
-                for h in seen.holdings
-            },
-            "perp_prices": {s: q.mark_or_last for s, q in seen.quotes.items() if ":" in s},
-            "positions": {
-                s: {
-                    "short_contracts": p.short_contracts,
-                    "entry": p.entry_price,
-                    "margin": p.isolated_margin,
-                }
-                for s, p in seen.positions.items()
-            },
-            "collateral": seen.collateral,
-            "strategy": dict(decision.inputs) if decision else {},
-        }
-        if self._baseline is not None:  # restored by the next process (`_restore_baseline`)
-            inputs["baseline"] = self._baseline.to_json()
-        targets = targets_json(report.targets)
-        self.journal.record_rebalance(
-            RebalanceRecord(
+        self.journal.record_cycle(
+            CycleRecord(
                 id=report.rebalance_id,
                 time=report.time,
                 mode=self.mode,
                 venue=self.venue.name,
                 strategy=self.strategy.name,
-                inputs=inputs,  # made JSON-safe by the journal
-                targets=targets,
+                holdings=seen.holdings,
+                quotes=seen.quotes,
+                positions=seen.positions,
+                collateral=seen.collateral,
+                targets=report.targets,
                 reason=report.reason,
                 status=report.status,
-                note="; ".join(report.notes) or None,
+                strategy_inputs=decision.inputs if decision else {},
+                baseline=self.watch.baseline,
+                notes=report.notes,
             )
         )
 
@@ -818,29 +403,19 @@ class Engine:
         if not symbols:
             return {}
         positions = await self.venue.fetch_positions(symbols)
-        wanted = {t.symbol: t for t in targets}
-        snapshots = []
-        for symbol in symbols:
-            position = positions.get(symbol)
-            quote = seen.quotes.get(symbol)
-            target = wanted.get(symbol)
-            snapshots.append(
-                PositionSnapshot(
-                    time=seen.time,
-                    venue=self.venue.name,
-                    symbol=symbol,
-                    contracts=position.signed_contracts if position else ZERO,
-                    entry_price=position.entry_price if position else ZERO,
-                    mark_price=quote.mark_or_last if quote else ZERO,
-                    isolated_margin=position.isolated_margin if position else ZERO,
-                    leverage=position.leverage if position else self.config.risk.leverage,
-                    liquidation_price=position.liquidation_price if position else None,
-                    target_notional=target.notional if target else ZERO,
-                    hedged_value=sum((v for _, v in target.sources), ZERO) if target else None,
-                    rebalance_id=rebalance_id,
-                )
+        leverage = self.config.risk.leverage
+        self.journal.record_snapshots(
+            position_snapshots(
+                rebalance_id,
+                seen.time,
+                self.venue.name,
+                positions,
+                seen.quotes,
+                targets,
+                symbols,
+                leverage,
             )
-        self.journal.record_snapshots(snapshots)
+        )
         return {s: p.signed_contracts for s, p in positions.items()}
 
     # -- the loop --------------------------------------------------------------------------

@@ -9,6 +9,8 @@ import pytest
 from bot.core.clock import to_ms
 from bot.core.domain import ZERO
 from bot.core.errors import RejectedError
+from bot.journal.records import RunMode
+from bot.runtime.engine import Engine
 from bot.venue.capabilities import BINANCE
 from bot.venue.ccxt_venue import CcxtVenue
 from strategies.base import HedgeDecision, StrategyInput, StrategyNeeds
@@ -146,9 +148,9 @@ async def test_a_strategy_that_asks_gets_the_legs_funding_rates(rig: LiveRig) ->
             seen.append(view)
             return inner.decide(view)
 
-    rig.engine.strategy = Recording()  # type: ignore[assignment]
+    engine = Engine(rig.config, rig.venue, rig.journal, Recording(), rig.clock, RunMode.LIVE)
     await rig.clock.sleep(8 * 3600)  # past a settlement, so every leg has a last rate
-    await rig.engine.cycle()
+    await engine.cycle()
     rates = seen[0].funding_rates
     assert set(rates) == set(LEGS)
     now = to_ms(rig.clock.now())

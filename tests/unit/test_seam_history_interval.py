@@ -112,4 +112,4 @@ def test_a_basket_lookback_counts_history_bars_whatever_the_interval(
     strategy = Recording(VolatilityRegimeParams.model_validate({"window": "2d"}))
     engine = Engine(config, venue, journal, strategy, clock, RunMode.PAPER)
 
-    assert engine.baskets.lookback_bars == 180  # 30 days of 4h bars, not of rebalances
+    assert engine.observer.baskets.lookback_bars == 180  # 30 days of 4h bars, not of rebalances

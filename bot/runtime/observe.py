@@ -1,0 +1,148 @@
+"""Observe: what the venue shows at the start of a cycle (holdings, quotes, positions, history)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from bot.core.clock import Clock
+from bot.core.domain import Market, Position, Quote, base_of, perp_symbol, spot_symbol
+from bot.core.limits import stale_quotes
+from bot.settings.config import Config
+from bot.venue.base import Venue
+from strategies.base import HoldingView, StrategyNeeds
+from strategies.baskets import (
+    BasketRules,
+    LegWeight,
+    Universe,
+    history_bars,
+    possible_leg_assets,
+)
+
+STABLECOINS = frozenset({"USDT", "USDC", "FDUSD", "BUSD", "DAI", "TUSD", "USDP"})
+"""Holdings that need no insurance: they are not valued for the hedge."""
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the venue showed at the start of a cycle."""
+
+    time: datetime
+    holdings: tuple[HoldingView, ...]
+    quotes: Mapping[str, Quote]
+    positions: Mapping[str, Position]
+    collateral: Decimal
+    history: Mapping[str, Sequence[Decimal]]
+    history_interval_seconds: int
+    """Seconds per bar of ``history``: the venue's candles, whatever the rebalance interval."""
+    stale: tuple[str, ...]
+    volumes: Mapping[str, Decimal] = field(default_factory=dict)
+    """Perp asset -> 24h quote volume, from the perps' quotes that carry one."""
+    funding_rates: Mapping[str, Decimal] = field(default_factory=dict)
+    """Perp symbol -> current funding rate, fetched only for strategies that use it."""
+
+
+class Observer:
+    """Reads one account's state from its venue, loading the markets of every possible leg.
+
+    ``held_legs`` names the legs the journal says we hold: a new process loads their markets
+    too, so that a short whose holding is gone is still seen and closed.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        venue: Venue,
+        clock: Clock,
+        needs: StrategyNeeds,
+        held_legs: Callable[[], set[str]],
+    ) -> None:
+        """Wire the parts; nothing is asked of the venue until `observe`."""
+        self.config = config
+        self.venue = venue
+        self.clock = clock
+        self.needs = needs
+        self.held_legs = held_legs
+        self.markets: dict[str, Market] = {}
+        self.proxies = {
+            asset: [LegWeight(leg.asset, leg.weight) for leg in legs]
+            for asset, legs in config.hedge.proxies.items()
+        }
+        self.baskets: BasketRules = config.hedge.baskets.rules(venue.bar_seconds)
+        """Basket rules, their lookbacks counted in the venue's history bars."""
+
+    async def observe(self) -> Observation:
+        """Read holdings, prices, positions, collateral and the history the strategy needs."""
+        quote = self.config.hedge.quote
+        raw = [h for h in await self.venue.fetch_holdings() if h.asset not in STABLECOINS]
+        assets = [h.asset for h in raw if h.amount > 0]
+        await self._ensure_markets(assets)
+        spot = [spot_symbol(a, quote) for a in assets]
+        position_symbols = sorted(self.markets)  # every possible leg is a loaded market
+        # Each leg's own spot price is read too (one batched call): its perp is checked against it.
+        leg_spots = [spot_symbol(base_of(s), quote) for s in position_symbols]
+        quotes = await self.venue.fetch_quotes(sorted(set(spot + leg_spots + position_symbols)))
+        volumes = self._volumes(quotes)  # the liquidity the legs are chosen by
+        perp_assets = {m.base for m in self.markets.values()}
+        universe = Universe(perp_assets, self.proxies, self.baskets, volumes=volumes)
+        legs = self._leg_symbols(assets, universe)
+        positions = await self.venue.fetch_positions(position_symbols)
+        collateral = await self.venue.fetch_collateral()
+        now = self.clock.now()
+        stale = stale_quotes(quotes, spot + legs, now, self.config.risk.max_price_age_seconds)
+        holdings = tuple(
+            HoldingView(h.asset, h.amount, quotes[spot_symbol(h.asset, quote)].price)
+            for h in raw
+            if h.amount > 0 and spot_symbol(h.asset, quote) in quotes
+        )
+        bars = max(self.needs.history_bars, history_bars(assets, universe))
+        extra = {self.markets[s].base for s in legs} | set(self.needs.history_assets)
+        wanted = sorted(set(assets) | extra)
+        history = await self.venue.fetch_closes(wanted, bars) if bars else {}
+        uses_rates = self.needs.uses_funding_rates
+        rates = await self.venue.fetch_funding_rates(legs) if uses_rates else {}
+        return Observation(
+            now,
+            holdings,
+            quotes,
+            positions,
+            collateral,
+            history,
+            self.venue.bar_seconds,
+            tuple(stale),
+            volumes,
+            rates,
+        )
+
+    async def _ensure_markets(self, assets: Sequence[str]) -> None:
+        """Load the markets of the legs the holdings may need and of every leg we hold."""
+        quote = self.config.hedge.quote
+        allowed = self.config.hedge.perps
+        wanted = {perp_symbol(a, quote) for a in assets if allowed is None or a in allowed}
+        if not self.markets:  # a new process: a short whose holding is gone must still close
+            wanted.update(self.held_legs())
+        for legs in self.proxies.values():
+            wanted.update(perp_symbol(leg.asset, quote) for leg in legs)
+        auto = self.baskets.auto_assets()
+        wanted.update(perp_symbol(a, quote) for a in auto if allowed is None or a in allowed)
+        missing = wanted - set(self.markets)
+        if missing:
+            self.markets.update(await self.venue.load_markets(sorted(missing)))
+
+    def _leg_symbols(self, assets: Sequence[str], universe: Universe) -> list[str]:
+        symbols = {
+            perp_symbol(leg, self.config.hedge.quote)
+            for asset in assets
+            for leg in possible_leg_assets(asset, universe)
+        }
+        return sorted(symbols & set(self.markets))
+
+    def _volumes(self, quotes: Mapping[str, Quote]) -> dict[str, Decimal]:
+        """Return the 24h quote volume of each loaded perp whose quote carries one, by asset."""
+        return {
+            market.base: quote.quote_volume
+            for symbol, market in self.markets.items()
+            if (quote := quotes.get(symbol)) is not None and quote.quote_volume is not None
+        }
