@@ -11,7 +11,7 @@ Each cycle, for every open position:
 
 The distance is read off the liquidation price the venue reports; top-ups and cuts are sized
 with the venue's own published method (`bot.margin.venues.margin_for_distance_for`): Binance's
-maintenance margin at the liquidation notional, Bybit's at the entry value, OKX's by size.
+maintenance margin at the liquidation notional, Bybit's at the entry value.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""Isolated one-way liquidation prices of Bybit and OKX linear USDT perps, next to Binance's.
+"""Isolated one-way liquidation prices of Bybit linear USDT perps, next to Binance's.
 
 Pure functions on ``Decimal``. Binance's method lives in :mod:`bot.margin.binance` and is
-reused unchanged; this module adds each other venue's *published* method and dispatchers over all
-three: the liquidation price, the maintenance requirement and the margin that puts the
-liquidation price at a given distance (what the margin guard sizes top-ups and cuts with).
+reused unchanged; this module adds Bybit's *published* method and dispatchers over both: the
+liquidation price, the maintenance requirement and the margin that puts the liquidation price at a
+given distance (what the margin guard sizes top-ups and cuts with).
 
-All three venues liquidate an isolated position when its equity, the isolated margin plus the
+Both venues liquidate an isolated position when its equity, the isolated margin plus the
 unrealised PnL at the mark price (:func:`bot.margin.binance.equity_at`), falls to a maintenance
 requirement; they differ in what that requirement is. With ``s`` = +1 long / −1 short, ``Q`` the
 size in base units (``contracts × contract_size``), ``EP`` the entry price, ``WB`` the isolated
@@ -36,23 +36,6 @@ Bybit (v5 USDT perpetual, isolated). Bybit Help Center, "Liquidation Price (USDT
     ("Position limit", the tier's inclusive cap), ``maintenanceMargin`` (rate) and
     ``mmDeduction`` ("The maintenance margin deduction value when risk limit tier changed").
 
-OKX (USDT-margined linear swap, isolated). OKX Help, "Tiered maintenance margin ratio rules"
-(https://www.okx.com/help/v-tiered-maintenance-margin-ratio-rules): liquidation starts "when
-your margin ratio falls to 100%, meaning your account equity is equal to or less than the
-required maintenance margin plus any applicable liquidation fees"; for isolated USDT-margined
-contracts (as quoted from that page by a mirror, open-lib.com/11556.html)::
-
-    Margin ratio = (Margin balance + PnL)
-                   / (Face value × |Contracts| × Mark price × (Tiered margin rate + fee rate))
-
-    so the requirement is ``Q·P·(mmr + fee)`` (the taker fee rate is the liquidation fee) and
-    ``WB + s·Q·(LP − EP) = Q·LP·(mmr + fee)`` gives ``LP = (WB − s·Q·EP) / (Q·(mmr + fee) − s·Q)``.
-    The tier is chosen by position *size in contracts*: ``GET /api/v5/public/position-tiers``
-    (API v5 "Get position tiers") gives ``minSz``/``maxSz`` as "the number of positions held"
-    for perpetuals and ``mmr`` as the "Position maintenance margin requirement rate". Size does
-    not move with price, so the tier is the same at entry and at liquidation and no notional
-    mapping (nor approximation) is needed; OKX publishes no deduction term.
-
 How :class:`bot.margin.binance.Bracket` carries each venue's tiers:
 
 ========  =================================  ================  ==========================
@@ -63,16 +46,13 @@ Bybit     position value USDT at entry,      maintenanceMargin ``mmDeduction`` (
           ``(floor, cap]``: ``cap`` =                          role: ``MM = value × mmr −
           ``riskLimitValue``, ``floor`` = the                  cum``)
           previous tier's
-OKX       contracts, ``(floor, cap]``:       mmr               ignored (no deduction)
-          ``minSz`` / ``maxSz``
 ========  =================================  ================  ==========================
 
-ccxt's ``fetch_market_leverage_tiers`` already maps OKX's ``minSz``/``maxSz`` to
-``minNotional``/``maxNotional`` unchanged (so in contracts) and Bybit's ``riskLimitValue`` to
-``maxNotional`` with the previous one as ``minNotional``.
+ccxt's ``fetch_market_leverage_tiers`` maps Bybit's ``riskLimitValue`` to ``maxNotional`` with
+the previous one as ``minNotional``.
 
-The taker ``fee_rate`` enters only OKX's method: neither Binance's nor Bybit's published isolated
-formula has a fee term (Bybit notes minor differences "due to the fees to close the position").
+Neither published isolated formula has a fee term (Bybit notes minor differences "due to the fees
+to close the position").
 """
 
 from __future__ import annotations
@@ -97,7 +77,6 @@ class LiquidationMethod(StrEnum):
 
     BINANCE = "binance"
     BYBIT = "bybit"
-    OKX = "okx"
 
 
 def liquidation_price_for(
@@ -108,25 +87,18 @@ def liquidation_price_for(
     isolated_margin: Decimal,
     brackets: Sequence[Bracket],
     contract_size: Decimal = Decimal(1),
-    fee_rate: Decimal = ZERO,
 ) -> Decimal | None:
     """Return the mark price at which ``method``'s venue liquidates an isolated one-way position.
 
-    Dispatch to :func:`bot.margin.binance.liquidation_price` (Binance, unchanged; ``fee_rate``
-    unused),
-    :func:`bybit_liquidation_price` (``fee_rate`` unused) or :func:`okx_liquidation_price`.
+    Dispatch to :func:`bot.margin.binance.liquidation_price` (Binance, unchanged) or
+    :func:`bybit_liquidation_price`.
     ``brackets`` are in the venue's own units (see the module docstring). Return None for an empty
     position or one that no positive price liquidates.
     """
     venue = LiquidationMethod(method)
-    _check_fee_rate(fee_rate)
     if venue is LiquidationMethod.BYBIT:
         return bybit_liquidation_price(
             side, contracts, entry_price, isolated_margin, brackets, contract_size
-        )
-    if venue is LiquidationMethod.OKX:
-        return okx_liquidation_price(
-            side, contracts, entry_price, isolated_margin, brackets, contract_size, fee_rate
         )
     return liquidation_price(side, contracts, entry_price, isolated_margin, brackets, contract_size)
 
@@ -138,7 +110,6 @@ def maintenance_margin_for(
     mark_price: Decimal,
     brackets: Sequence[Bracket],
     contract_size: Decimal = Decimal(1),
-    fee_rate: Decimal = ZERO,
 ) -> Decimal:
     """Return the requirement that ``method``'s venue compares the equity with at ``mark_price``.
 
@@ -146,21 +117,15 @@ def maintenance_margin_for(
     price from :func:`liquidation_price_for` the two are equal:
 
     - Binance: ``Q·P·mmr − cum`` with the bracket of ``Q·P`` (the last bracket open-ended, as in
-      :func:`bot.margin.binance.liquidation_price`); ``entry_price`` and ``fee_rate`` unused.
-    - Bybit: ``Q·EP·mmr − deduction`` with the tier of the entry value; ``mark_price`` and
-      ``fee_rate`` unused.
-    - OKX: ``Q·P·(mmr + fee_rate)``, maintenance margin plus the liquidation (taker) fee, with the
-      tier of ``contracts``; ``entry_price`` unused.
+      :func:`bot.margin.binance.liquidation_price`); ``entry_price`` unused.
+    - Bybit: ``Q·EP·mmr − deduction`` with the tier of the entry value; ``mark_price`` unused.
     """
     venue = LiquidationMethod(method)
-    _check_fee_rate(fee_rate)
     check_position(contracts, entry_price, contract_size)
     if mark_price <= 0:
         raise ValueError(f"mark price must be > 0, got {mark_price}")
     if venue is LiquidationMethod.BYBIT:
         return bybit_maintenance_margin(contracts, entry_price, brackets, contract_size)
-    if venue is LiquidationMethod.OKX:
-        return okx_maintenance_margin(contracts, mark_price, brackets, contract_size, fee_rate)
     if not brackets:
         raise ValueError("bracket table is empty")
     notional = contracts * contract_size * mark_price
@@ -178,22 +143,19 @@ def margin_for_distance_for(
     target_distance: Decimal,
     brackets: Sequence[Bracket],
     contract_size: Decimal = Decimal(1),
-    fee_rate: Decimal = ZERO,
 ) -> Decimal:
     """Return the isolated margin that puts ``method``'s liquidation price ``target_distance`` away.
 
     The target price is ``mark × (1 + d)`` for a short, ``mark × (1 − d)`` for a long; each
     venue's formula (the module docstring) is solved for the margin ``WB`` at that price:
 
-    - Binance: :func:`bot.margin.binance.margin_for_liquidation_distance` (``fee_rate`` unused);
-    - Bybit: ``WB = MM + s·Q·(EP − LP)``, ``MM`` the tier of the entry value (``fee_rate`` unused);
-    - OKX: ``WB = LP·Q·(mmr + fee − s) + s·Q·EP`` with the tier of ``contracts``.
+    - Binance: :func:`bot.margin.binance.margin_for_liquidation_distance`;
+    - Bybit: ``WB = MM + s·Q·(EP − LP)``, ``MM`` the tier of the entry value.
 
     Return ZERO when no margin at all keeps the liquidation price that far, and for an empty
     position.
     """
     venue = LiquidationMethod(method)
-    _check_fee_rate(fee_rate)
     if venue is LiquidationMethod.BINANCE:
         return margin_for_liquidation_distance(
             side, contracts, entry_price, mark_price, target_distance, brackets, contract_size
@@ -204,12 +166,8 @@ def margin_for_distance_for(
     sign = side_sign(side)
     quantity = contracts * contract_size
     target_price = mark_price * (1 - sign * target_distance)
-    if venue is LiquidationMethod.BYBIT:
-        required = bybit_maintenance_margin(contracts, entry_price, brackets, contract_size)
-        margin = required + sign * quantity * (entry_price - target_price)
-    else:
-        rate = okx_tier(brackets, contracts).mmr + fee_rate
-        margin = target_price * quantity * (rate - sign) + sign * quantity * entry_price
+    required = bybit_maintenance_margin(contracts, entry_price, brackets, contract_size)
+    margin = required + sign * quantity * (entry_price - target_price)
     return max(margin, ZERO)
 
 
@@ -270,74 +228,6 @@ def bybit_liquidation_price(
     return price if price > 0 else None
 
 
-# --- OKX --------------------------------------------------------------------------------------
-
-
-def okx_tier(tiers: Sequence[Bracket], contracts: Decimal) -> Bracket:
-    """Return the OKX position tier of ``contracts``: the first whose ``maxSz`` is >= it.
-
-    Tiers are in contracts and cover ``(minSz, maxSz]``; 0 falls in the first. Taking the first
-    tier whose cap holds the size also bridges tables whose next ``minSz`` is one lot above the
-    previous ``maxSz``.
-    """
-    _check_tiers(tiers)
-    if contracts < 0:
-        raise ValueError(f"contracts must be >= 0, got {contracts}")
-    for tier in tiers:
-        if contracts <= tier.cap:
-            return tier
-    raise ValueError(f"{contracts} contracts exceed the largest position tier {tiers[-1].cap}")
-
-
-def okx_maintenance_margin(
-    contracts: Decimal,
-    mark_price: Decimal,
-    tiers: Sequence[Bracket],
-    contract_size: Decimal = Decimal(1),
-    fee_rate: Decimal = ZERO,
-) -> Decimal:
-    """Return OKX's isolated requirement ``ctVal × |contracts| × mark × (mmr + fee_rate)``.
-
-    With ``fee_rate`` 0 this is the bare maintenance margin; with the taker fee rate it is the
-    maintenance margin plus the liquidation fee, the denominator of OKX's margin ratio.
-    """
-    check_position(contracts, mark_price, contract_size, "mark price")
-    _check_fee_rate(fee_rate)
-    tier = okx_tier(tiers, contracts)
-    return contracts * contract_size * mark_price * (tier.mmr + fee_rate)
-
-
-def okx_liquidation_price(
-    side: PositionSide,
-    contracts: Decimal,
-    entry_price: Decimal,
-    isolated_margin: Decimal,
-    tiers: Sequence[Bracket],
-    contract_size: Decimal = Decimal(1),
-    fee_rate: Decimal = ZERO,
-) -> Decimal | None:
-    """Return OKX's isolated liquidation price ``(WB − s·Q·EP) / (Q·(mmr + fee) − s·Q)``.
-
-    ``contracts`` counts OKX contracts of ``contract_size`` (``ctVal``) base units; the tier is
-    the one of ``contracts`` (:func:`okx_tier`) and ``fee_rate`` is the taker fee rate. Return the
-    exact quotient, or None for an empty position or a non-positive price (a long whose margin
-    covers its whole entry value).
-    """
-    check_position(contracts, entry_price, contract_size)
-    _check_fee_rate(fee_rate)
-    if isolated_margin < 0:
-        raise ValueError(f"isolated margin must be >= 0, got {isolated_margin}")
-    if contracts == 0:
-        return None
-    rate = okx_tier(tiers, contracts).mmr + fee_rate
-    if rate >= 1:
-        raise ValueError(f"maintenance margin rate plus fee rate must be < 1, got {rate}")
-    sign = side_sign(side)
-    quantity = contracts * contract_size
-    price = (isolated_margin - sign * quantity * entry_price) / (quantity * rate - sign * quantity)
-    return price if price > 0 else None
-
-
 # --- helpers ----------------------------------------------------------------------------------
 
 
@@ -356,9 +246,3 @@ def _check_tiers(tiers: Sequence[Bracket]) -> None:
         if previous_cap is not None and tier.cap <= previous_cap:
             raise ValueError(f"tier {index}: tiers are not sorted by cap")
         previous_cap = tier.cap
-
-
-def _check_fee_rate(fee_rate: Decimal) -> None:
-    """Raise ValueError unless ``0 <= fee_rate < 1``."""
-    if not 0 <= fee_rate < 1:
-        raise ValueError(f"fee rate must be in [0, 1), got {fee_rate}")

@@ -128,7 +128,7 @@ class SimExchange:
     slippage_bps: Decimal = ZERO
     default_leverage: int = 20
     liquidation_method: LiquidationMethod = LiquidationMethod.BINANCE
-    """Whose isolated liquidation formula applies (OKX's includes ``taker_fee``)."""
+    """Whose isolated liquidation formula applies (Binance's or Bybit's)."""
     positions: dict[str, SimPosition] = field(default_factory=dict)
     leverage: dict[str, int] = field(default_factory=dict)
     isolated: set[str] = field(default_factory=set)
@@ -218,7 +218,6 @@ class SimExchange:
             pos.isolated_margin,
             self.brackets(symbol),
             market.contract_size,
-            self.taker_fee,
         )
 
     def _validate(

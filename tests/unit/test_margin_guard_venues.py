@@ -24,7 +24,7 @@ from bot.margin.venues import (
 
 D = Decimal
 LONG, SHORT = PositionSide.LONG, PositionSide.SHORT
-BINANCE, BYBIT, OKX = LiquidationMethod.BINANCE, LiquidationMethod.BYBIT, LiquidationMethod.OKX
+BINANCE, BYBIT = LiquidationMethod.BINANCE, LiquidationMethod.BYBIT
 BTC = "BTC/USDT:USDT"
 WARNING, TARGET, CRITICAL = D("0.25"), D("0.35"), D("0.10")
 STEP = D("0.001")
@@ -35,12 +35,7 @@ BYBIT_BTC = (
     Bracket(floor=D(0), cap=D(2_000_000), max_leverage=100, mmr=D("0.005"), cum=D(0)),
     Bracket(floor=D(2_000_000), cap=D(10_000_000), max_leverage=50, mmr=D("0.01"), cum=D(10_000)),
 )
-# OKX-style position tiers in contracts, no deduction.
-OKX_BTC = (
-    Bracket(floor=D(0), cap=D(5000), max_leverage=125, mmr=D("0.004"), cum=D(0)),
-    Bracket(floor=D(5000), cap=D(10000), max_leverage=100, mmr=D("0.006"), cum=D(0)),
-)
-TABLES = {BINANCE: bundled_brackets(BTC), BYBIT: BYBIT_BTC, OKX: OKX_BTC}
+TABLES = {BINANCE: bundled_brackets(BTC), BYBIT: BYBIT_BTC}
 MARKETS = {
     BTC: Market(
         symbol=BTC,
@@ -134,16 +129,15 @@ def test_bybit_cut_is_the_smallest_that_restores_the_target_by_bybits_method() -
     assert bybit_distance(pos, mark, bigger_rest, margin) < TARGET
 
 
-@pytest.mark.parametrize(("method", "side"), list(product((BINANCE, BYBIT, OKX), (SHORT, LONG))))
+@pytest.mark.parametrize(("method", "side"), list(product((BINANCE, BYBIT), (SHORT, LONG))))
 def test_margin_for_distance_puts_each_venues_liquidation_price_at_the_target(
     method: LiquidationMethod, side: PositionSide
 ) -> None:
     contracts, entry, mark = D(3), D(50000), D(45000) if side is SHORT else D(55000)
-    fee = D("0.0005") if method is OKX else D(0)
     table = TABLES[method]
-    margin = margin_for_distance_for(method, side, contracts, entry, mark, TARGET, table, D(1), fee)
+    margin = margin_for_distance_for(method, side, contracts, entry, mark, TARGET, table, D(1))
     assert margin > 0
-    liq = liquidation_price_for(method, side, contracts, entry, margin, table, D(1), fee)
+    liq = liquidation_price_for(method, side, contracts, entry, margin, table, D(1))
     found = liquidation_distance(side, mark, liq)
     assert found is not None and abs(found - TARGET) <= EXACT
 
@@ -151,7 +145,7 @@ def test_margin_for_distance_puts_each_venues_liquidation_price_at_the_target(
 def test_margin_for_distance_is_zero_for_an_empty_position_and_checks_its_inputs() -> None:
     assert margin_for_distance_for(BYBIT, SHORT, D(0), D(1), D(1), TARGET, BYBIT_BTC) == 0
     with pytest.raises(ValueError, match="target distance"):
-        margin_for_distance_for(OKX, SHORT, D(1), D(1), D(1), D(0), OKX_BTC)
+        margin_for_distance_for(BYBIT, SHORT, D(1), D(1), D(1), D(0), BYBIT_BTC)
     with pytest.raises(ValueError, match="long's target distance"):
         margin_for_distance_for(BYBIT, LONG, D(1), D(1), D(1), D(1), BYBIT_BTC)
     with pytest.raises(ValueError, match="mark price"):

@@ -14,16 +14,12 @@ from bot.margin.venues import (
     bybit_tier,
     liquidation_price_for,
     maintenance_margin_for,
-    okx_liquidation_price,
-    okx_maintenance_margin,
-    okx_tier,
 )
 
 D = Decimal
 LONG = PositionSide.LONG
 SHORT = PositionSide.SHORT
 BYBIT = LiquidationMethod.BYBIT
-OKX = LiquidationMethod.OKX
 BINANCE = LiquidationMethod.BINANCE
 TOLERANCE = D("1e-12")
 
@@ -35,14 +31,6 @@ BYBIT_BTC = (
     Bracket(floor=D(0), cap=D(2_000_000), max_leverage=100, mmr=D("0.005"), cum=D(0)),
     Bracket(floor=D(2_000_000), cap=D(10_000_000), max_leverage=50, mmr=D("0.01"), cum=D(10_000)),
 )
-# OKX BTC-USDT-SWAP style position tiers, in contracts of ctVal 0.01 BTC, (minSz, maxSz]:
-#   1: (0, 5000]     mmr 0.4%   |   2: (5000, 10000] mmr 0.6%   (illustrative sizes), no deduction
-OKX_BTC = (
-    Bracket(floor=D(0), cap=D(5000), max_leverage=125, mmr=D("0.004"), cum=D(0)),
-    Bracket(floor=D(5000), cap=D(10000), max_leverage=100, mmr=D("0.006"), cum=D(0)),
-)
-CT_VAL = D("0.01")
-TAKER = D("0.0005")
 BINANCE_BTC = bundled_brackets("BTC/USDT:USDT")
 
 
@@ -119,71 +107,6 @@ def test_bybit_tier_cap_is_inclusive_and_margin_continuous() -> None:
         bybit_tier(BYBIT_BTC, D("10000000.01"))
 
 
-# --- OKX worked examples -----------------------------------------------------------------------
-# Liquidation at margin ratio 100%: WB + s*Q*(LP - EP) = Q*LP*(mmr + fee)
-#   => LP = (WB - s*Q*EP) / (Q*(mmr + fee) - s*Q); long (Q*EP - WB)/(Q*(1 - mmr - fee)),
-#      short (Q*EP + WB)/(Q*(1 + mmr + fee)). Q = contracts x ctVal.
-
-
-@pytest.mark.parametrize(
-    ("side", "leverage", "numerator", "denominator", "rounded"),
-    [
-        # 100 contracts x 0.01 = 1 BTC @ 60000, tier 1 (mmr 0.4%), taker 0.05%: rate 0.45%.
-        (LONG, 2, D(30000), D("0.9955"), D("30135.61")),  # (60000 - 30000)/(1 - 0.0045)
-        (SHORT, 2, D(90000), D("1.0045"), D("89596.81")),  # (60000 + 30000)/(1 + 0.0045)
-        (LONG, 3, D(40000), D("0.9955"), D("40180.81")),  # (60000 - 20000)/0.9955
-        (SHORT, 3, D(80000), D("1.0045"), D("79641.61")),  # (60000 + 20000)/1.0045
-        (LONG, 10, D(54000), D("0.9955"), D("54244.10")),  # (60000 - 6000)/0.9955
-        (SHORT, 10, D(66000), D("1.0045"), D("65704.33")),  # (60000 + 6000)/1.0045
-        (SHORT, 1, D(120000), D("1.0045"), D("119462.42")),  # (60000 + 60000)/1.0045
-    ],
-)
-def test_okx_one_btc(
-    side: PositionSide,
-    leverage: int,
-    numerator: Decimal,
-    denominator: Decimal,
-    rounded: Decimal,
-) -> None:
-    margin = initial_margin(D(60000), leverage)
-    lp = okx_liquidation_price(side, D(100), D(60000), margin, OKX_BTC, CT_VAL, TAKER)
-    assert lp == numerator / denominator
-    assert lp is not None and round(lp, 2) == rounded
-    assert liquidation_price_for(OKX, side, D(100), D(60000), margin, OKX_BTC, CT_VAL, TAKER) == lp
-
-
-def test_okx_long_1x_cannot_be_liquidated() -> None:
-    # Long 1 BTC @ 60000, 1x: numerator 60000 - 60000 = 0 -> no positive price.
-    assert okx_liquidation_price(LONG, D(100), D(60000), D(60000), OKX_BTC, CT_VAL, TAKER) is None
-
-
-def test_okx_fee_term_and_tier_2() -> None:
-    # Without the fee: long 10x (60000 - 6000)/(1 - 0.004) = 54216.87 (fee moves it up ~27 USDT).
-    lp = okx_liquidation_price(LONG, D(100), D(60000), D(6000), OKX_BTC, CT_VAL)
-    assert lp == D(54000) / D("0.996")
-    # 6000 contracts = 60 BTC -> tier 2 (mmr 0.6%) by size; 10x: WB = 360,000:
-    # long (3,600,000 - 360,000)/(60 x (1 - 0.0065)) = 54000/0.9935 = 54353.30,
-    # short (3,600,000 + 360,000)/(60 x 1.0065) = 66000/1.0065 = 65573.77.
-    long_lp = okx_liquidation_price(LONG, D(6000), D(60000), D(360000), OKX_BTC, CT_VAL, TAKER)
-    short_lp = okx_liquidation_price(SHORT, D(6000), D(60000), D(360000), OKX_BTC, CT_VAL, TAKER)
-    assert long_lp == D(54000) / D("0.9935")
-    assert short_lp == D(66000) / D("1.0065")
-    # Requirement at LP: Q x LP x (mmr + fee) = 60 x 54353.30 x 0.0065 = 21197.79.
-    required = okx_maintenance_margin(D(6000), long_lp, OKX_BTC, CT_VAL, TAKER)
-    assert round(required, 2) == D("21197.79")
-
-
-def test_okx_tier_is_by_contracts_with_inclusive_cap() -> None:
-    assert okx_tier(OKX_BTC, D(0)) is OKX_BTC[0]
-    assert okx_tier(OKX_BTC, D(5000)) is OKX_BTC[0]
-    assert okx_tier(OKX_BTC, D("5000.01")) is OKX_BTC[1]
-    with pytest.raises(ValueError, match="largest position tier"):
-        okx_tier(OKX_BTC, D(10001))
-    # A table whose next minSz is one contract above the previous maxSz still resolves.
-    gapped = (OKX_BTC[0], Bracket(D(5001), D(10000), 100, D("0.006"), D(0)))
-    assert okx_tier(gapped, D("5000.5")) is gapped[1]
-
-
 # --- Binance through the dispatcher ------------------------------------------------------------
 
 
@@ -202,7 +125,7 @@ def test_binance_dispatch_equals_the_existing_function() -> None:
             expected
         )
         assert (
-            liquidation_price_for(BINANCE, side, contracts, entry, margin, BINANCE_BTC, D(1), TAKER)
+            liquidation_price_for(BINANCE, side, contracts, entry, margin, BINANCE_BTC, D(1))
             == expected
         )
         checked += 1
@@ -216,44 +139,41 @@ MARGIN_FACTORS = (D(1), D("1.37"))  # initial margin, and initial margin plus ex
 ENTRIES = (D(20000), D(60000), D("97531.25"))
 
 
-def _grid(method: LiquidationMethod) -> list[tuple[Decimal, Decimal, Decimal]]:
-    """(contracts, contract_size, fee_rate) triples for ``method``."""
-    if method is OKX:
-        sizes = (D(3), D(100), D("4999.5"), D(6000), D(9999))
-        return [(n, CT_VAL, fee) for n, fee in product(sizes, (D(0), D("0.0002"), TAKER))]
+def _grid(method: LiquidationMethod) -> list[tuple[Decimal, Decimal]]:
+    """(contracts, contract_size) pairs for ``method``."""
     if method is BYBIT:
         # base quantities chosen so entry value stays within the 10M cap at every entry
-        return [(q, D(1), D(0)) for q in (D("0.05"), D(1), D(15), D(60), D(100))]
-    return [(q, D(1), D(0)) for q in (D("0.05"), D(1), D(15), D(60))]
+        return [(q, D(1)) for q in (D("0.05"), D(1), D(15), D(60), D(100))]
+    return [(q, D(1)) for q in (D("0.05"), D(1), D(15), D(60))] + [(D(100), D("0.01"))]
 
 
-TABLES = {BINANCE: BINANCE_BTC, BYBIT: BYBIT_BTC, OKX: OKX_BTC}
+TABLES = {BINANCE: BINANCE_BTC, BYBIT: BYBIT_BTC}
 
 
-@pytest.mark.parametrize("method", [BINANCE, BYBIT, OKX])
+@pytest.mark.parametrize("method", [BINANCE, BYBIT])
 def test_equity_equals_requirement_at_the_liquidation_price(method: LiquidationMethod) -> None:
     tiers = TABLES[method]
     checked = 0
-    for (contracts, size, fee), side, leverage, factor, entry in product(
+    for (contracts, size), side, leverage, factor, entry in product(
         _grid(method), (LONG, SHORT), LEVERAGES, MARGIN_FACTORS, ENTRIES
     ):
         margin = initial_margin(contracts * size * entry, leverage) * factor
-        lp = liquidation_price_for(method, side, contracts, entry, margin, tiers, size, fee)
+        lp = liquidation_price_for(method, side, contracts, entry, margin, tiers, size)
         if lp is None:
             assert side is LONG and margin >= contracts * size * entry
             continue
         assert lp > 0
         equity = equity_at(side, contracts, entry, margin, lp, size)
-        required = maintenance_margin_for(method, contracts, entry, lp, tiers, size, fee)
+        required = maintenance_margin_for(method, contracts, entry, lp, tiers, size)
         assert abs(equity - required) <= TOLERANCE * abs(required), (side, leverage, contracts)
         # The root is the right one: safer prices leave equity above the requirement.
         step = D("1e-6") if side is SHORT else D("-1e-6")
         safer, riskier = lp * (1 - step), lp * (1 + step)
         assert equity_at(side, contracts, entry, margin, safer, size) > maintenance_margin_for(
-            method, contracts, entry, safer, tiers, size, fee
+            method, contracts, entry, safer, tiers, size
         )
         assert equity_at(side, contracts, entry, margin, riskier, size) < maintenance_margin_for(
-            method, contracts, entry, riskier, tiers, size, fee
+            method, contracts, entry, riskier, tiers, size
         )
         checked += 1
     assert checked > 250
@@ -272,16 +192,10 @@ def test_empty_position() -> None:
 def test_invalid_inputs() -> None:
     with pytest.raises(ValueError, match="ftx"):
         liquidation_price_for("ftx", LONG, D(1), D(60000), D(6000), BYBIT_BTC)
-    with pytest.raises(ValueError, match="fee rate"):
-        liquidation_price_for(OKX, LONG, D(1), D(60000), D(6000), OKX_BTC, CT_VAL, D(1))
-    with pytest.raises(ValueError, match="fee rate"):
-        liquidation_price_for(OKX, LONG, D(1), D(60000), D(6000), OKX_BTC, CT_VAL, D(-1))
     with pytest.raises(ValueError, match="contracts"):
         bybit_liquidation_price(LONG, D(-1), D(60000), D(6000), BYBIT_BTC)
     with pytest.raises(ValueError, match="price"):
-        okx_liquidation_price(LONG, D(1), D(0), D(6000), OKX_BTC)
-    with pytest.raises(ValueError, match="isolated margin"):
-        okx_liquidation_price(SHORT, D(1), D(60000), D(-1), OKX_BTC)
+        bybit_liquidation_price(LONG, D(1), D(0), D(6000), BYBIT_BTC)
     with pytest.raises(ValueError, match="isolated margin"):
         bybit_liquidation_price(SHORT, D(1), D(60000), D(-1), BYBIT_BTC)
     with pytest.raises(ValueError, match="contract size"):
@@ -291,9 +205,6 @@ def test_invalid_inputs() -> None:
     with pytest.raises(ValueError, match="empty"):
         maintenance_margin_for(BINANCE, D(1), D(60000), D(60000), ())
     with pytest.raises(ValueError, match="mark price"):
-        maintenance_margin_for(OKX, D(1), D(60000), D(0), OKX_BTC)
+        maintenance_margin_for(BYBIT, D(1), D(60000), D(0), BYBIT_BTC)
     with pytest.raises(ValueError, match="not sorted"):
-        okx_tier((OKX_BTC[1], OKX_BTC[0]), D(1))
-    heavy = (Bracket(D(0), D(10), 1, D("0.9999"), D(0)),)
-    with pytest.raises(ValueError, match="plus fee rate"):
-        okx_liquidation_price(LONG, D(1), D(60000), D(6000), heavy, CT_VAL, D("0.0001"))
+        bybit_tier((BYBIT_BTC[1], BYBIT_BTC[0]), D(1))
