@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -40,6 +41,14 @@ def parse_duration(text: str | int | float) -> int:
         raise ValueError(f"{text!r} must be a positive duration")
     return seconds
 
+
+def _checked_duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+DurationText = Annotated[str, AfterValidator(_checked_duration)]
+"""A duration as written ("15m", "4h"…), checked to be positive; `parse_duration` reads it."""
 
 Ratio = Annotated[Decimal, Field(ge=0)]
 Positive = Annotated[Decimal, Field(gt=0)]
@@ -68,19 +77,13 @@ class BasketConfig(_Model):
     anchor_weight: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.5")
     candidates: list[Asset] = Field(default_factory=lambda: list(DEFAULT_CANDIDATES))
     """Perps tried as the auto proxy's second leg: the one most correlated with the holding."""
-    lookback: str = "30d"
+    lookback: DurationText = "30d"
     """History used for correlations and betas."""
     beta: bool = False
     """Size proxy legs by the holding's beta to them: notional = ratio × beta × value."""
     min_variance: bool = False
     """Size a multi-leg proxy by one joint regression (minimum-variance hedge) instead."""
     beta_range: tuple[Positive, Positive] = (Decimal("0.5"), Decimal(2))
-
-    @field_validator("lookback")
-    @classmethod
-    def _valid_lookback(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @field_validator("beta_range")
     @classmethod
@@ -149,7 +152,7 @@ class RiskConfig(_Model):
     max_leverage: Annotated[int, Field(ge=1, le=HARD_MAX_LEVERAGE)] = 2
     max_order_notional: Positive = Decimal(1_000_000)
     max_total_notional: Positive = Decimal(5_000_000)
-    max_price_age: str = "15m"
+    max_price_age: DurationText = "15m"
     max_hedge_ratio: Annotated[Decimal, Field(ge=0, le=3)] = Decimal("1.5")
     """Total short notional may not exceed this multiple of the insured spot value."""
     max_daily_turnover: Positive = Decimal(2_000_000)
@@ -166,17 +169,11 @@ class RiskConfig(_Model):
     """While this file exists no order is placed (the loop keeps observing and recording)."""
     max_basis: Annotated[Decimal, Field(gt=0, le=Decimal("0.5"))] = Decimal("0.05")
     """A perp price further than this from its spot price is implausible: the leg is not traded."""
-    order_settle_timeout: str = "60s"
+    order_settle_timeout: DurationText = "60s"
     """A journaled order the exchange does not show after this is abandoned (never placed); an
     order resting unfilled for this long is cancelled. Longer than the exchange's receive window."""
-    confirm_unexplained: str = "60s"
+    confirm_unexplained: DurationText = "60s"
     """A position change that no fill explains is acted on only once seen unchanged this long."""
-
-    @field_validator("max_price_age", "order_settle_timeout", "confirm_unexplained")
-    @classmethod
-    def _valid_age(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _leverage_within_cap(self) -> RiskConfig:
@@ -332,13 +329,7 @@ class Config(_Model):
     journal: JournalConfig = Field(default_factory=JournalConfig)
     inputs: dict[str, Decimal] = Field(default_factory=dict)
     """Outside figures handed to the strategy, e.g. ``implied_vol = 0.65`` (an IV index of 65)."""
-    interval: str = "4h"
-
-    @field_validator("interval")
-    @classmethod
-    def _valid_interval(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    interval: DurationText = "4h"
 
     @model_validator(mode="after")
     def _paper_has_holdings(self) -> Config:
