@@ -163,6 +163,7 @@ def test_the_equity_curve_reconciles_with_the_journal(backtest: Backtest) -> Non
     )
 
 
+@pytest.mark.slow
 def test_the_command_writes_table_json_csv_and_plots(shared_data_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / "backtest.toml"
     holdings = "\n".join(f"{asset} = {amount}" for asset, amount in HOLDINGS.items())

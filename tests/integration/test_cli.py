@@ -58,6 +58,7 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_demo_on_the_simulated_market_completes_and_journals_every_fill(workdir: Path) -> None:
     result = hedgebot("run", "--config", "config/paper.toml", cwd=workdir)
     assert result.returncode == 0, result.stderr
@@ -171,6 +172,7 @@ def test_sigint_finishes_the_cycle_closes_the_journal_and_exits_0(workdir: Path)
         assert journal.totals().orders == journal.totals().fills
 
 
+@pytest.mark.slow
 def test_halt_stops_orders_from_the_next_cycle_and_resume_restarts_them(workdir: Path) -> None:
     halted = hedgebot("halt", "--reason", "drill", "--config", "config/paper.toml", cwd=workdir)
     assert halted.returncode == 0 and "halted" in halted.stdout

@@ -73,6 +73,7 @@ def read_line_with(process: subprocess.Popen[str], pattern: str, timeout: float 
     raise AssertionError(f"no line matching {pattern!r} in {seen}")
 
 
+@pytest.mark.slow
 def test_second_instance_exits_3_naming_the_holder_and_a_killed_ones_lease_is_taken_over(
     live_config: tuple[Path, dict[str, str]], journal_url: str
 ) -> None:

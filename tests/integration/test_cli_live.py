@@ -45,6 +45,7 @@ def hedgebot(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Completed
     )
 
 
+@pytest.mark.slow
 def test_emulator_config_runs_the_live_path_offline(
     emulator: tuple[Path, dict[str, str]],
 ) -> None:

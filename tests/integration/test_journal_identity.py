@@ -75,6 +75,7 @@ def wait(process: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
     return process.returncode, stderr
 
 
+@pytest.mark.slow
 def test_a_second_bot_on_a_fresh_journal_is_refused_and_the_first_stops(
     live_config: tuple[Path, dict[str, str]], journal_url: str, tmp_path: Path
 ) -> None:

@@ -158,6 +158,7 @@ def test_margin_the_collateral_cannot_fund_is_refused_with_a_reason(tmp_path: Pa
     assert "no free collateral for margin" in note
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_report_over_a_replayed_year_equals_sums_over_journal_rows(
     shared_data_dir: Path, tmp_path: Path

@@ -91,6 +91,7 @@ def journal_dump(url: str) -> str:
     return "\n".join(rows)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_no_secret_in_output_logs_journal_or_files(
     postgres: PostgresServer, tmp_path: Path, environment: dict[str, str]

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from bot.core.clock import to_ms
 from bot.emulator.server import BinanceEmulator
 from bot.emulator.standalone import ScaledClock
@@ -67,6 +69,7 @@ async def hedgebot(config: Path, *args: str) -> asyncio.subprocess.Process:
     )
 
 
+@pytest.mark.slow
 async def test_sigkill_after_accept_then_restart_ends_with_one_order_per_intent(
     tmp_path: Path, journal_url: str
 ) -> None:

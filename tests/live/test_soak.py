@@ -33,6 +33,7 @@ high, then a bigger ADA holding; and right after the exchange accepted an order,
 answered empty, a leg switched to cross margin and someone else trading, then new targets."""
 
 
+@pytest.mark.slow
 async def test_chaos_soak_task_slice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seeds = range(TASK_SEED, TASK_SEED + TASK_TRIALS)
     results = await run_trials(seeds, "task", "binanceusdm", SqliteJournals(), tmp_path)
@@ -46,6 +47,7 @@ async def test_chaos_soak_task_slice(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert not [r.seed for r in results if r.failed], report
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("exchange", "seed"), [("binanceusdm", 3000), ("bybit", 4030)])
 async def test_chaos_soak_account_events_slice(
     exchange: str, seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -64,6 +66,7 @@ async def test_chaos_soak_account_events_slice(
     assert not [r.seed for r in results if r.failed], report
 
 
+@pytest.mark.slow
 async def test_chaos_soak_sigkilled_processes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
