@@ -40,6 +40,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, func, inspect, select
 
 from bot.journal.models import Base
+from bot.journal.revision import MigrationError
 from bot.journal.urls import database_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -50,10 +51,6 @@ FIRST_RELEASE_TABLES = frozenset(
 _LOCK_KEY = int.from_bytes(hashlib.sha256(b"hedgebot journal migrations").digest()[:8], "big")
 MIGRATION_LOCK = _LOCK_KEY - (1 << 64) if _LOCK_KEY >= 1 << 63 else _LOCK_KEY
 """PostgreSQL advisory lock (transaction scope) that serialises concurrent migrations."""
-
-
-class MigrationError(Exception):
-    """The journal's schema cannot be brought to this code's revision."""
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:

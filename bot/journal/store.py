@@ -39,7 +39,6 @@ from bot.journal.account_lock import make_private_directory
 from bot.journal.file_lock import FILE_MODE
 from bot.journal.identity import JournalIdentity, journal_identity
 from bot.journal.lease import DEFAULT_TTL, Lease
-from bot.journal.migrate import MigrationError, upgrade
 from bot.journal.models import (
     FILL_KEY,
     FUNDING_KEY,
@@ -60,6 +59,7 @@ from bot.journal.records import (
     RebalanceRecord,
     to_jsonable,
 )
+from bot.journal.revision import HEAD_REVISION, MigrationError, stamped_revision
 from bot.journal.urls import database_url
 from bot.settings.secrets import mask, remember, url_password
 
@@ -128,6 +128,13 @@ class _Window:
         return conditions
 
 
+def _migrate(engine: Engine) -> None:
+    """Bring the journal to the newest revision (Alembic is loaded only for this)."""
+    from bot.journal.migrate import upgrade
+
+    upgrade(engine)
+
+
 class Journal:
     """Durable record of what the bot did and what the insurance cost.
 
@@ -167,7 +174,8 @@ class Journal:
             engine = create_engine(parsed)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
-            upgrade(engine)
+            if stamped_revision(engine) != HEAD_REVISION:
+                _migrate(engine)
             identity = journal_identity(engine, mask(url, secret), secret)
             if identity is not None:
                 identity.watch(engine)

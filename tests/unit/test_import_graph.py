@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bot", "strategies")
 
 DEFERRED = {
+    ("bot.journal.store", "bot.journal.migrate"): "Alembic (~0.2 s) only for a journal to migrate",
     ("bot.cli.session", "bot.venue.factory"): "ccxt (~0.6 s) only for a live session",
     ("bot.cli.session", "bot.settings.secrets"): "read with the live venue it is for",
     (

@@ -25,6 +25,7 @@ from bot.journal.migrate import (
 )
 from bot.journal.models import Base
 from bot.journal.records import RebalanceStatus, RunMode
+from bot.journal.revision import HEAD_REVISION
 from bot.journal.store import Journal
 from bot.journal.urls import database_url
 
@@ -412,6 +413,25 @@ def test_schema_of_a_newer_hedgebot_is_refused(engine: Engine, journal_url: str)
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(JournalError, match="revision 9999, unknown to this hedgebot"):
         Journal.open(journal_url)
+
+
+def test_the_revision_journal_open_expects_is_the_newest_migration() -> None:
+    assert head_revision() == HEAD_REVISION
+
+
+def test_a_journal_stamped_with_an_older_revision_is_migrated_on_open(
+    engine: Engine, journal_url: str
+) -> None:
+    """`Journal.open` loads the migrations only when the stamp is not the head: here it is not."""
+    Journal.open(journal_url).close()
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0002")
+    with engine.connect() as connection:
+        assert current_revision(connection) == "0002"
+    Journal.open(journal_url).close()
+    with engine.connect() as connection:
+        assert current_revision(connection) == HEAD_REVISION
+    assert schema_differences(engine) == []
 
 
 def test_migrations_ship_with_the_package() -> None:
