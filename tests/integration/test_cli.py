@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.main import main
 from bot.journal.store import Journal
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,17 +115,19 @@ BAD_CONFIGS = {
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
 def test_bad_config_exits_non_zero_naming_the_field_and_writes_nothing(
-    tmp_path: Path, case: str
+    tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """In process (`main`, what the entry point runs): no process behaviour is at stake here."""
     body, field = BAD_CONFIGS[case]
     holdings = "" if case == "missing holdings" else "[paper.holdings]\nBTC = 1\n"
     journal = tmp_path / "journal.sqlite"
     config = tmp_path / "bad.toml"
     config.write_text(f"{body}{holdings}[journal]\nurl = 'sqlite:///{journal}'\n")
     for command in (["check-config", str(config)], ["run", "--config", str(config)]):
-        result = hedgebot(*command, cwd=tmp_path)
-        assert result.returncode == 2, (case, result.stdout, result.stderr)
-        assert field in result.stderr, result.stderr
+        code = main(command)
+        out, err = capsys.readouterr()
+        assert code == 2, (case, out, err)
+        assert field in err and "Traceback" not in out + err, err
     assert not journal.exists()
 
 
