@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,17 @@ MEMORY_TEMP_ROOT = Path("/dev/shm")
 """Where `tmp_path` lives when the machine has it: a RAM file system (Linux)."""
 
 
+def _cache_bytecode() -> None:
+    """Let this run and every interpreter it starts keep compiled modules (``__pycache__``).
+
+    Some machines set $PYTHONDONTWRITEBYTECODE. The suite starts ~60 `hedgebot` processes and two
+    xdist workers: without the cache each compiles bot/ again (~0.45 s) and each worker rewrites
+    every test module's asserts again (~6 s). Python's default is restored for the test run only.
+    """
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Put the tests' temporary directories on a RAM file system when there is one.
 
@@ -35,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     runs with fsync off for the same reason (tests/postgres.py). ``--basetemp`` or
     $PYTEST_DEBUG_TEMPROOT chosen by the user win.
     """
+    _cache_bytecode()
     if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
         return
     if MEMORY_TEMP_ROOT.is_dir() and os.access(MEMORY_TEMP_ROOT, os.W_OK | os.X_OK):
