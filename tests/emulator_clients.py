@@ -11,10 +11,13 @@ code must build plain ``ccxt.async_support`` clients and must not rely on this m
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
 
 from bot.venue.capabilities import BYBIT
 from bot.venue.factory import tls_context
@@ -136,3 +139,118 @@ def make_bybit_client(
     point_at(client, base_url)
     client.ssl_context = tls_context()
     return client
+
+
+# -- ccxt.pro clients (websocket streams) --------------------------------------------------------
+
+
+class EmulatedProBinanceUsdm(ccxt_pro.binanceusdm):  # type: ignore[misc]
+    """ccxt.pro's binanceusdm with Binance's error-code mapping on a local emulator. TEST-ONLY."""
+
+    def get_exceptions_by_url(self, url: str | None, exactOrBroad: str) -> dict[str, Any]:
+        """Return the error table by path on 127.0.0.1, else ccxt's choice by host."""
+        local = _local_exceptions(self, url, exactOrBroad)
+        return local if local is not None else super().get_exceptions_by_url(url, exactOrBroad)
+
+
+def ws_base(base_url: str) -> str:
+    """Return the websocket base (``ws://127.0.0.1:PORT``) of an emulator's REST URL."""
+    return base_url.replace("http://", "ws://", 1)
+
+
+def make_pro_binance_client(
+    base_url: str,
+    api_key: str,
+    api_secret: str,
+    *,
+    enable_rate_limit: bool = False,
+    timeout_ms: int | None = 3000,
+) -> Any:
+    """Return a ccxt.pro binanceusdm pointed at the emulator's REST and websocket URLs.
+
+    REST as `make_binance_clients`' futures client; streams at ``urls['api']['ws']['linear']`` =
+    ``ws://127.0.0.1:PORT/ws``, which ccxt turns into ``/market/ws/<n>`` and
+    ``/private/ws?listenKey=K``.
+    """
+    config: dict[str, Any] = {
+        "apiKey": api_key,
+        "secret": api_secret,
+        "enableRateLimit": enable_rate_limit,
+        "options": {
+            "fetchCurrencies": False,
+            "fetchMarkets": {"types": ["linear"]},
+            "fetchPositionsRisk": {"useV2": True},
+        },
+    }
+    if timeout_ms is not None:
+        config["timeout"] = timeout_ms
+    client = EmulatedProBinanceUsdm(config)
+    point_at(client, base_url)
+    client.urls["api"]["ws"]["linear"] = ws_base(base_url) + "/ws"
+    client.ssl_context = tls_context()
+    client.timeout_on_exit = 0
+    return client
+
+
+def make_pro_bybit_client(
+    base_url: str,
+    api_key: str,
+    api_secret: str,
+    *,
+    enable_rate_limit: bool = False,
+    timeout_ms: int | None = 3000,
+) -> Any:
+    """Return a ccxt.pro bybit pointed at the emulator's REST and websocket URLs.
+
+    Production's options (`bot.venue.capabilities.BYBIT`: ``enableUnifiedAccount/Margin`` preset,
+    so picking the private URL probes nothing); streams at ``ws.public.linear`` =
+    ``ws://127.0.0.1:PORT/v5/public/linear`` and ``ws.private.contract`` = ``…/v5/private``.
+    """
+    config: dict[str, Any] = {
+        "apiKey": api_key,
+        "secret": api_secret,
+        "enableRateLimit": enable_rate_limit,
+        "options": dict(BYBIT.futures_options),
+    }
+    if timeout_ms is not None:
+        config["timeout"] = timeout_ms
+    client = ccxt_pro.bybit(config)
+    point_at(client, base_url)
+    ws = client.urls["api"]["ws"]
+    ws["public"]["linear"] = ws_base(base_url) + "/v5/public/linear"
+    ws["private"]["contract"] = ws_base(base_url) + "/v5/private"
+    client.ssl_context = tls_context()
+    client.timeout_on_exit = 0
+    return client
+
+
+async def started(watch: Awaitable[Any]) -> asyncio.Task[Any]:
+    """Start a ccxt.pro watch in a task and let it register its future before the test acts.
+
+    A warm client registers synchronously up to its first wait; a cold one (first call) must
+    also be seen subscribed by the emulator (`StreamHub.wait_subscribed`).
+    """
+    task = asyncio.ensure_future(watch)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    return task
+
+
+async def until(
+    first: Awaitable[list[Any]],
+    again: Callable[[], Awaitable[list[Any]]],
+    wanted: Callable[[Any], bool],
+    within: float = 5.0,
+) -> Any:
+    """Return the first item a watch returns that is ``wanted``: ``first``, then ``again()``.
+
+    ccxt.pro resolves a watch on the first message; later messages of the same burst update its
+    cache, so the item is in the first answer or arrives with a later one.
+    """
+    async with asyncio.timeout(within):
+        items = await first
+        while True:
+            found = [item for item in items if wanted(item)]
+            if found:
+                return found[-1]
+            items = await again()

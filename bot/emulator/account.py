@@ -28,19 +28,31 @@ Ids: the methods above and the audit log use the simulation's account-wide ids; 
 shows each order's and trade's number within its symbol (``number``), as Binance numbers them.
 - ``set_leverage_out_of_band(symbol, leverage)`` and ``set_margin_type_out_of_band(symbol,
   isolated)``: a setting changed on the website (a margin type only while flat, as on Binance;
-  ValueError otherwise).
+  ValueError otherwise);
+- ``set_mark(symbol, price)``: the mark moves to ``price`` (a squeeze the candles do not show) until
+  the next bar closes (``clear_mark`` ends it sooner); a position whose liquidation price it
+  reaches is liquidated at once;
+- ``auto_deleverage(symbol, fraction=…|amount=…, price=None)``: the exchange closes (part of) the
+  position at ``price`` (the mark when None), without fee, as an order of its own: client id
+  ``adl_autoclose``, kept in ``forced`` beside the liquidations, its trade in the ledger;
+- ``set_adl_rank(symbol, rank)``: the ADL rank the faces report for the position
+  (`bot.emulator.adl`).
+
+``listeners`` are called (without arguments, synchronously) after anything above or any order
+changed the account: the stream hub (`bot.emulator.streams.hub`) wakes on them.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from bot.core.clock import to_ms
 from bot.core.domain import ZERO, Bracket, Market, OrderStatus, Side
+from bot.emulator.adl import AdlRanks
 from bot.emulator.audit import AuditEvent, AuditTrail
 from bot.emulator.errors import BinanceError
 from bot.margin.binance import bracket_for
@@ -105,6 +117,7 @@ class PositionView:
     maint_margin: Decimal
     max_notional: Decimal
     update_ms: int
+    adl_rank: int = 0
 
     @property
     def notional(self) -> Decimal:
@@ -141,6 +154,9 @@ class Account:
         self.multi_assets_margin = False
         self.market_time_in_force = "GTC"  # what a face reports for market orders
         self.resting: dict[int, float] = {}  # order id -> fault-clock time it fills by itself
+        self.adl = AdlRanks()
+        self.listeners: list[Callable[[], None]] = []
+        self._marks: dict[str, tuple[Decimal, int]] = {}  # set by hand: price, bar it holds for
         self._trail = AuditTrail(self.sim)
 
     # -- audit -----------------------------------------------------------------------------
@@ -170,6 +186,12 @@ class Account:
                 self._adopt(trade)
         self._adopted = len(trades)
         self._trail.sync()
+        self._changed()
+
+    def _changed(self) -> None:
+        """Tell the listeners that the account may have changed."""
+        for listener in self.listeners:
+            listener()
 
     def _adopt(self, trade: SimTrade) -> None:
         """Record the exchange's liquidation order behind a liquidation trade."""
@@ -237,12 +259,28 @@ class Account:
         return quote.price
 
     def mark_price(self, symbol: str) -> Decimal:
-        """Return the mark price of a perp (its first bar's close before any bar closed)."""
+        """Return the mark price of a perp (its first bar's close before any bar closed).
+
+        A mark set by hand (`set_mark`) holds until the next bar closes.
+        """
         try:
-            return self.venue.mark_price(symbol)
+            mark = self.venue.mark_price(symbol)
         except KeyError:
             series = self.perp_series(symbol)
-            return series.bars[0].close if series else ZERO
+            mark = series.bars[0].close if series else ZERO
+        held = self._marks.get(symbol)
+        if held is None:
+            return mark
+        if held[1] != self._bar_ms(symbol):
+            del self._marks[symbol]
+            return mark
+        return held[0]
+
+    def _bar_ms(self, symbol: str) -> int:
+        """Return the open time of the perp's last closed bar (-1 before the first)."""
+        series = self.perp_series(symbol)
+        bar = series.last_closed(self.now_ms()) if series is not None else None
+        return bar.open_ms if bar is not None else -1
 
     def unified(self, symbol: str) -> str:
         """Return the unified symbol of a unified symbol or a Binance id (ValueError if unknown)."""
@@ -273,6 +311,7 @@ class Account:
         if rest_until is not None:
             self.resting[record.order_id] = rest_until
         self._trail.accepted(record.sim)
+        self._changed()
 
     def is_resting(self, client_id: str) -> bool:
         """Return whether the latest order with this client id rests on the book."""
@@ -290,6 +329,7 @@ class Account:
         self.sim.cancel_open(record.sim)
         record.status = "CANCELED"
         record.update_ms = self.now_ms()
+        self._changed()
 
     def fill_resting(self, symbol: str | None = None) -> list[int]:
         """Fill every resting order (of ``symbol``) at the current last price; return their ids."""
@@ -338,6 +378,7 @@ class Account:
         """Set ``symbol``'s leverage (the simulation's -4028 when out of range) and audit it."""
         self.sim.set_leverage(symbol, leverage)
         self._trail.leverage(symbol, leverage)
+        self._changed()
 
     def set_leverage_out_of_band(self, symbol: str, leverage: int) -> None:
         """Change a symbol's leverage as on the website (ValueError when out of range)."""
@@ -358,6 +399,7 @@ class Account:
             self.sim.isolated.add(unified)
         else:
             self.sim.isolated.discard(unified)
+        self._changed()
 
     def liquidate(self, symbol: str) -> int:
         """Let the mark wick through ``symbol``'s liquidation price: the exchange closes it.
@@ -377,6 +419,87 @@ class Account:
         self._sync()
         return self.number(self.forced[int(trade.order_id)])
 
+    def set_mark(self, symbol: str, price: Decimal) -> int | None:
+        """Move ``symbol``'s mark to ``price`` until the next bar closes (`mark_price`).
+
+        A position whose liquidation price the mark reaches is liquidated at once, as
+        `liquidate` does; return that liquidation order's id, else None.
+        """
+        if price <= 0:
+            raise ValueError(f"a mark price is > 0, got {price}")
+        unified = self.unified(symbol)
+        self.venue.catch_up()
+        self._sync()
+        self._marks[unified] = (price, self._bar_ms(unified))
+        trade = self.sim.check_liquidation(unified, price, price, self.venue.clock.now())
+        self._sync()
+        return self.number(self.forced[int(trade.order_id)]) if trade is not None else None
+
+    def clear_mark(self, symbol: str | None = None) -> None:
+        """Drop the marks set by hand (of ``symbol``): the candles' marks apply again."""
+        if symbol is None:
+            self._marks.clear()
+        else:
+            self._marks.pop(self.unified(symbol), None)
+        self._changed()
+
+    def auto_deleverage(
+        self,
+        symbol: str,
+        *,
+        fraction: Decimal | None = None,
+        amount: Decimal | None = None,
+        price: Decimal | None = None,
+    ) -> int:
+        """Let the exchange auto-deleverage ``symbol``'s position; return the ADL order's id.
+
+        Closes ``fraction`` of the position, or ``amount`` contracts (rounded down to the lot
+        step), at ``price`` (the bankrupt counterparty's price, profitable for this side; the mark
+        when None), without fee or slippage. The order is the exchange's (client id
+        ``adl_autoclose``, LIMIT IOC, FILLED), kept in ``forced``. ValueError when flat or when
+        nothing would be closed.
+        """
+        unified = self.unified(symbol)
+        if (fraction is None) == (amount is None):
+            raise ValueError("give either fraction or amount")
+        self.venue.catch_up()
+        self._sync()
+        held = self.sim.position(unified).contracts
+        if held == 0:
+            raise ValueError(f"no position in {unified} to deleverage")
+        wanted = amount if amount is not None else abs(held) * (fraction or ZERO)
+        step = self.sim.markets[unified].amount_step
+        size = (wanted / step).to_integral_value(ROUND_DOWN) * step
+        if not 0 < size <= abs(held):
+            raise ValueError(f"cannot deleverage {wanted} of a position of {abs(held)}")
+        at = price if price is not None else self.mark_price(unified)
+        now = self.venue.clock.now()
+        sim = self.sim
+        saved = sim.taker_fee, sim.slippage_bps
+        sim.taker_fee = sim.slippage_bps = ZERO  # an ADL fill is at the price given, no fee
+        try:
+            order = sim.market_order(
+                unified,
+                Side.BUY if held < 0 else Side.SELL,
+                size,
+                client_order_id=ADL_PREFIX,
+                reduce_only=True,
+                price=at,
+                time=now,
+            )
+        finally:
+            sim.taker_fee, sim.slippage_bps = saved
+        record = OrderRecord(order, "LIMIT", "IOC", at, "FILLED", to_ms(now))
+        self.forced[record.order_id] = record
+        self._by_number[(unified, self.number(record))] = record
+        self._sync()
+        return self.number(record)
+
+    def set_adl_rank(self, symbol: str, rank: int | None) -> None:
+        """Set the ADL rank the faces report for ``symbol``'s position (None: the default)."""
+        self.adl.set(self.unified(symbol), rank)
+        self._changed()
+
     def reset_to_defaults(self) -> None:
         """Lose the exchange's state as a restart would (see the module docstring)."""
         self.venue.catch_up()
@@ -389,7 +512,9 @@ class Account:
         self._by_number.clear()
         self.dual_side_position = False
         self.multi_assets_margin = False
+        self.adl.clear()
         self._trail.reset(self.sim.markets, lost)
+        self._changed()
 
     def find_order(self, symbol_id: str, number: int | None, client_id: str | None) -> OrderRecord:
         """Return the order by Binance ``orderId`` (``number``) or client id; else -2013.
@@ -438,6 +563,7 @@ class Account:
             maint_margin=notional * bracket.mmr - bracket.cum if notional else ZERO,
             max_notional=max((b.cap for b in brackets if b.max_leverage >= leverage), default=ZERO),
             update_ms=self._last_update_ms(symbol),
+            adl_rank=self.adl.rank(symbol, pos.contracts != 0),
         )
 
     def positions(self) -> list[PositionView]:

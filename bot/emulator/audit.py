@@ -12,7 +12,7 @@ after the event):
 - ``order_accepted``: an order the exchange accepted, resting or filled, before any of its fills;
   ``amount`` is its quantity;
 - ``fill``: one execution of one of the account's orders (the bot's, someone else's, a resting
-  order's late fill); ``amount`` is the executed quantity;
+  order's late fill, the exchange's ADL order); ``amount`` is the executed quantity;
 - ``liquidation``: the simulation closed the position at its liquidation price;
 - ``reset``: the exchange lost its state (one event per market); ``amount`` is minus what was held;
 - ``leverage``: leverage set, by the API or out of band; ``amount`` is the new leverage.

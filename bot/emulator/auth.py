@@ -36,10 +36,7 @@ class Authenticator:
 
     def check(self, api_key: str | None, query: str, body: str, params: Params) -> None:
         """Refuse with -2014/-2015 (key), -1022 (signature) or -1021 (timestamp)."""
-        if not api_key:
-            raise BinanceError(-2014, "API-key format invalid.")
-        if not hmac.compare_digest(api_key, self.api_key):
-            raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.")
+        self.check_key(api_key)
         signature = params.get("signature")
         if not signature:
             raise missing("signature")
@@ -48,6 +45,13 @@ class Authenticator:
         if not hmac.compare_digest(expected, signature.lower()):
             raise BinanceError(-1022, "Signature for this request is not valid.")
         self._check_time(params)
+
+    def check_key(self, api_key: str | None) -> None:
+        """Refuse a missing (-2014) or unknown (-2015) API key: what USER_STREAM calls need."""
+        if not api_key:
+            raise BinanceError(-2014, "API-key format invalid.")
+        if not hmac.compare_digest(api_key, self.api_key):
+            raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.")
 
     def _check_time(self, params: Params) -> None:
         timestamp = integer(params, "timestamp")

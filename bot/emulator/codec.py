@@ -275,7 +275,7 @@ def position_v3(view: PositionView) -> JsonDict:
         "maintMargin": money(view.maint_margin),
         "positionInitialMargin": money(view.initial_margin),
         "openOrderInitialMargin": "0",
-        "adl": 0,
+        "adl": view.adl_rank,
         "bidNotional": "0",
         "askNotional": "0",
         "updateTime": view.update_ms,
@@ -302,7 +302,15 @@ def position_v2(view: PositionView) -> JsonDict:
         "isolatedWallet": money(view.isolated_wallet if view.isolated else ZERO),
         "updateTime": view.update_ms,
         "isolated": view.isolated,
-        "adlQuantile": 0,
+        "adlQuantile": view.adl_rank,
+    }
+
+
+def adl_quantile(view: PositionView) -> JsonDict:
+    """Return one /fapi/v1/adlQuantile entry of a one-way position (its rank under ``BOTH``)."""
+    return {
+        "symbol": view.symbol_id,
+        "adlQuantile": {"LONG": 0, "SHORT": 0, "BOTH": view.adl_rank},
     }
 
 

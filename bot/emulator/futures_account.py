@@ -111,6 +111,11 @@ class FuturesAccount:
         """Answer /fapi/v2/positionRisk: every symbol, with leverage and margin type."""
         return [codec.position_v2(v) for v in self._views(params)]
 
+    async def adl_quantile(self, params: Params) -> list[JsonDict]:
+        """Answer /fapi/v1/adlQuantile: the open positions' ranks (or ``symbol``'s, even flat)."""
+        views = self._views(params)
+        return [codec.adl_quantile(v) for v in views if v.amount != 0 or "symbol" in params]
+
     async def leverage_bracket(self, params: Params) -> JsonDict | list[JsonDict]:
         """Answer /fapi/v1/leverageBracket with the brackets the simulation uses."""
         sim = self.account.sim

@@ -141,9 +141,10 @@ class FuturesMarketData:
     async def premium_index(self, params: Params) -> JsonDict | list[JsonDict]:
         """Answer /fapi/v1/premiumIndex: mark, index (spot close), last settled funding rate."""
         ids = sorted(self.account.symbols)
-        return one_or_all(params, ids, {s: self._premium(s) for s in ids})
+        return one_or_all(params, ids, {s: self.premium(s) for s in ids})
 
-    def _premium(self, symbol_id: str) -> JsonDict:
+    def premium(self, symbol_id: str) -> JsonDict:
+        """Return the premium index entry of one symbol: mark, index, funding rate and time."""
         account = self.account
         now = account.now_ms()
         symbol = account.symbols[symbol_id]

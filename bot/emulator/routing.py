@@ -1,4 +1,4 @@
-"""What a handler is: an endpoint, whether Binance wants it signed, and the coroutine."""
+"""What a handler is: an endpoint, whether Binance wants it signed or keyed, and the coroutine."""
 
 from __future__ import annotations
 
@@ -18,3 +18,4 @@ class Route:
     path: str
     handler: Handler
     signed: bool = False
+    keyed: bool = False  # the API key header only, no signature (Binance's user data stream)

@@ -6,6 +6,10 @@ the fault injector (``faults``), is authenticated when Binance signs it, and is 
 venue caught up with its clock and the resting orders due by the fault clock filled. Object times
 (orders, trades, funding) are replay-clock times; ``serverTime`` and the signature window use the
 wall clock.
+
+The exchange's websocket streams are served on the same port (``streams``: `bot.emulator.streams`,
+fed by ``hub``): listen keys, the user data stream and mark prices here, the v5 private and public
+sockets on the Bybit face. ``ws_urls`` names where a ccxt.pro client is pointed.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from bot.emulator.futures_orders import FuturesOrders
 from bot.emulator.marketdata import FuturesMarketData
 from bot.emulator.routing import Route
 from bot.emulator.spot import Spot
+from bot.emulator.streams.binance import BinanceStreams
+from bot.emulator.streams.hub import StreamFace, StreamHub
 from bot.sim.exchange import SimRejected, SimTrade
 from bot.sim.paper import PaperVenue
 
@@ -66,9 +72,20 @@ class BinanceEmulator:
         self.requests: list[tuple[str, str]] = []
         self.base_url = ""
         self._auth = Authenticator(api_key, api_secret)
+        self.hub = StreamHub(self.account, self.faults.now)
+        self.streams = self._streams(api_key, api_secret)
         self._routes = {(route.method, route.path): route for route in self._route_table()}
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
+
+    def _streams(self, api_key: str, api_secret: str) -> StreamFace:
+        """Return this face's streams (another face overrides it)."""
+        return BinanceStreams(self.hub)
+
+    @property
+    def ws_urls(self) -> dict[str, str]:
+        """Return the websocket base URLs of the running server, by what they are for."""
+        return self.streams.urls(self.base_url)
 
     def _route_table(self) -> list[Route]:
         market = FuturesMarketData(self.account)
@@ -105,6 +122,8 @@ class BinanceEmulator:
             Route("GET", "/fapi/v1/allOrders", orders.all_orders, signed=True),
             Route("GET", "/fapi/v1/userTrades", orders.user_trades, signed=True),
             Route("GET", "/fapi/v1/forceOrders", orders.force_orders, signed=True),
+            Route("GET", "/fapi/v1/adlQuantile", account.adl_quantile, signed=True),
+            *self.streams.routes(),
             Route("GET", "/api/v3/ping", spot.ping),
             Route("GET", "/api/v3/time", spot.time),
             Route("GET", "/api/v3/exchangeInfo", spot.exchange_info),
@@ -127,6 +146,8 @@ class BinanceEmulator:
         if self._runner is not None:
             raise RuntimeError("the emulator is already running")
         app = web.Application()
+        for path, handler in self.streams.sockets():  # before the catch-all REST route
+            app.router.add_get(path, handler)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
@@ -137,11 +158,13 @@ class BinanceEmulator:
         self._runner = runner
         self._stopping.clear()
         self.base_url = f"http://{HOST}:{sock.getsockname()[1]}"
+        self.hub.start()
         return self.base_url
 
     async def stop(self) -> None:
-        """Release held answers and close the server."""
+        """Release held answers, close every socket and the server."""
         self._stopping.set()
+        await self.hub.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -162,6 +185,7 @@ class BinanceEmulator:
         if delay is not None:
             await self._pause(delay.seconds)
         response = await self._answer(request, body)
+        self.hub.wake()
         corrupt = faults.take(FaultKind.CORRUPT, method, path)
         if corrupt is not None and corrupt.mutate is not None:
             response = _corrupted(response, corrupt.mutate)
@@ -189,6 +213,8 @@ class BinanceEmulator:
                 raise rejection
             if route.signed:
                 self._auth.check(request.headers.get("X-MBX-APIKEY"), query, body, params)
+            elif route.keyed:
+                self._auth.check_key(request.headers.get("X-MBX-APIKEY"))
             self.account.catch_up(self.faults.now())
             return _json(await route.handler(params))
         except BinanceError as refused:

@@ -8,7 +8,7 @@ The simulated market is anchored so that replay time starts at the wall clock's 
 a bot on the real clock sees fresh prices (`config/emulator.toml`). History replays its own dates,
 so a wall-clock bot would rightly refuse those prices as stale: drive it with a replay clock.
 Spot holdings default to about 10 000 USDT of each asset at the start; the futures wallet holds
-``collateral`` USDT.
+``collateral`` USDT. The websocket streams are served on the same port; `serve` logs their URLs.
 """
 
 from __future__ import annotations
@@ -160,7 +160,16 @@ async def serve(
     if on_ready is not None:
         on_ready(url)
     label = emulator.venue.data.label
-    log.warning("%s emulator at %s on %s, replay from %s ×%g", face, url, label, start, speed)
+    streams = ", ".join(f"{name} {ws}" for name, ws in emulator.ws_urls.items())
+    log.warning(
+        "%s emulator at %s (streams: %s) on %s, replay from %s ×%g",
+        face,
+        url,
+        streams,
+        label,
+        start,
+        speed,
+    )
     try:
         await asyncio.Event().wait()
     finally:

@@ -117,6 +117,10 @@ class BybitAccountEndpoints:
         if kind not in ACCOUNT_TYPES:
             raise params_error("accountType only support UNIFIED")
         wanted = set(params["coin"].split(",")) if params.get("coin") else None
+        return {"list": [self.unified_wallet(wanted)]}
+
+    def unified_wallet(self, wanted: set[str] | None = None) -> JsonDict:
+        """Return the UNIFIED wallet (its ``coin`` entries limited to ``wanted``)."""
         account, sim, quote = self.account, self.account.sim, self.account.quote
         views = [self.state.position(s) for s in self.state.open_symbols()]
         margins = sum((v.position_margin for v in views), ZERO)
@@ -148,22 +152,18 @@ class BybitAccountEndpoints:
         maintenance = sum((v.maintenance_margin for v in views), ZERO)
         available = sim.wallet + account.spot_balances.get(quote, ZERO)
         return {
-            "list": [
-                {
-                    "accountType": "UNIFIED",
-                    "accountLTV": "0",
-                    "accountIMRate": money(initial / equity if equity else ZERO),
-                    "accountMMRate": money(maintenance / equity if equity else ZERO),
-                    "totalEquity": money(equity),
-                    "totalWalletBalance": money(equity),
-                    "totalMarginBalance": money(equity),
-                    "totalAvailableBalance": money(available),
-                    "totalPerpUPL": money(sum((v.unrealised_pnl for v in views), ZERO)),
-                    "totalInitialMargin": money(initial),
-                    "totalMaintenanceMargin": money(maintenance),
-                    "coin": coins,
-                }
-            ]
+            "accountType": "UNIFIED",
+            "accountLTV": "0",
+            "accountIMRate": money(initial / equity if equity else ZERO),
+            "accountMMRate": money(maintenance / equity if equity else ZERO),
+            "totalEquity": money(equity),
+            "totalWalletBalance": money(equity),
+            "totalMarginBalance": money(equity),
+            "totalAvailableBalance": money(available),
+            "totalPerpUPL": money(sum((v.unrealised_pnl for v in views), ZERO)),
+            "totalInitialMargin": money(initial),
+            "totalMaintenanceMargin": money(maintenance),
+            "coin": coins,
         }
 
     # -- settings --------------------------------------------------------------------------
@@ -234,8 +234,9 @@ class BybitAccountEndpoints:
 
     # -- positions -------------------------------------------------------------------------
     async def positions(self, params: Params) -> JsonDict:
-        """Answer /v5/position/list."""
-        category(params, "linear")
+        """Answer /v5/position/list (``inverse``: none; ccxt's stream snapshot asks for both)."""
+        if category(params, "linear", "inverse") == "inverse":
+            return codec.listing("inverse", [])
         state = self.state
         symbol_id = params.get("symbol")
         if symbol_id:

@@ -5,6 +5,10 @@ A private request carries ``X-BAPI-API-KEY``, ``X-BAPI-TIMESTAMP`` (ms), ``X-BAP
 ``timestamp + api_key + recv_window + payload`` where the payload is the query string of a GET and
 the JSON body of a POST, exactly as sent. The timestamp is accepted when
 ``server_time - recv_window <= timestamp < server_time + 1000`` on the *wall* clock.
+
+A websocket authenticates with ``{"op": "auth", "args": [api_key, expires, signature]}``: the
+signature is the hex HMAC-SHA256 of ``"GET/realtime" + expires`` (ms), which must be ahead of the
+wall clock.
 """
 
 from __future__ import annotations
@@ -62,6 +66,23 @@ class BybitAuthenticator:
                 f"error sign! origin_string[{stamp + key + window_text + payload}]",
             )
         self._check_time(stamp, window_text)
+
+    def stream_refusal(self, args: object) -> str | None:
+        """Return why a websocket ``op:auth`` is refused (Bybit's ``ret_msg``); None: accepted.
+
+        Malformed or expired: "Params Error"; a wrong key or signature: "Request not authorized".
+        """
+        if not isinstance(args, list) or len(args) != 3:
+            return "Params Error"
+        key, expires, sign = (str(arg) for arg in args)
+        if not expires.isdigit() or int(expires) <= self._now_ms():
+            return "Params Error"
+        expected = self._sign("GET/realtime" + expires)
+        if not hmac.compare_digest(key, self.api_key) or not hmac.compare_digest(
+            expected, sign.lower()
+        ):
+            return "Request not authorized"
+        return None
 
     def _sign(self, text: str) -> str:
         return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()

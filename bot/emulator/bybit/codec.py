@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from bot.core.clock import to_ms
 from bot.core.domain import ZERO, Bracket, Market
-from bot.emulator.account import OrderRecord, binance_id
+from bot.emulator.account import ADL_PREFIX, LIQUIDATION_PREFIX, OrderRecord, binance_id
 from bot.emulator.bybit.state import BybitPosition, exec_uuid, order_uuid, side_name
 from bot.emulator.codec import MAX_PRICE, MAX_QTY, money, places, plain
 from bot.market.series import Bar
@@ -253,7 +253,7 @@ def position(view: BybitPosition) -> JsonDict:
         "unrealisedPnl": money(view.unrealised_pnl),
         "curRealisedPnl": money(view.realised_pnl),
         "cumRealisedPnl": money(view.realised_pnl),
-        "adlRankIndicator": 2 if size else 0,
+        "adlRankIndicator": view.adl_rank,
         "isReduceOnly": False,
         "mmrSysUpdatedTime": "",
         "leverageSysUpdatedTime": "",
@@ -264,6 +264,22 @@ def position(view: BybitPosition) -> JsonDict:
 
 
 # -- orders and executions -----------------------------------------------------------------
+
+
+def create_type(client_order_id: str | None, liquidation: bool = False) -> str:
+    """Return Bybit's ``createType``: the exchange's liquidation and ADL orders, or the user's."""
+    if liquidation or (client_order_id or "").startswith(LIQUIDATION_PREFIX):
+        return "CreateByLiq"
+    if client_order_id == ADL_PREFIX:
+        return "CreateByAdl_PassThrough"
+    return "CreateByUser"
+
+
+def exec_type(trade: SimTrade) -> str:
+    """Return Bybit's ``execType`` of a trade: ``BustTrade``, ``AdlTrade`` or ``Trade``."""
+    if trade.is_liquidation:
+        return "BustTrade"
+    return "AdlTrade" if trade.client_order_id == ADL_PREFIX else "Trade"
 
 
 def order_status(record: OrderRecord) -> str:
@@ -286,9 +302,11 @@ def order(record: OrderRecord, fees: Decimal, last_price: Decimal) -> JsonDict:
     leaves = sim.amount - filled if record.status == "NEW" else ZERO
     average = sim.average_price if filled and sim.average_price is not None else ZERO
     created = to_ms(sim.time)
+    created_by = create_type(sim.client_order_id)
+    forced = created_by != "CreateByUser"  # the exchange's order: no link id, a market order
     return {
         "orderId": order_uuid(sim.order_id),
-        "orderLinkId": sim.client_order_id,
+        "orderLinkId": "" if forced else sim.client_order_id,
         "blockTradeId": "",
         "symbol": binance_id(sim.symbol),
         "price": plain(record.price),
@@ -297,7 +315,7 @@ def order(record: OrderRecord, fees: Decimal, last_price: Decimal) -> JsonDict:
         "isLeverage": "",
         "positionIdx": 0,
         "orderStatus": order_status(record),
-        "createType": "CreateByUser",
+        "createType": created_by,
         "cancelType": "UNKNOWN",
         "rejectReason": "EC_NoError",
         "avgPrice": plain(average) if filled else "",
@@ -308,7 +326,7 @@ def order(record: OrderRecord, fees: Decimal, last_price: Decimal) -> JsonDict:
         "cumExecFee": money(fees),
         "cumFeeDetail": {"USDT": money(fees)} if filled else {},
         "timeInForce": record.time_in_force,
-        "orderType": record.type,
+        "orderType": "Market" if forced else record.type,
         "stopOrderType": "",
         "orderIv": "",
         "marketUnit": "",
@@ -344,32 +362,34 @@ def trade_execution(
     fee_rate: Decimal,
     closed_size: Decimal,
 ) -> JsonDict:
-    """Return one ``execType=Trade`` (or ``BustTrade``) /v5/execution/list entry.
+    """Return one ``execType=Trade`` (``BustTrade``, ``AdlTrade``) /v5/execution/list entry.
 
     ``execFee`` > 0 is paid; ``execPnl`` is the closed PnL of the execution, fee excluded.
     """
-    liquidation = trade.is_liquidation
+    created_by = create_type(trade.client_order_id, trade.is_liquidation)
+    forced = created_by != "CreateByUser"
+    kind = exec_type(trade)
     return {
         "symbol": binance_id(trade.symbol),
         "orderId": order_uuid(trade.order_id),
-        "orderLinkId": trade.client_order_id or "",
+        "orderLinkId": "" if forced else trade.client_order_id or "",
         "side": side_name(trade.side),
         "orderPrice": plain(record.price if record is not None else trade.price),
         "orderQty": plain(record.sim.amount if record is not None else trade.amount),
         "leavesQty": "0",
-        "createType": "CreateByLiq" if liquidation else "CreateByUser",
-        "orderType": record.type if record is not None else "Market",
+        "createType": created_by,
+        "orderType": record.type if record is not None and not forced else "Market",
         "stopOrderType": "UNKNOWN",
         "execFee": money(trade.fee),
         "execFeeV2": "",
         "execId": exec_uuid(trade.trade_id),
         "execPrice": plain(trade.price),
         "execQty": plain(trade.amount),
-        "execType": "BustTrade" if liquidation else "Trade",
+        "execType": kind,
         "execValue": money(trade.amount * trade.price),
         "execTime": str(to_ms(trade.time)),
         "isMaker": False,
-        "feeRate": plain(fee_rate),
+        "feeRate": plain(ZERO if kind == "AdlTrade" else fee_rate),  # an ADL fill pays none
         "tradeIv": "",
         "markIv": "",
         "markPrice": plain(trade.price),

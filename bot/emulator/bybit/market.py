@@ -74,7 +74,7 @@ class BybitMarket:
         rows: dict[str, JsonDict] = {}
         if kind == "linear":
             for symbol_id in sorted(self.account.symbols):
-                entry = self._linear_ticker(symbol_id, now)
+                entry = self.linear_ticker(symbol_id, now)
                 if entry is not None:
                     rows[symbol_id] = entry
         else:
@@ -89,7 +89,8 @@ class BybitMarket:
             return codec.listing(kind, [rows[wanted]])
         return codec.listing(kind, list(rows.values()))
 
-    def _linear_ticker(self, symbol_id: str, now: int) -> JsonDict | None:
+    def linear_ticker(self, symbol_id: str, now: int) -> JsonDict | None:
+        """Return one linear ticker at ``now`` (ms), None before the perp's first close."""
         account = self.account
         symbol = account.symbols[symbol_id]
         series = account.perp_series(symbol)

@@ -8,7 +8,8 @@ fault answers (a rejection is ``retCode`` = the armed code; a rate limit is ``re
 ``X-Bapi-Limit-Reset-Timestamp``; a ban is HTTP 403 "access too frequent"; a 5xx is an HTML page).
 The chaos faults and account operations are the Binance face's: resting orders (``New``), reset,
 someone else's trade, settings changed out of band, the audit log, and wrong prices and positions
-in Bybit's dialect (`bot.emulator.bybit.chaos`).
+in Bybit's dialect (`bot.emulator.bybit.chaos`). The v5 websockets (`bot.emulator.streams.bybit`)
+are served on the same port.
 
 The simulation liquidates by Bybit's published isolated-margin method (`LiquidationMethod.BYBIT`)
 with the venue's tiers, which /v5/market/risk-limit publishes. Object times are replay-clock
@@ -37,6 +38,8 @@ from bot.emulator.errors import BinanceError
 from bot.emulator.faults import Fault, FaultInjector, Throttle
 from bot.emulator.routing import Route
 from bot.emulator.server import BinanceEmulator
+from bot.emulator.streams.bybit import BybitStreams
+from bot.emulator.streams.hub import StreamFace
 from bot.margin.venues import LiquidationMethod
 from bot.sim.exchange import SimRejected, SimTrade
 from bot.sim.paper import PaperVenue
@@ -65,7 +68,12 @@ class BybitEmulator(BinanceEmulator):
         super().__init__(venue, api_key, api_secret, spot_balances, faults=faults, id_base=id_base)
         self.faults.answers = BYBIT_ANSWERS
         self.account.market_time_in_force = "IOC"
+        self.account.adl.default = 2
         self._bybit_auth = BybitAuthenticator(api_key, api_secret)
+
+    def _streams(self, api_key: str, api_secret: str) -> StreamFace:
+        """Return the v5 private and public linear sockets."""
+        return BybitStreams(self.hub, api_key, api_secret)
 
     def _route_table(self) -> list[Route]:
         self.state = BybitState(self.account)

@@ -108,6 +108,7 @@ class BybitPosition:
     realised_pnl: Decimal
     created_ms: int
     updated_ms: int
+    adl_rank: int = 0
 
     @property
     def value(self) -> Decimal:
@@ -183,10 +184,15 @@ class BybitState:
         return symbol
 
     def find_order(self, order_id: str | None, link_id: str | None) -> OrderRecord | None:
-        """Return an order by ``orderId`` (first) or ``orderLinkId``, as Bybit gives priority."""
+        """Return an order by ``orderId`` (first) or ``orderLinkId``, as Bybit gives priority.
+
+        The exchange's liquidation and ADL orders are found by ``orderId`` (they have no link id).
+        """
         if order_id:
             number = sim_order_id(order_id)
-            return self.account.orders.get(number) if number is not None else None
+            if number is None:
+                return None
+            return self.account.orders.get(number) or self.account.forced.get(number)
         if link_id:
             number = self.account.latest_by_client_id.get(link_id)
             return self.account.orders.get(number) if number is not None else None
@@ -195,6 +201,10 @@ class BybitState:
     def trades_of(self, sim_order: str) -> list[SimTrade]:
         """Return the simulated trades of one order."""
         return [t for t in self.account.sim.trades if t.order_id == sim_order]
+
+    def order_fees(self, record: OrderRecord) -> Decimal:
+        """Return the fees an order paid so far (``cumExecFee``)."""
+        return sum((t.fee for t in self.trades_of(record.sim.order_id)), ZERO)
 
     # -- positions -------------------------------------------------------------------------
     def position(self, symbol: str) -> BybitPosition:
@@ -225,6 +235,7 @@ class BybitState:
             realised_pnl=realised(trades, funding),
             created_ms=min(times, default=0),
             updated_ms=max(times, default=0),
+            adl_rank=account.adl.rank(symbol, size != 0),
         )
 
 

@@ -45,6 +45,7 @@ from bot.emulator.faults import ORDER_ENDPOINT, FaultInjector, FaultKind
 from bot.sim.exchange import SimRejected
 
 LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+TRADE_EXEC_TYPES = ("Trade", "BustTrade", "AdlTrade")
 RECENT_CLOSED = 500
 
 
@@ -208,21 +209,20 @@ class BybitTrade:
             raise params_error("params error: symbol, baseCoin or settleCoin is required")
         if symbol_id:
             self.state.linear_symbol(symbol_id)
-        records = [
-            r
-            for r in self.account.orders.values()
-            if not symbol_id or binance_id(r.sim.symbol) == symbol_id
-        ]
+        every = [*self.account.orders.values(), *self.account.forced.values()]
+        records = [r for r in every if not symbol_id or binance_id(r.sim.symbol) == symbol_id]
         return sorted(records, key=lambda r: r.order_id, reverse=True)
 
     def _order(self, record: OrderRecord) -> JsonDict:
-        fees = sum((t.fee for t in self.state.trades_of(record.sim.order_id)), ZERO)
         last = self.account.mark_price(record.sim.symbol)
-        return codec.order(record, fees, last)
+        return codec.order(record, self.state.order_fees(record), last)
 
     # -- executions ------------------------------------------------------------------------
     async def executions(self, params: Params) -> JsonDict:
-        """Answer /v5/execution/list: trades (``Trade``/``BustTrade``) and funding, newest first."""
+        """Answer /v5/execution/list: trades (``Trade``/``BustTrade``/``AdlTrade``) and funding.
+
+        Newest first; one ``execType`` or every type when none is asked, as Bybit does.
+        """
         category(params, "linear")
         account, sim = self.account, self.account.sim
         kind = params.get("execType")
@@ -241,15 +241,16 @@ class BybitTrade:
         rows: list[tuple[int, int, JsonDict]] = []
         closed = closed_sizes(sim.trades)
         fee_rate = sim.taker_fee
-        if kind in (None, "Trade", "BustTrade"):
+        if kind in (None, *TRADE_EXEC_TYPES):
             for trade in sim.trades:
-                if kind is not None and (kind == "BustTrade") != trade.is_liquidation:
+                if kind is not None and kind != codec.exec_type(trade):
                     continue
                 if by_order and (record is None or trade.order_id != record.sim.order_id):
                     continue
                 at = to_ms(trade.time)
                 if wanted(at, trade.symbol):
-                    origin = account.orders.get(int(trade.order_id))
+                    number = int(trade.order_id)
+                    origin = account.orders.get(number) or account.forced.get(number)
                     body = codec.trade_execution(trade, origin, fee_rate, closed[trade.trade_id])
                     rows.append((at, int(trade.trade_id), body))
         if kind in (None, "Funding") and not by_order:
