@@ -106,7 +106,7 @@ class _Ledger:
         exchange = self.exchange
         for trade in exchange.trades[self._trades :]:
             self.fees += trade.fee
-            if not trade.is_liquidation:
+            if trade.forced is None:
                 size = exchange.markets[trade.symbol].contract_size
                 self.turnover += trade.amount * trade.price * size
         for payment in exchange.funding[self._payments :]:

@@ -394,12 +394,13 @@ def start_rebalance(args: argparse.Namespace) -> int:
 
 def start_status(args: argparse.Namespace) -> int:
     """Show the hedge as the journal last saw it."""
-    from bot.cli.commands.status import resolve_venue, show_status
+    from bot.cli.commands.status import held_legs, read_adl_ranks, resolve_venue, show_status
 
     config = _config(args)
     with _journal_to_read(config) as journal:
         venue = resolve_venue(journal, args.venue, mask_url(config.journal.url))
-        print(show_status(journal, venue))
+        ranks = asyncio.run(read_adl_ranks(config, venue, held_legs(journal, venue)))
+        print(show_status(journal, venue, ranks))
     return 0
 
 
@@ -416,7 +417,7 @@ def start_report(args: argparse.Namespace) -> int:
     with _journal_to_read(config) as journal:
         venue = resolve_venue(journal, args.venue, mask_url(config.journal.url))
         try:
-            text = show_report(journal, venue, args.since, args.until)
+            text = show_report(journal, venue, args.since, args.until, datetime.now(UTC))
         except ValueError:
             since = f"{args.since:%Y-%m-%d %H:%M}" if args.since else "the start"
             until = f"{args.until:%Y-%m-%d %H:%M}" if args.until else "the end"

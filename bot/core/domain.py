@@ -25,6 +25,13 @@ class Side(StrEnum):
     SELL = "sell"
 
 
+class ForcedClose(StrEnum):
+    """How the exchange closed (part of) a position by itself: a fill that is no one's trade."""
+
+    LIQUIDATION = "liquidation"
+    ADL = "adl"  # auto-deleveraging: a profitable position closed against a bankrupt one
+
+
 class PositionSide(StrEnum):
     """Side of a one-way-mode position."""
 
@@ -165,7 +172,11 @@ class OrderIntent:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """One trade of one of our orders (or a liquidation), as the venue reports it."""
+    """One trade, as the venue reports it: ours, someone else's, or one the exchange forced.
+
+    ``forced`` says how the exchange closed the position by itself (liquidation, ADL); None for
+    an ordinary trade.
+    """
 
     venue: str
     trade_id: str
@@ -179,7 +190,7 @@ class Fill:
     timestamp: datetime
     client_order_id: str | None = None
     venue_order_id: str | None = None
-    is_liquidation: bool = False
+    forced: ForcedClose | None = None
 
 
 @dataclass(frozen=True, slots=True)

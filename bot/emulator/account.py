@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 from bot.core.clock import to_ms
-from bot.core.domain import ZERO, Bracket, Market, OrderStatus, Side
+from bot.core.domain import ZERO, Bracket, ForcedClose, Market, OrderStatus, Side
 from bot.emulator.adl import AdlRanks
 from bot.emulator.audit import AuditEvent, AuditTrail
 from bot.emulator.errors import BinanceError
@@ -182,7 +182,7 @@ class Account:
         """Record the liquidation orders of new liquidation trades, then follow the audit."""
         trades = self.sim.trades
         for trade in trades[self._adopted :]:
-            if trade.is_liquidation:
+            if trade.forced is ForcedClose.LIQUIDATION:  # an ADL's order is made with it
                 self._adopt(trade)
         self._adopted = len(trades)
         self._trail.sync()
@@ -486,6 +486,7 @@ class Account:
                 reduce_only=True,
                 price=at,
                 time=now,
+                forced=ForcedClose.ADL,
             )
         finally:
             sim.taker_fee, sim.slippage_bps = saved

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.core.domain import ZERO, Side
+from bot.core.domain import ZERO, ForcedClose, Side
 from bot.sim.exchange import SimExchange, SimOrder, SimTrade
 
 ORDER_ACCEPTED = "order_accepted"
@@ -103,8 +103,9 @@ class AuditTrail:
     def _trade(self, trade: SimTrade) -> None:
         amount = signed(trade.side, trade.amount)
         held = self._held.get(trade.symbol, ZERO)
-        self._held[trade.symbol] = ZERO if trade.is_liquidation else held + amount
-        kind = LIQUIDATION if trade.is_liquidation else FILL
+        liquidated = trade.forced is ForcedClose.LIQUIDATION
+        self._held[trade.symbol] = ZERO if liquidated else held + amount
+        kind = LIQUIDATION if liquidated else FILL
         self._log(kind, trade.symbol, trade.client_order_id, int(trade.order_id), amount)
 
     def _log(

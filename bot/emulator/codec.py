@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from bot.core.clock import to_ms
-from bot.core.domain import ZERO, Bracket, Market, Side
+from bot.core.domain import ZERO, Bracket, ForcedClose, Market, Side
 from bot.emulator.account import OrderRecord, PositionView, binance_id
 from bot.market.series import Bar
 from bot.sim.exchange import SimFunding, SimTrade
@@ -227,7 +227,7 @@ def incomes(
         add(payment.symbol, "FUNDING_FEE", payment.amount, to_ms(payment.time), tran)
     for fill in trades:
         base, at, ref = int(fill.trade_id) * 10, to_ms(fill.time), str(number(fill.trade_id))
-        if fill.is_liquidation:
+        if fill.forced is ForcedClose.LIQUIDATION:
             add(fill.symbol, "INSURANCE_CLEAR", -fill.fee, at, base + 4)
         else:
             add(fill.symbol, "COMMISSION", -fill.fee, at, base + 2, ref)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.dialects import sqlite
 
-from bot.core.domain import Fill, FundingPayment, OrderIntent, OrderStatus, Side
+from bot.core.domain import Fill, ForcedClose, FundingPayment, OrderIntent, OrderStatus, Side
 from bot.core.errors import JournalError
 from bot.journal.lease import DEFAULT_TTL, Lease
 from bot.journal.models import Money, UtcDateTime, to_money
@@ -280,7 +280,7 @@ class MemoryJournal(Journal):
                 timestamp=_time(fill.timestamp),
                 client_order_id=client,
                 venue_order_id=fill.venue_order_id,
-                is_liquidation=fill.is_liquidation,
+                forced=None if fill.forced is None else ForcedClose(fill.forced),
             )
             number = len(self._fills) + 1
             self._fill_keys.add(key)
@@ -510,7 +510,8 @@ class MemoryJournal(Journal):
             funding_paid=paid,
             funding_net=received - paid,
             realized_pnl=sum((f.realized_pnl for f in fills), _ZERO),
-            liquidation_count=sum(1 for f in fills if f.is_liquidation),
+            liquidation_count=sum(1 for f in fills if f.forced is ForcedClose.LIQUIDATION),
+            adl_count=sum(1 for f in fills if f.forced is ForcedClose.ADL),
             fills=len(fills),
             funding_payments=len(amounts),
             orders=sum(

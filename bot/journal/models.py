@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from bot.core.domain import Fill, FundingPayment, OrderStatus, Side
+from bot.core.domain import Fill, ForcedClose, FundingPayment, OrderStatus, Side
 from bot.journal.records import (
     EventRecord,
     JournaledOrder,
@@ -213,7 +213,11 @@ FUNDING_KEY = ("venue", "symbol", "payment_id")
 
 
 class FillRow(Base):
-    """One trade; ``client_order_id`` has no foreign key so liquidation fills fit."""
+    """One trade; ``client_order_id`` has no foreign key so forced fills fit.
+
+    ``forced`` is how the exchange closed the position by itself (`ForcedClose`: ``liquidation``,
+    ``adl``); NULL for an ordinary trade.
+    """
 
     __tablename__ = "fills"
     __table_args__ = (
@@ -233,7 +237,7 @@ class FillRow(Base):
     fee: Mapped[Decimal] = mapped_column(Money())
     fee_currency: Mapped[str] = mapped_column(String())
     realized_pnl: Mapped[Decimal] = mapped_column(Money())
-    is_liquidation: Mapped[bool]
+    forced: Mapped[str | None] = mapped_column(String())
     time: Mapped[datetime] = mapped_column(UtcDateTime())
 
     @staticmethod
@@ -251,7 +255,7 @@ class FillRow(Base):
             "fee": fill.fee,
             "fee_currency": fill.fee_currency,
             "realized_pnl": fill.realized_pnl,
-            "is_liquidation": fill.is_liquidation,
+            "forced": None if fill.forced is None else ForcedClose(fill.forced).value,
             "time": fill.timestamp,
         }
 
@@ -270,7 +274,7 @@ class FillRow(Base):
             timestamp=self.time,
             client_order_id=self.client_order_id,
             venue_order_id=self.venue_order_id,
-            is_liquidation=self.is_liquidation,
+            forced=None if self.forced is None else ForcedClose(self.forced),
         )
 
 

@@ -118,7 +118,8 @@ class JournalTotals:
 
     ``fees`` sums fees charged in USDT; fees charged in any other currency (e.g. BNB) are summed
     per currency in ``other_fees``. ``funding_paid`` is a positive number;
-    ``funding_net = funding_received - funding_paid``.
+    ``funding_net = funding_received - funding_paid``. ``liquidation_count`` and ``adl_count``
+    count the fills the exchange forced, by kind.
     """
 
     fees: Decimal
@@ -127,6 +128,7 @@ class JournalTotals:
     funding_net: Decimal
     realized_pnl: Decimal
     liquidation_count: int
+    adl_count: int
     fills: int
     funding_payments: int
     orders: int

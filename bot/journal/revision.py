@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, inspect, text
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 """The newest revision in ``bot/journal/migrations/versions`` (a test holds the two equal)."""
 
 VERSION_TABLE = "alembic_version"

@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.sql import ColumnElement
 
-from bot.core.domain import Fill, FundingPayment, OrderIntent, OrderStatus, Side
+from bot.core.domain import Fill, ForcedClose, FundingPayment, OrderIntent, OrderStatus, Side
 from bot.core.errors import JournalError
 from bot.journal.account_lock import make_private_directory
 from bot.journal.file_lock import FILE_MODE
@@ -597,7 +597,7 @@ class Journal:
         """
         window = _Window(venue=venue, symbol=symbol, since=since, until=until)
         fills = select(
-            FillRow.fee, FillRow.fee_currency, FillRow.realized_pnl, FillRow.is_liquidation
+            FillRow.fee, FillRow.fee_currency, FillRow.realized_pnl, FillRow.forced
         ).where(*window.on(FillRow.time, FillRow.venue, FillRow.symbol))
         funding = select(FundingRow.amount).where(
             *window.on(FundingRow.time, FundingRow.venue, FundingRow.symbol)
@@ -615,7 +615,7 @@ class Journal:
             rebalance_count = session.scalar(rebalances) or 0
         fees = _ZERO
         other_fees: dict[str, Decimal] = {}
-        for fee, currency, _pnl, _liquidation in fill_rows:
+        for fee, currency, _pnl, _forced in fill_rows:
             if currency == USDT:
                 fees += fee
             else:
@@ -628,7 +628,8 @@ class Journal:
             funding_paid=paid,
             funding_net=received - paid,
             realized_pnl=sum((row.realized_pnl for row in fill_rows), _ZERO),
-            liquidation_count=sum(1 for row in fill_rows if row.is_liquidation),
+            liquidation_count=sum(1 for row in fill_rows if row.forced == ForcedClose.LIQUIDATION),
+            adl_count=sum(1 for row in fill_rows if row.forced == ForcedClose.ADL),
             fills=len(fill_rows),
             funding_payments=len(amounts),
             orders=order_count,

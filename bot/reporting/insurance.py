@@ -10,6 +10,9 @@ of the leg's last snapshot in the period minus that of its last snapshot before 
 when it had none, e.g. without ``since``). So realized + unrealized is the trading P&L made *in*
 the period, and consecutive periods add up to the whole.
 
+What the exchange's forced closes (ADL, liquidation) took, each with the protection lost until
+the hedge was restored, rides along (`bot.reporting.forced`).
+
 A yearly rate over less than `MIN_YEARLY_DAYS` says nothing (a few hours of fees would read as a
 large yearly cost): `InsuranceReport.cost_per_year` is None then.
 """
@@ -25,6 +28,7 @@ from decimal import Decimal
 from bot.core.domain import ZERO
 from bot.journal.records import PositionSnapshot
 from bot.journal.store import Journal
+from bot.reporting.forced import ForcedLoss, forced_losses
 
 DAYS_PER_YEAR = Decimal("365.25")
 MIN_YEARLY_DAYS = 1
@@ -68,6 +72,8 @@ class InsuranceReport:
     until: datetime
     legs: tuple[LegCost, ...]
     total: LegCost
+    forced: tuple[ForcedLoss, ...] = ()
+    """The forced closes of the period and what each took, oldest first."""
 
     @property
     def days(self) -> Decimal:
@@ -114,11 +120,17 @@ def open_pnl(snapshot: PositionSnapshot | None) -> Decimal:
 
 
 def insurance_report(
-    journal: Journal, venue: str, since: datetime | None = None, until: datetime | None = None
+    journal: Journal,
+    venue: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
 ) -> InsuranceReport:
     """Build the report for ``venue`` over ``[since, until)`` (default: everything journaled).
 
-    Raise ValueError when the journal holds nothing for ``venue`` in the period.
+    A forced close not yet restored is uncovered until ``until``, else until ``now`` (else the
+    last journaled time). Raise ValueError when the journal holds nothing for ``venue`` in the
+    period.
     """
     snapshots = journal.snapshots(venue=venue, since=since, until=until)
     opening = (
@@ -166,4 +178,5 @@ def insurance_report(
         sum((leg.unrealized_pnl for leg in legs), ZERO),
         _protected_total(snapshots),
     )
-    return InsuranceReport(venue, start, end, tuple(legs), total)
+    forced = forced_losses(fills, until or now or end)
+    return InsuranceReport(venue, start, end, tuple(legs), total, forced)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from bot.core.domain import ZERO, Market, OrderIntent, Position, Side
+from bot.core.domain import ZERO, Fill, ForcedClose, Market, OrderIntent, Position, Side
 from bot.core.errors import VenueError
 from bot.core.planner import client_order_id
 from bot.journal.records import to_jsonable
@@ -95,12 +95,16 @@ async def _add(venue: Venue, symbol: str, amount: Decimal) -> str:
 
 @dataclass(frozen=True, slots=True)
 class VanishedPosition:
-    """A position that shrank or disappeared without an order of ours."""
+    """A position that shrank or disappeared without an order of ours.
+
+    ``forced``: the exchange's fill that did it (a liquidation, an ADL); None when no fill
+    explains the change.
+    """
 
     symbol: str
     before: Decimal
     after: Decimal
-    liquidated: bool
+    forced: ForcedClose | None
 
 
 def vanished_positions(
@@ -120,31 +124,51 @@ def vanished_positions(
         if abs(after) >= abs(contracts) and (after > 0) == (contracts > 0):
             continue
         fills = journal.fills(venue=venue, symbol=symbol, since=since)
-        liquidated = any(f.is_liquidation for f in fills)
+        forced = _forced_kind(fills)
         ours = sum(
-            (f.amount if f.side is Side.BUY else -f.amount for f in fills if not f.is_liquidation),
+            (f.amount if f.side is Side.BUY else -f.amount for f in fills if f.forced is None),
             ZERO,
         )
-        if liquidated or contracts + ours != after:
-            found.append(VanishedPosition(symbol, contracts, after, liquidated))
+        if forced is not None or contracts + ours != after:
+            found.append(VanishedPosition(symbol, contracts, after, forced))
     return found
+
+
+def _forced_kind(fills: Sequence[Fill]) -> ForcedClose | None:
+    """Return how the exchange forced any of ``fills``: a liquidation outranks an ADL."""
+    kinds = {f.forced for f in fills}
+    if ForcedClose.LIQUIDATION in kinds:
+        return ForcedClose.LIQUIDATION
+    return ForcedClose.ADL if ForcedClose.ADL in kinds else None
+
+
+_HOW = {
+    ForcedClose.LIQUIDATION: "liquidated",
+    ForcedClose.ADL: "auto-deleveraged by the exchange",
+    None: "changed without an order of ours",
+}
 
 
 def record_vanished(
     journal: Journal, venue: str, items: Sequence[VanishedPosition], now: datetime
 ) -> list[str]:
-    """Journal each vanished position as a `liquidation` event; return notes."""
+    """Journal each vanished position as an event; return notes.
+
+    An ADL is an `adl` event; a liquidation, or a change no fill explains, a `liquidation` one.
+    """
     notes = []
     for item in items:
-        how = "liquidated" if item.liquidated else "changed without an order of ours"
-        message = f"{item.symbol}: position {item.before} → {item.after} contracts, {how}"
+        message = f"{item.symbol}: position {item.before} → {item.after} contracts, "
+        message += _HOW[item.forced]
         data = {
             "symbol": item.symbol,
             "before": item.before,
             "after": item.after,
-            "liquidation_fill": item.liquidated,
+            "liquidation_fill": item.forced is ForcedClose.LIQUIDATION,
+            "forced": item.forced,
         }
-        journal.record_event("liquidation", now, message, to_jsonable(data), venue=venue)
+        kind = "adl" if item.forced is ForcedClose.ADL else "liquidation"
+        journal.record_event(kind, now, message, to_jsonable(data), venue=venue)
         log.error(message)
         notes.append(message)
     return notes
@@ -153,18 +177,14 @@ def record_vanished(
 def turnover_last_day(
     journal: Journal, venue: str, now: datetime, markets: Mapping[str, Market]
 ) -> Decimal:
-    """Return the notional of our fills (liquidations excluded) over the last 24 hours.
+    """Return the notional of our fills (forced ones excluded) over the last 24 hours.
 
     A fill's notional is amount × contract size × price, the contract size taken from
     ``markets`` (1 for a symbol no longer loaded: Binance's and Bybit's linear perps).
     """
     fills = journal.fills(venue=venue, since=now - timedelta(days=1))
     return sum(
-        (
-            f.amount * _contract_size(markets, f.symbol) * f.price
-            for f in fills
-            if not f.is_liquidation
-        ),
+        (f.amount * _contract_size(markets, f.symbol) * f.price for f in fills if f.forced is None),
         ZERO,
     )
 

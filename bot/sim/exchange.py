@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from bot.core.domain import ZERO, Bracket, Market, OrderStatus, PositionSide, Side
+from bot.core.domain import ZERO, Bracket, ForcedClose, Market, OrderStatus, PositionSide, Side
 from bot.margin.venues import LiquidationMethod, liquidation_price_for
 
 BPS = Decimal("0.0001")
@@ -89,7 +89,7 @@ class SimOrder:
 
 @dataclass(frozen=True, slots=True)
 class SimTrade:
-    """One execution (or liquidation) on the simulated exchange."""
+    """One execution on the simulated exchange; ``forced``: the exchange's liquidation or ADL."""
 
     trade_id: str
     order_id: str
@@ -101,7 +101,7 @@ class SimTrade:
     fee: Decimal
     realized_pnl: Decimal
     time: datetime
-    is_liquidation: bool = False
+    forced: ForcedClose | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,8 +256,12 @@ class SimExchange:
         price: Decimal,
         time: datetime,
         fill_ratio: Decimal = Decimal(1),
+        forced: ForcedClose | None = None,
     ) -> SimOrder:
-        """Execute a market order at ``price`` (plus slippage); return the order."""
+        """Execute a market order at ``price`` (plus slippage); return the order.
+
+        ``forced``: the order is the exchange's own (an ADL), and so is its trade.
+        """
         market = self.market(symbol)
         self._validate(market, side, amount, reduce_only, price)
         executed = (
@@ -271,7 +275,7 @@ class SimExchange:
         order_id = self._next_id(symbol, "order")
         order = SimOrder(order_id, client_order_id, symbol, side, amount, reduce_only, time)
         if executed > 0:
-            trade = self._execute(order, executed, fill, time)
+            trade = self._execute(order, executed, fill, time, forced)
             order.filled = trade.amount
             order.average_price = trade.price
         order.status = OrderStatus.FILLED if executed == amount else OrderStatus.PARTIALLY_FILLED
@@ -370,7 +374,12 @@ class SimExchange:
         return lost
 
     def _execute(
-        self, order: SimOrder, amount: Decimal, price: Decimal, time: datetime
+        self,
+        order: SimOrder,
+        amount: Decimal,
+        price: Decimal,
+        time: datetime,
+        forced: ForcedClose | None = None,
     ) -> SimTrade:
         market = self.markets[order.symbol]
         pos = self.position(order.symbol)
@@ -424,6 +433,7 @@ class SimExchange:
             fee,
             realized,
             time,
+            forced,
         )
         self.trades.append(trade)
         return trade
@@ -487,7 +497,7 @@ class SimExchange:
             max(clearance, ZERO),
             realized,
             time,
-            is_liquidation=True,
+            forced=ForcedClose.LIQUIDATION,
         )
         pos.contracts = ZERO
         pos.isolated_margin = ZERO

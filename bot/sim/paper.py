@@ -338,6 +338,10 @@ class PaperVenue:
         """Return the bundled Binance brackets of each symbol."""
         return {symbol: bundled_brackets(symbol) for symbol in symbols}
 
+    async def fetch_adl_ranks(self, symbols: Iterable[str]) -> dict[str, int | None]:
+        """Return no ADL rank (None) for each symbol: the simulation never deleverages."""
+        return dict.fromkeys(symbols)
+
     async def place_order(self, intent: OrderIntent) -> OrderResult:
         """Fill a market order at the last price plus slippage, with the taker fee."""
         self.catch_up()
@@ -421,7 +425,7 @@ class PaperVenue:
             timestamp=trade.time,
             client_order_id=trade.client_order_id,
             venue_order_id=trade.order_id,
-            is_liquidation=trade.is_liquidation,
+            forced=trade.forced,
         )
 
     def _trades_of(self, order_id: str) -> list[SimTrade]:

@@ -76,6 +76,14 @@ class Venue(Protocol):
         """Return the maintenance-margin brackets of each symbol (leverage tiers)."""
         ...
 
+    async def fetch_adl_ranks(self, symbols: Iterable[str]) -> dict[str, int | None]:
+        """Return each open leg's place in the exchange's auto-deleveraging queue.
+
+        Higher is closer to being deleveraged: Binance's ADL quantile 0–4, Bybit's
+        ``adlRankIndicator`` 0–5; None where the exchange gives no rank (a flat leg, or no ADL).
+        """
+        ...
+
     async def place_order(self, intent: OrderIntent) -> OrderResult:
         """Place a market order and return it confirmed, with its fills."""
         ...
@@ -93,7 +101,7 @@ class Venue(Protocol):
     async def fetch_fills(
         self, symbols: Sequence[str], since: Mapping[str, datetime]
     ) -> list[Fill]:
-        """Return fills (ours, others', liquidations) from each symbol's ``since``, oldest first.
+        """Return fills (ours, others', forced ones) from each symbol's ``since``, oldest first.
 
         A symbol absent from ``since`` is read from its beginning; the bound may be inclusive
         (the journal keeps each trade once).

@@ -36,6 +36,8 @@ class Capabilities:
     positions_by_symbols: bool = True
     """False when fetch_positions takes at most one symbol (bybit): read every open position of
     the settle coin in one call and keep the wanted ones."""
+    adl_rank_by_symbols: bool = True
+    """False when fetch_positions_adl_rank reads only its first symbol (bybit): one call each."""
     add_margin_v5: bool = False
     """ccxt's bybit has no add_margin: POST /v5/position/add-margin through the implicit API."""
     order_link_param: str | None = None
@@ -101,6 +103,7 @@ BYBIT = Capabilities(
     demo_trading=False,
     fetch_position_mode=False,
     positions_by_symbols=False,
+    adl_rank_by_symbols=False,
     add_margin_v5=True,
     order_link_param="orderLinkId",
     history_limit=100,

@@ -13,6 +13,7 @@ from bot.core.clock import from_ms
 from bot.core.domain import (
     ZERO,
     Fill,
+    ForcedClose,
     FundingPayment,
     Market,
     OrderIntent,
@@ -177,24 +178,36 @@ def _margin_mode(raw: Any) -> str | None:
     return None
 
 
-LIQUIDATION_CLIENT_IDS = ("autoclose-", "adl_autoclose")
-"""Client id prefixes of Binance's liquidation and auto-deleveraging orders."""
-LIQUIDATION_EXEC_TYPES = frozenset({"BustTrade", "AdlTrade"})
+ADL_CLIENT_ID = "adl_autoclose"
+"""Binance's client id of every auto-deleveraging order."""
+LIQUIDATION_CLIENT_ID_PREFIX = "autoclose-"
+"""Binance's client id prefix of a liquidation order (``autoclose-<number>``)."""
+FORCED_EXEC_TYPES = {"BustTrade": ForcedClose.LIQUIDATION, "AdlTrade": ForcedClose.ADL}
 """Bybit v5 execution types of a liquidation (taken over by the exchange) and of an ADL."""
-TRADE_EXEC_TYPES = frozenset({"Trade", *LIQUIDATION_EXEC_TYPES})
+TRADE_EXEC_TYPES = frozenset({"Trade", *FORCED_EXEC_TYPES})
 """Bybit v5 execution types that change a position (funding is ``Funding``)."""
 
 
-def is_liquidation_order(client_order_id: str | None) -> bool:
-    """Return whether a client order id is one the exchange gives a liquidation or ADL order."""
-    return bool(client_order_id) and str(client_order_id).startswith(LIQUIDATION_CLIENT_IDS)
+def forced_by_client_id(client_order_id: str | None) -> ForcedClose | None:
+    """Return how Binance forced an order, told by its client id; None for anyone else's."""
+    text = str(client_order_id or "")
+    if text == ADL_CLIENT_ID:
+        return ForcedClose.ADL
+    if text.startswith(LIQUIDATION_CLIENT_ID_PREFIX):
+        return ForcedClose.LIQUIDATION
+    return None
+
+
+def forced_by_exec_type(exec_type: Any) -> ForcedClose | None:
+    """Return how Bybit forced an execution, told by its ``execType``; None for a ``Trade``."""
+    return FORCED_EXEC_TYPES.get(str(exec_type or ""))
 
 
 @strict
 def fill(raw: dict[str, Any], venue: str) -> Fill:
     """Return a fill from a ccxt trade (fee and realised PnL as the venue reports them).
 
-    A liquidation or ADL fill is flagged when the trade says so: Bybit's ``execType``
+    A liquidation or ADL fill says so (``forced``) when the trade does: Bybit's ``execType``
     (``BustTrade``, ``AdlTrade``), or a Binance client id ``autoclose-…``/``adl_autoclose`` where
     an answer carries one. Binance's trade list carries none: see `CcxtVenue.fetch_fills`.
     """
@@ -217,8 +230,7 @@ def fill(raw: dict[str, Any], venue: str) -> Fill:
         timestamp=when(raw.get("timestamp")),
         client_order_id=str(client_id) if client_id else None,
         venue_order_id=str(raw["order"]) if raw.get("order") not in (None, "") else None,
-        is_liquidation=is_liquidation_order(client_id)
-        or info.get("execType") in LIQUIDATION_EXEC_TYPES,
+        forced=forced_by_exec_type(info.get("execType")) or forced_by_client_id(client_id),
     )
 
 
@@ -283,6 +295,18 @@ def forced_order(raw: dict[str, Any]) -> tuple[str, str, str | None, int]:
     return str(raw["symbol"]), str(raw["orderId"]), client_id and str(client_id), at
 
 
+@strict
+def adl_rank(raw: dict[str, Any]) -> tuple[str, int | None]:
+    """Return (unified symbol, rank or None) of ccxt's auto-deleveraging structure.
+
+    The rank is a whole number ≥ 0 (Binance's quantile, Bybit's ``adlRankIndicator``).
+    """
+    rank = dec(raw.get("rank"), "ADL rank", allow_none=True)
+    if rank is not None and (rank < 0 or rank != rank.to_integral_value()):
+        raise MalformedResponse(f"{raw.get('symbol')} ADL rank is not a whole number ≥ 0: {rank}")
+    return str(raw["symbol"]), None if rank is None else int(rank)
+
+
 FUNDING_AMOUNT_PRECISION = Decimal("1e-8")
 """Binance rounds income to 8 decimals: the uncertainty a derived position has to live with."""
 
@@ -321,11 +345,9 @@ def order(
     if status in (OrderStatus.CANCELED, OrderStatus.FILLED) and 0 < filled < amount:
         status = OrderStatus.PARTIALLY_FILLED  # Bybit's PartiallyFilledCanceled is ccxt "closed"
     client_id = raw.get("clientOrderId") or client_order_id
-    forced = is_liquidation_order(client_id)
+    forced = forced_by_client_id(client_id)
     fills = tuple(  # Binance's trade list names no client id: the order's answer does
-        f
-        if f.client_order_id
-        else replace(f, client_order_id=client_id, is_liquidation=f.is_liquidation or forced)
+        f if f.client_order_id else replace(f, client_order_id=client_id, forced=f.forced or forced)
         for f in fills
     )
     return OrderResult(

@@ -23,6 +23,7 @@ from bot.core.clock import to_ms
 from bot.core.domain import (
     Bracket,
     Fill,
+    ForcedClose,
     FundingPayment,
     Holding,
     Market,
@@ -226,6 +227,26 @@ class CcxtVenue:
             self._account_mode = await self._account_margin_mode(next(iter(positions)))
             self._verified_leverage = {s: p.leverage for s, p in positions.items()}
         return {s: replace(p, margin_mode=self._account_mode) for s, p in positions.items()}
+
+    async def fetch_adl_ranks(self, symbols: Iterable[str]) -> dict[str, int | None]:
+        """Return each symbol's ADL rank (ccxt's fetch_positions_adl_rank); None when unranked.
+
+        Binance answers every position in one call (/fapi/v1/adlQuantile); Bybit reads only the
+        first symbol it is given, so it is asked once per symbol.
+        """
+        wanted = sorted(set(symbols))
+        if not wanted:
+            return {}
+        calls = [wanted] if self.caps.adl_rank_by_symbols else [[s] for s in wanted]
+        ranks: dict[str, int | None] = dict.fromkeys(wanted)
+        for batch in calls:
+            call = partial(self.futures.fetch_positions_adl_rank, batch)
+            page = ledger_page("ADL ranks", await self._read("fetch_positions_adl_rank", call))
+            for row in page:
+                symbol, rank = parse.adl_rank(row)
+                if symbol in ranks:
+                    ranks[symbol] = rank
+        return ranks
 
     async def fetch_brackets(self, symbols: Iterable[str]) -> dict[str, tuple[Bracket, ...]]:
         """Return each symbol's maintenance-margin brackets (leverage tiers), cached."""
@@ -491,8 +512,8 @@ class CcxtVenue:
 
         Only symbols whose position moved or that we traded since the last look are read: each
         from its own watermark, so one symbol's late fill is never hidden behind another's.
-        Liquidation and ADL fills come flagged: on Bybit by their execution type (the list is
-        read with every type), on Binance from its forced orders (`_flag_liquidations`).
+        Liquidation and ADL fills say so (``forced``): on Bybit by their execution type (the
+        list is read with every type), on Binance from its forced orders (`_flag_forced`).
         """
         look = set(symbols) if self._dirty is None else self._dirty & set(symbols)
         fills: list[Fill] = []
@@ -508,14 +529,16 @@ class CcxtVenue:
                 fetch = partial(self.futures.fetch_my_trades, symbol)
                 trades = await self._history("fetch_my_trades", fetch, start)
             fills += [parse.fill(t, self.name) for t in trades]
-        fills = await self._flag_liquidations(fills)
+        fills = await self._flag_forced(fills)
         # Marks clear only once read: a failed read leaves them for the next look.
         self._dirty = (self._dirty or set()) - look
         return sorted(fills, key=lambda f: (f.timestamp, f.trade_id))
 
-    async def _flag_liquidations(self, fills: list[Fill]) -> list[Fill]:
-        """Flag Binance's liquidation and ADL fills, which its trade list does not mark.
+    async def _flag_forced(self, fills: list[Fill]) -> list[Fill]:
+        """Mark Binance's liquidation and ADL fills, which its trade list does not tell apart.
 
+        The forced-orders list names each order's client id: ``adl_autoclose`` an ADL,
+        ``autoclose-…`` (or none) a liquidation (`parse.forced_by_client_id`).
         Fills of orders this venue has not looked up yet cost one call of the forced-orders
         list over their time span (7 days a call); the orders are remembered. Symbols are read
         only when a position moved unexplained (`fetch_positions`) and once after a start, so
@@ -528,7 +551,7 @@ class CcxtVenue:
             f
             for f in fills
             if f.venue_order_id is not None
-            and not f.is_liquidation
+            and f.forced is None
             and (f.symbol, f.venue_order_id) not in self._seen_orders
         ]
         if not unseen:
@@ -547,9 +570,10 @@ class CcxtVenue:
         flagged = []
         for found in fills:
             key = (found.symbol, found.venue_order_id or "")
-            if key in forced and not found.is_liquidation:
+            if key in forced and found.forced is None:
                 client_id = found.client_order_id or forced[key]
-                found = replace(found, is_liquidation=True, client_order_id=client_id)
+                kind = parse.forced_by_client_id(forced[key]) or ForcedClose.LIQUIDATION
+                found = replace(found, forced=kind, client_order_id=client_id)
             flagged.append(found)
         return flagged
 

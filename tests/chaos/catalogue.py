@@ -5,7 +5,8 @@ Two families. *Request faults* are armed on the fault injector for the next call
 price, empty or flipped positions). *Account events* happen to the account at one moment, as a
 human or the exchange would do them (a reset to the exchange's defaults, someone else's trade,
 leverage or margin type changed on the website, resting orders filling, a wick through a
-position's liquidation price). Someone else trades only
+position's liquidation price, the exchange auto-deleveraging part of a position). Someone else
+trades only
 on a leg in isolated margin: a position opened in cross margin could not be switched back to
 isolated by any bot (Binance refuses a margin type change with a position), so it would make the
 settled invariants unreachable rather than test the bot.
@@ -50,8 +51,11 @@ ACCOUNT_KINDS = (
     "margin_oob",
     "fill_resting",
     "liquidation",
+    "adl",
 )
 ALL_KINDS = REQUEST_KINDS + ACCOUNT_KINDS
+ADL_FRACTIONS = (Decimal("0.25"), Decimal("0.5"), Decimal(1))
+"""How much of a position an ``adl`` event closes."""
 
 SKEW = "Timestamp for this request is outside of the recvWindow."
 
@@ -276,6 +280,11 @@ def draw(
     if kind == "liquidation":
         order = rng.sample(list(symbols), len(symbols))  # the first of them holding a position
         return Drawn(kind, f"a wick liquidates one of {', '.join(order)}", _liquidate(order))
+    if kind == "adl":
+        order = rng.sample(list(symbols), len(symbols))
+        fraction = rng.choice(ADL_FRACTIONS)
+        label = f"the exchange auto-deleverages {fraction:.0%} of one of {', '.join(order)}"
+        return Drawn(kind, label, _deleverage(order, fraction))
     return Drawn("fill_resting", "resting orders fill", lambda s: _account(s, "fill_resting"))
 
 
@@ -319,6 +328,29 @@ def _liquidate(order: Sequence[str]) -> Callable[[Scene], bool]:
             s for s in order if s in account.sim.positions and account.sim.position(s).contracts
         ]
         return bool(held) and _account(scene, "liquidate", held[0])
+
+    return apply
+
+
+def _deleverage(order: Sequence[str], fraction: Decimal) -> Callable[[Scene], bool]:
+    """ADL ``fraction`` of the first of ``order`` holding a position, at the mark."""
+
+    def apply(scene: Scene) -> bool:
+        account = scene.emulator.account
+        if not _has(account, "auto_deleverage"):
+            return False
+        held = [
+            s for s in order if s in account.sim.positions and account.sim.position(s).contracts
+        ]
+        if not held:
+            return False
+        try:
+            scene.ledger.external(
+                lambda: account.auto_deleverage(held[0], fraction=fraction), scene.first_request
+            )
+        except ValueError:  # less than a lot to close
+            return False
+        return True
 
     return apply
 

@@ -17,10 +17,11 @@ Each check returns violations: short strings naming the invariant, the symbol an
    did); one that grew the short and that no position read between it and the bot's order could
    have shown is added to the bound (the bot sized its order without it; seen, it is the bot's).
 3. ``journal-fills`` / ``journal-funding`` / ``journal-orders``: every trade on the account (the
-   bot's, someone else's, a liquidation) is journaled exactly once with its amount and its price
-   to the cent, a liquidation flagged as one and nothing else (except on Binance a liquidation
-   whose forced order a reset erased before the bot read the trade list: nothing the exchange
-   still answers marks it); every journaled fill is a
+   bot's, someone else's, a liquidation, an ADL) is journaled exactly once with its amount and its
+   price to the cent, forced as the exchange forced it: a liquidation as ``liquidation``, an ADL as
+   ``adl``, any other trade not at all (except on Binance a liquidation or ADL whose forced order
+   a reset erased before the bot read the trade list: nothing the exchange still answers marks
+   it); every journaled fill is a
    trade the exchange made; every funding payment is journaled exactly once (symbol and amount to
    the cent); every order the exchange accepted from the bot is journaled, with the exchange's
    filled amount and a status that says the same (filled; partially filled; canceled with
@@ -46,8 +47,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from bot.core.domain import ZERO, Fill, FundingPayment
-from bot.emulator.account import binance_id
+from bot.core.domain import ZERO, Fill, ForcedClose, FundingPayment
+from bot.emulator.account import ADL_PREFIX, binance_id
 from bot.journal.records import JournaledOrder, RebalanceRecord
 from bot.sim.exchange import SimExchange
 from tests.chaos.ledger import Event, Ledger, OrderFact, TargetLog
@@ -183,18 +184,19 @@ def _capped(found: Mapping[str, list[str]]) -> list[str]:
 def forgotten_liquidations(
     events: Sequence[Event], ledger: Ledger, trade_reads: Sequence[tuple[int, str | None]]
 ) -> set[str]:
-    """Return the order ids of liquidations a reset made unknowable before the bot looked.
+    """Return the order ids of liquidations and ADLs a reset made unknowable before the bot looked.
 
-    Binance's trade list does not mark a liquidation; its forced-orders list does, and an account
-    reset erases that with every other order record. A liquidation followed by a reset with no
-    read of the trade list in between can be journaled to the cent, but nothing the exchange
-    still answers says it was one (``trade_reads``: the trade-list reads, each with its request
-    number and the exchange symbol it asked for, None for every symbol).
+    Binance's trade list does not mark a liquidation or an ADL; its forced-orders list does, and
+    an account reset erases that with every other order record. A forced close followed by a
+    reset with no read of the trade list in between can be journaled to the cent, but nothing
+    the exchange still answers says what it was (``trade_reads``: the trade-list reads, each with
+    its request number and the exchange symbol it asked for, None for every symbol).
     """
     resets = sorted(ledger.seen_by(e.seq - 1) for e in events if e.kind == "reset")
     forgotten = set()
     for event in events:
-        if event.kind != "liquidation" or event.order_id is None or event.symbol is None:
+        forced = event.kind == "liquidation" or event.client_order_id == ADL_PREFIX
+        if not forced or event.order_id is None or event.symbol is None:
             continue
         asked = (binance_id(event.symbol), None)
         reads = sorted(number for number, symbol in trade_reads if symbol in asked)
@@ -214,8 +216,9 @@ def journal_fills(
     """Invariant 3a: every trade journaled exactly once, to the cent; no phantom fills.
 
     ``trade_key`` gives each simulated trade's (symbol, trade id) as the face reports it: the
-    journal's key (Binance numbers trades per symbol). Liquidations of the orders in
-    ``unflaggable`` (`forgotten_liquidations`) need not be flagged.
+    journal's key (Binance numbers trades per symbol). Each fill must say how the exchange forced
+    it (`ForcedClose`), exactly; the forced closes of the orders in ``unflaggable``
+    (`forgotten_liquidations`) need not.
     """
     exempt = set(unflaggable)
     problems: list[str] = []
@@ -242,9 +245,11 @@ def journal_fills(
             problems.append(
                 f"journal-fills: {what} journaled as {_num(row.amount)} @ {_round(row.price, 2)}"
             )
-        if row.is_liquidation != trade.is_liquidation and trade.order_id not in exempt:
-            flagged = "flagged" if row.is_liquidation else "not flagged"
-            problems.append(f"journal-fills: {what} journaled {flagged} as a liquidation")
+        if row.forced != trade.forced and trade.order_id not in exempt:
+            problems.append(
+                f"journal-fills: {what} journaled as {_forced_name(row.forced)}, "
+                f"the exchange's was {_forced_name(trade.forced)}"
+            )
     for key, rows in by_id.items():
         if key not in known:
             row = rows[0]
@@ -253,6 +258,11 @@ def journal_fills(
                 f"{_round(row.price, 2)}) is no trade of the exchange"
             )
     return problems
+
+
+def _forced_name(forced: ForcedClose | None) -> str:
+    """Return how a trade was forced, in words."""
+    return "an ordinary trade" if forced is None else f"a forced close ({forced.value})"
 
 
 def journal_funding(ledger: Ledger, journal: JournalView) -> list[str]:

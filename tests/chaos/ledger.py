@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from bot.core.clock import Clock, from_ms, to_ms
-from bot.core.domain import ZERO, Side
+from bot.core.domain import ZERO, ForcedClose, Side
 from bot.emulator.account import Account, OrderRecord
 from bot.market.series import BarSeries, MarketData
 from bot.sim.exchange import SimFunding, SimTrade
@@ -226,7 +226,7 @@ class Ledger:
         """Return whether ``trade`` executed an order the bot placed."""
         fact = self.orders.get(trade.order_id)
         return (
-            not trade.is_liquidation
+            trade.forced is None
             and trade.trade_id not in self.external_trades
             and trade.order_id not in self.external_orders
             and not (trade.client_order_id or "").startswith(EXTERNAL_PREFIX)
@@ -292,19 +292,20 @@ class Ledger:
                 )
                 continue
             signed = item.amount if item.side is Side.BUY else -item.amount
-            position = ZERO if item.is_liquidation else held.get(item.symbol, ZERO) + signed
+            liquidated = item.forced is ForcedClose.LIQUIDATION
+            position = ZERO if liquidated else held.get(item.symbol, ZERO) + signed
             held[item.symbol] = position
             events.append(
                 Event(
                     seq,
                     item.time,
-                    "liquidation" if item.is_liquidation else "fill",
+                    "liquidation" if liquidated else "fill",
                     item.symbol,
                     position,
                     item.client_order_id,
                     item.order_id,
                     item.amount,
-                    not item.is_liquidation and not self.is_bot_trade(item),
+                    not liquidated and not self.is_bot_trade(item),
                 )
             )
         return events

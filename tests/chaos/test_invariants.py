@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from bot.core.clock import ReplayClock, to_ms
-from bot.core.domain import Fill, FundingPayment, OrderStatus, Side
+from bot.core.domain import Fill, ForcedClose, FundingPayment, OrderStatus, Side
 from bot.emulator.account import Account, OrderRecord, final_status
 from bot.journal.records import JournaledOrder, RebalanceRecord, RebalanceStatus, RunMode
 from bot.market.simulated import simulate_market
@@ -244,7 +244,7 @@ def test_a_liquidation_erased_by_a_reset_before_any_trade_read_needs_no_flag(boo
     reset_at = book.request()
     book.ledger.external(book.account.reset_to_defaults, reset_at)
     events = book.ledger.events()
-    (liquidation,) = [t for t in book.account.sim.trades if t.is_liquidation]
+    (liquidation,) = [t for t in book.account.sim.trades if t.forced is ForcedClose.LIQUIDATION]
     assert invariants.forgotten_liquidations(events, book.ledger, []) == {liquidation.order_id}
     assert invariants.forgotten_liquidations(events, book.ledger, [(read, "BTCUSDT")]) == set()
     assert invariants.forgotten_liquidations(events, book.ledger, [(read, None)]) == set()
@@ -252,3 +252,55 @@ def test_a_liquidation_erased_by_a_reset_before_any_trade_read_needs_no_flag(boo
     assert invariants.forgotten_liquidations(events, book.ledger, elsewhere) == {
         liquidation.order_id
     }
+
+
+def test_a_forced_fill_must_be_journaled_with_its_exact_kind(book: Book) -> None:
+    book.sell("0.5", "hb-1")
+    adl_at = book.request()
+    book.ledger.external(lambda: book.account.auto_deleverage(BTC, fraction=Decimal("0.5")), adl_at)
+    book.ledger.snapshot()
+    ids = {key: (trade.symbol, key) for key, trade in book.ledger.trades.items()}
+    sold, adl = book.ledger.trades.values()
+    assert adl.forced is ForcedClose.ADL
+
+    def journaled(kind: ForcedClose | None) -> invariants.JournalView:
+        rows = [
+            Fill(
+                "emu",
+                t.trade_id,
+                BTC,
+                t.side,
+                t.amount,
+                t.price,
+                t.fee,
+                "USDT",
+                t.realized_pnl,
+                t.time,
+                t.client_order_id,
+                t.order_id,
+                kind if t is adl else None,
+            )
+            for t in (sold, adl)
+        ]
+        return invariants.JournalView([], rows, [], [])
+
+    assert invariants.journal_fills(book.ledger, journaled(ForcedClose.ADL), ids) == []
+    (wrong,) = invariants.journal_fills(book.ledger, journaled(ForcedClose.LIQUIDATION), ids)
+    assert wrong.endswith(
+        "journaled as a forced close (liquidation), the exchange's was a forced close (adl)"
+    )
+    (unflagged,) = invariants.journal_fills(book.ledger, journaled(None), ids)
+    assert "journaled as an ordinary trade" in unflagged
+    exempt = invariants.journal_fills(book.ledger, journaled(None), ids, [adl.order_id])
+    assert exempt == []
+
+
+def test_an_adl_erased_by_a_reset_before_any_trade_read_needs_no_flag(book: Book) -> None:
+    book.sell("0.5", "hb-1")
+    adl_at = book.request()
+    book.ledger.external(lambda: book.account.auto_deleverage(BTC, fraction=Decimal(1)), adl_at)
+    reset_at = book.request()
+    book.ledger.external(book.account.reset_to_defaults, reset_at)
+    (adl,) = [t for t in book.account.sim.trades if t.forced is ForcedClose.ADL]
+    events = book.ledger.events()
+    assert invariants.forgotten_liquidations(events, book.ledger, []) == {adl.order_id}

@@ -13,6 +13,7 @@ import pytest
 from ccxt.base.errors import InvalidOrder, OrderNotFound
 
 from bot.core.clock import ReplayClock
+from bot.core.domain import ForcedClose
 from bot.emulator.audit import AuditEvent
 from bot.emulator.server import BinanceEmulator
 from bot.sim.paper import PaperVenue
@@ -365,7 +366,7 @@ async def test_a_wick_liquidates_a_short_at_its_liquidation_price(
     assert price is not None
     number = emulator.account.liquidate("BTCUSDT")
     assert sim.position(BTC).contracts == 0 and sim.position(BTC).isolated_margin == 0
-    (trade,) = [t for t in sim.trades if t.is_liquidation]
+    (trade,) = [t for t in sim.trades if t.forced is ForcedClose.LIQUIDATION]
     assert trade.price == price and trade.amount == Decimal("0.5") and trade.side.value == "buy"
     order = await futures.fetch_order(str(number), BTC)
     assert order["clientOrderId"].startswith("autoclose-") and order["filled"] == 0.5

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.core.domain import ZERO
+from bot.core.domain import ZERO, ForcedClose
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
 from bot.reporting.insurance import insurance_report
@@ -70,7 +70,11 @@ def test_3x_short_through_the_ada_rally_is_liquidated_without_the_guard(
             **ADA_RALLY,
         )
     )
-    liquidations = [f for f in run.journal.fills(venue=run.setup.venue.name) if f.is_liquidation]
+    liquidations = [
+        f
+        for f in run.journal.fills(venue=run.setup.venue.name)
+        if f.forced is ForcedClose.LIQUIDATION
+    ]
     assert len(liquidations) >= 1
     events = run.journal.events(kind="liquidation", venue=run.setup.venue.name)
     assert events and "liquidated" in events[0].message
@@ -87,7 +91,9 @@ def test_the_guard_tops_up_margin_and_the_3x_short_survives_the_rally(
         start(tmp_path, shared_data_dir, risk={"leverage": 3, "max_leverage": 3}, **ADA_RALLY)
     )
     venue = run.setup.venue
-    assert not [f for f in run.journal.fills(venue=venue.name) if f.is_liquidation]
+    assert not [
+        f for f in run.journal.fills(venue=venue.name) if f.forced is ForcedClose.LIQUIDATION
+    ]
     assert not run.journal.events(kind="liquidation", venue=venue.name)
     top_ups = run.journal.events(kind="margin_guard", venue=venue.name)
     assert len(top_ups) >= 3

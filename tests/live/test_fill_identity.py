@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.clock import to_ms
-from bot.core.domain import Fill, Side
+from bot.core.domain import Fill, ForcedClose, Side
 from bot.market.series import Bar, BarSeries, MarketData
 from bot.venue.capabilities import BYBIT
 from bot.venue.ccxt_venue import CcxtVenue
@@ -84,7 +84,11 @@ async def liquidate(rig: LiveRig, symbol: str) -> Decimal:
 async def cycle_until_liquidation_journaled(rig: LiveRig, symbol: str) -> Fill:
     for _ in range(3):
         await rig.engine.cycle()
-        found = [f for f in rig.journal.fills(venue=rig.venue.name) if f.is_liquidation]
+        found = [
+            f
+            for f in rig.journal.fills(venue=rig.venue.name)
+            if f.forced is ForcedClose.LIQUIDATION
+        ]
         if found:
             (fill,) = found
             assert fill.symbol == symbol
@@ -171,7 +175,7 @@ async def test_binance_liquidation_is_journaled_flagged_from_the_forced_orders(
     assert FORCED not in rig.emulator.requests  # the steady path asks nothing
     short = await liquidate(rig, ETH)
     fill = await cycle_until_liquidation_journaled(rig, ETH)
-    (trade,) = [t for t in rig.sim.trades if t.is_liquidation]
+    (trade,) = [t for t in rig.sim.trades if t.forced is ForcedClose.LIQUIDATION]
     assert (fill.symbol, fill.trade_id) == rig.emulator.trade_key(trade)
     assert fill.side is Side.BUY and fill.amount == -short
     assert abs(fill.price - trade.price) < CENT
@@ -190,7 +194,7 @@ async def test_bybit_liquidation_is_journaled_flagged_from_its_bust_trade(
     await rig.engine.cycle()
     short = await liquidate(rig, ETH)
     fill = await cycle_until_liquidation_journaled(rig, ETH)
-    (trade,) = [t for t in rig.sim.trades if t.is_liquidation]
+    (trade,) = [t for t in rig.sim.trades if t.forced is ForcedClose.LIQUIDATION]
     assert (fill.symbol, fill.trade_id) == rig.emulator.trade_key(trade)
     assert fill.side is Side.BUY and fill.amount == -short
     assert abs(fill.price - trade.price) < CENT
@@ -208,7 +212,7 @@ async def test_someone_elses_trade_is_journaled_and_not_flagged(rig: LiveRig) ->
     (external,) = [t for t in rig.sim.trades if (t.client_order_id or "").startswith("web_")]
     fills = {(f.symbol, f.trade_id): f for f in rig.journal.fills(venue=rig.venue.name)}
     fill = fills[rig.emulator.trade_key(external)]
-    assert not fill.is_liquidation and fill.client_order_id is None  # not an order of ours
+    assert fill.forced is None and fill.client_order_id is None  # not an order of ours
     assert rig.emulator.requests.count(FORCED) == 1  # asked once, for that unknown order
 
 

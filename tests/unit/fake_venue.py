@@ -182,6 +182,10 @@ class FakeVenue:
         self._fail = _Countdown()
         self._reject = _Countdown()
         self._reject_error: RejectedError | AuthError | None = None
+        self.adl_ranks: dict[str, int] = {}
+        """Symbol -> the ADL rank `fetch_adl_ranks` reports."""
+        self.adl_rank_error: Exception | None = None
+        """Raised by `fetch_adl_ranks` when set (an exchange that refuses the call)."""
 
     # -- knobs -----------------------------------------------------------------------------
     def rest_next(self, times: int = 1) -> None:
@@ -453,6 +457,12 @@ class FakeVenue:
         """Return one bracket per symbol (0.4 % maintenance margin)."""
         bracket = Bracket(ZERO, Decimal(10) ** 9, 125, Decimal("0.004"), ZERO)
         return {symbol: (bracket,) for symbol in symbols}
+
+    async def fetch_adl_ranks(self, symbols: Iterable[str]) -> dict[str, int | None]:
+        """Return the ranks set in ``adl_ranks`` (None for the others); refuse if told to."""
+        if self.adl_rank_error is not None:
+            raise self.adl_rank_error
+        return {symbol: self.adl_ranks.get(symbol) for symbol in symbols}
 
     async def place_order(self, intent: OrderIntent) -> OrderResult:
         """Book a market order; it fills at once at the current price unless told to rest."""

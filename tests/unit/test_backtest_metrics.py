@@ -75,7 +75,17 @@ def _result(spots: list[int], equities: list[int], fees: str, funding: str) -> R
         for i, (spot, equity) in enumerate(zip(spots, equities, strict=True))
     )
     totals = JournalTotals(
-        Decimal(fees), Decimal(0), Decimal(0), Decimal(funding), Decimal(0), 0, 3, 0, 3, len(points)
+        Decimal(fees),
+        Decimal(0),
+        Decimal(0),
+        Decimal(funding),
+        Decimal(0),
+        0,
+        0,
+        3,
+        0,
+        3,
+        len(points),
     )
     spec = RunSpec("static 50%", StrategyConfig.model_validate({"name": "static", "ratio": 0.5}))
     return RunResult(spec, "v", Decimal(1000), points, totals, 0.1, Decimal(0), 2)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.backtest.runner import MEMORY_JOURNAL, RunResult, RunSpec, run_one
-from bot.core.domain import Fill, FundingPayment, OrderIntent, OrderStatus, Side
+from bot.core.domain import Fill, ForcedClose, FundingPayment, OrderIntent, OrderStatus, Side
 from bot.core.errors import JournalError
 from bot.journal.memory import MemoryJournal
 from bot.journal.records import PositionSnapshot, RebalanceRecord, RebalanceStatus, RunMode
@@ -96,7 +96,8 @@ def _play(journal: Journal) -> list[Any]:
                 _fill("1", 1),  # the same trade twice in one call
                 _fill("2", 2, fee=LONG, realized_pnl=Decimal("-1.5")),
                 _fill("3", 3, symbol=ETH, fee=Decimal("0.01"), fee_currency="BNB"),
-                _fill("4", 4, is_liquidation=True, venue_order_id="x9"),
+                _fill("4", 4, forced=ForcedClose.LIQUIDATION, venue_order_id="x9"),
+                _fill("5", 5, forced=ForcedClose.ADL, venue_order_id="x10"),
             ]
         )
     )
@@ -159,7 +160,7 @@ def test_the_memory_journal_answers_as_sqlite_does(tmp_path: Path) -> None:
         expected = _play(sqlite)
     with MemoryJournal() as memory:
         assert _play(memory) == expected
-    assert expected[:4] == [True, False, 4, 0]  # the writes that report what they did
+    assert expected[:4] == [True, False, 5, 0]  # the writes that report what they did
 
 
 def test_the_memory_journal_refuses_an_unknown_order_and_a_lease() -> None:

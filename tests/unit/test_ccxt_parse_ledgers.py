@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bot.core.domain import ForcedClose
 from bot.core.errors import MalformedResponse
 from bot.venue import ccxt_parse as parse
 
@@ -27,23 +28,29 @@ def ccxt_trade(**info: Any) -> dict[str, Any]:
     }
 
 
+LIQ, ADL = ForcedClose.LIQUIDATION, ForcedClose.ADL
+
+
 @pytest.mark.parametrize(
-    ("info", "liquidation", "client_id"),
+    ("info", "forced", "client_id"),
     [
-        ({"realizedPnl": "-3"}, False, None),  # Binance userTrades: no client id at all
-        ({"clientOrderId": "autoclose-1596107620040000020"}, True, "autoclose-1596107620040000020"),
-        ({"clientOrderId": "adl_autoclose"}, True, "adl_autoclose"),
-        ({"clientOrderId": "hb-BTC-1"}, False, "hb-BTC-1"),
-        ({"execType": "Trade", "orderLinkId": "hb-BTC-1"}, False, "hb-BTC-1"),
-        ({"execType": "BustTrade", "orderLinkId": ""}, True, None),  # Bybit liquidation
-        ({"execType": "AdlTrade", "orderLinkId": ""}, True, None),  # Bybit ADL
+        ({"realizedPnl": "-3"}, None, None),  # Binance userTrades: no client id at all
+        ({"clientOrderId": "autoclose-1596107620040000020"}, LIQ, "autoclose-1596107620040000020"),
+        ({"clientOrderId": "adl_autoclose"}, ADL, "adl_autoclose"),
+        ({"clientOrderId": "hb-BTC-1"}, None, "hb-BTC-1"),
+        ({"clientOrderId": "adl_autoclose-hb"}, None, "adl_autoclose-hb"),  # not the exact id
+        ({"clientOrderId": "my-autoclose-1"}, None, "my-autoclose-1"),  # not the prefix
+        ({"execType": "Trade", "orderLinkId": "hb-BTC-1"}, None, "hb-BTC-1"),
+        ({"execType": "BustTrade", "orderLinkId": ""}, LIQ, None),  # Bybit liquidation
+        ({"execType": "AdlTrade", "orderLinkId": ""}, ADL, None),  # Bybit ADL
+        ({"execType": "Trade", "orderLinkId": ""}, None, None),  # someone's manual trade
     ],
 )
-def test_a_fill_is_flagged_by_what_the_exchange_marks(
-    info: dict[str, Any], liquidation: bool, client_id: str | None
+def test_a_fill_says_how_the_exchange_forced_it(
+    info: dict[str, Any], forced: ForcedClose | None, client_id: str | None
 ) -> None:
     fill = parse.fill(ccxt_trade(**info), "v")
-    assert fill.is_liquidation is liquidation
+    assert fill.forced is forced
     assert fill.client_order_id == client_id
     assert (fill.trade_id, fill.venue_order_id) == ("7", "3")
 
@@ -61,9 +68,64 @@ def test_an_order_answer_names_its_fills_client_id() -> None:
     }
     fill = parse.fill(ccxt_trade(), "v")
     (stamped,) = parse.order(raw, "hb-BTC-1", False, (fill,)).fills
-    assert stamped.client_order_id == "hb-BTC-1" and not stamped.is_liquidation
+    assert stamped.client_order_id == "hb-BTC-1" and stamped.forced is None
     forced = parse.order({**raw, "clientOrderId": "autoclose-1"}, "x", False, (fill,))
-    assert forced.fills[0].is_liquidation
+    assert forced.fills[0].forced is ForcedClose.LIQUIDATION
+    adl = parse.order({**raw, "clientOrderId": "adl_autoclose"}, "x", False, (fill,))
+    assert adl.fills[0].forced is ForcedClose.ADL
+    assert adl.fills[0].client_order_id == "adl_autoclose"
+
+
+@pytest.mark.parametrize(
+    ("client_id", "forced"),
+    [
+        ("adl_autoclose", ForcedClose.ADL),
+        ("autoclose-1596107620040000020", ForcedClose.LIQUIDATION),
+        ("hb-BTC-1", None),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_binance_client_ids_tell_adl_from_liquidation(
+    client_id: str | None, forced: ForcedClose | None
+) -> None:
+    assert parse.forced_by_client_id(client_id) is forced
+
+
+@pytest.mark.parametrize(
+    ("exec_type", "forced"),
+    [
+        ("AdlTrade", ForcedClose.ADL),
+        ("BustTrade", ForcedClose.LIQUIDATION),
+        ("Trade", None),
+        ("Funding", None),
+        (None, None),
+    ],
+)
+def test_bybit_exec_types_tell_adl_from_liquidation(
+    exec_type: str | None, forced: ForcedClose | None
+) -> None:
+    assert parse.forced_by_exec_type(exec_type) is forced
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        ({"symbol": BTC, "rank": 3, "info": {}}, (BTC, 3)),
+        ({"symbol": BTC, "rank": 0}, (BTC, 0)),
+        ({"symbol": BTC, "rank": None}, (BTC, None)),
+    ],
+)
+def test_an_adl_rank_is_read_as_a_whole_number(
+    raw: dict[str, Any], parsed: tuple[str, int | None]
+) -> None:
+    assert parse.adl_rank(raw) == parsed
+
+
+@pytest.mark.parametrize("rank", [-1, 2.5, "high"])
+def test_an_unreadable_adl_rank_is_refused(rank: Any) -> None:
+    with pytest.raises(MalformedResponse):
+        parse.adl_rank({"symbol": BTC, "rank": rank})
 
 
 def binance_income(amount: str) -> dict[str, Any]:

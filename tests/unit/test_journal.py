@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.domain import Fill, FundingPayment, HedgeTarget, OrderIntent, OrderStatus, Side
+from bot.core.domain import (
+    Fill,
+    ForcedClose,
+    FundingPayment,
+    HedgeTarget,
+    OrderIntent,
+    OrderStatus,
+    Side,
+)
 from bot.core.errors import JournalError
 from bot.journal.records import (
     EventRecord,
@@ -46,7 +54,7 @@ def fill(
     symbol: str = BTC,
     venue: str = "binance",
     fee_currency: str = "USDT",
-    liquidation: bool = False,
+    forced: ForcedClose | None = None,
 ) -> Fill:
     return Fill(
         venue=venue,
@@ -59,9 +67,9 @@ def fill(
         fee_currency=fee_currency,
         realized_pnl=Decimal(pnl),
         timestamp=time,
-        client_order_id=None if liquidation else f"hb-{trade_id}",
+        client_order_id=None if forced else f"hb-{trade_id}",
         venue_order_id="42",
-        is_liquidation=liquidation,
+        forced=forced,
     )
 
 
@@ -299,8 +307,9 @@ def test_totals_are_exact(journal: Journal) -> None:
         [
             fill("t1", fee="0.012345678901234567", pnl="1.10"),
             fill("t2", fee="0.1", pnl="-0.20", symbol=ETH),
-            fill("t3", fee="0.2", pnl="-123.45", liquidation=True),
+            fill("t3", fee="0.2", pnl="-123.45", forced=ForcedClose.LIQUIDATION),
             fill("t4", fee="0.0003", fee_currency="BNB"),
+            fill("t5", fee="0", pnl="40.5", forced=ForcedClose.ADL),
         ]
     )
     journal.record_funding(
@@ -309,12 +318,15 @@ def test_totals_are_exact(journal: Journal) -> None:
     totals = journal.totals()
     assert totals.fees == Decimal("0.312345678901234567")
     assert totals.other_fees == {"BNB": Decimal("0.0003")}
-    assert totals.realized_pnl == Decimal("-122.55")
+    assert totals.realized_pnl == Decimal("-82.05")
     assert totals.funding_received == Decimal("0.3")
     assert totals.funding_paid == Decimal("1.35")
     assert totals.funding_net == Decimal("-1.05")
-    assert totals.liquidation_count == 1
-    assert (totals.fills, totals.funding_payments, totals.orders, totals.rebalances) == (4, 4, 1, 1)
+    assert (totals.liquidation_count, totals.adl_count) == (1, 1)
+    assert (totals.fills, totals.funding_payments, totals.orders, totals.rebalances) == (5, 4, 1, 1)
+    kinds = {f.trade_id: f.forced for f in journal.fills()}
+    assert kinds == {"t1": None, "t2": None, "t3": "liquidation", "t4": None, "t5": "adl"}
+    assert kinds["t5"] is ForcedClose.ADL
 
     eth = journal.totals(symbol=ETH)
     assert (eth.fees, eth.realized_pnl, eth.fills, eth.funding_payments) == (

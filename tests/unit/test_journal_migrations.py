@@ -13,9 +13,20 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, insert, inspect, select, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    insert,
+    inspect,
+    select,
+    text,
+)
 
-from bot.core.domain import Fill, Side
+from bot.core.domain import Fill, ForcedClose, Side
 from bot.core.errors import JournalError
 from bot.journal.migrate import (
     FIRST_RELEASE_TABLES,
@@ -232,8 +243,45 @@ def upgrade_to(engine: Engine, revision: str) -> None:
         command.upgrade(alembic_config(connection), revision)
 
 
+KIND_COLUMNS = ("is_liquidation", "forced")
+"""How a fill was forced: a flag until 0004, a kind since; compared apart (`forced_kinds`)."""
+
+
 def first_release_columns(table: str) -> list[str]:
-    return list(FIRST_RELEASE_ROWS[table][0])
+    return [c for c in FIRST_RELEASE_ROWS[table][0] if c not in KIND_COLUMNS]
+
+
+def reflected(engine: Engine, name: str) -> Table:
+    """Return ``name`` as the database has it now (any revision), with the types it reads."""
+    return Table(name, MetaData(), autoload_with=engine)
+
+
+def stored_table(engine: Engine, name: str) -> Table:
+    """Return the model's table as the database has it: before 0004, fills with the flag."""
+    table = Base.metadata.tables[name]
+    if name != "fills" or "forced" in reflected(engine, name).c:
+        return table
+    columns = [c._copy() for c in table.columns if c.name != "forced"]
+    return Table(name, MetaData(), *columns, Column("is_liquidation", Boolean(), nullable=False))
+
+
+def as_stored(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return first-release rows in ``table``'s columns: the flag as a kind where it is one."""
+    if "is_liquidation" in table.c or "forced" not in table.c:
+        return rows
+    return [
+        {k: v for k, v in row.items() if k != "is_liquidation"}
+        | {"forced": "liquidation" if row["is_liquidation"] else None}
+        for row in rows
+    ]
+
+
+def forced_kinds(engine: Engine) -> list[Any]:
+    """Return each fill's flag (before 0004) or kind (since), in key order."""
+    fills = reflected(engine, "fills")
+    column = fills.c["forced"] if "forced" in fills.c else fills.c["is_liquidation"]
+    with engine.connect() as connection:
+        return list(connection.scalars(select(column).order_by(fills.c.id)))
 
 
 def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -251,7 +299,8 @@ def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 def fill_first_release(engine: Engine) -> None:
     with engine.begin() as connection:
         for name, rows in FIRST_RELEASE_ROWS.items():
-            connection.execute(insert(Base.metadata.tables[name]), rows)
+            table = stored_table(engine, name)
+            connection.execute(insert(table), as_stored(table, rows))
 
 
 def schema_differences(engine: Engine) -> list[Any]:
@@ -272,10 +321,12 @@ def test_first_release_journal_upgrades_without_losing_a_row(
             connection.execute(text("DROP TABLE alembic_version"))
     before = dump(engine)
     assert [len(rows) for rows in before.values()] == [2, 2, 2, 2, 2, 4]
+    assert forced_kinds(engine) == [False, True]
     engine.dispose()
 
     with Journal.open(journal_url) as journal:
         assert dump(engine) == before  # every row there, every value equal
+        assert forced_kinds(engine) == [None, "liquidation"]
         with engine.connect() as connection:
             assert current_revision(connection) == head_revision()
             venues = connection.scalars(text("SELECT venue FROM events ORDER BY id")).all()
@@ -291,6 +342,8 @@ def test_first_release_journal_upgrades_without_losing_a_row(
         liquidation = journal.fills(venue="binanceusdm:main")[0]
         assert liquidation.amount == BIG and liquidation.realized_pnl == -BIG
         assert liquidation.price == TINY and liquidation.timestamp == T0 + timedelta(hours=5)
+        assert liquidation.forced is ForcedClose.LIQUIDATION
+        assert journal.totals(venue="binanceusdm:main").liquidation_count == 1
         (partial,) = journal.rebalances(venue="binanceusdm:main")
         assert partial.status is RebalanceStatus.PARTIAL and partial.mode is RunMode.LIVE
         assert partial.note == "ETH leg rejected: min notional"
@@ -444,6 +497,7 @@ def test_migrations_ship_with_the_package() -> None:
         "0001_first_release.py",
         "0002_event_venue_and_leases.py",
         "0003_keys_with_symbol.py",
+        "0004_forced_fills.py",
     ]
 
 
@@ -504,9 +558,9 @@ def test_journal_at_0002_is_keyed_by_symbol_without_losing_a_row(
     upgrade_to(engine, "0002")
     fill_first_release(engine)
     with engine.begin() as connection:
-        connection.execute(insert(Base.metadata.tables["orders"]), ORDERS_0002)
-        connection.execute(insert(Base.metadata.tables["fills"]), FILLS_0002)
-        connection.execute(insert(Base.metadata.tables["funding_payments"]), FUNDING_0002)
+        connection.execute(insert(stored_table(engine, "orders")), ORDERS_0002)
+        connection.execute(insert(stored_table(engine, "fills")), FILLS_0002)
+        connection.execute(insert(stored_table(engine, "funding_payments")), FUNDING_0002)
     before = dump(engine)
     engine.dispose()
 
@@ -551,3 +605,64 @@ def test_journal_at_0002_is_keyed_by_symbol_without_losing_a_row(
     with engine.connect() as connection:
         nulls = connection.scalar(text("SELECT count(*) FROM funding_payments WHERE rate IS NULL"))
     assert nulls == 0
+
+
+# Fills a 0003 journal holds: ours, someone else's, liquidations (an ADL was journaled as one).
+FILLS_0003: list[dict[str, Any]] = [
+    {
+        **FIRST_RELEASE_ROWS["fills"][0],
+        "venue": LIVE,
+        "trade_id": trade_id,
+        "client_order_id": client_id,
+        "venue_order_id": order_id,
+        "is_liquidation": flagged,
+    }
+    for trade_id, client_id, order_id, flagged in (
+        ("200", "hb-btc-7", "70", False),
+        ("201", None, "71", False),  # someone else's
+        ("202", "autoclose-1596107620040000020", "72", True),
+        ("203", "adl_autoclose", "73", True),  # an ADL, flagged as a liquidation back then
+    )
+]
+
+
+def test_journal_at_0003_says_how_fills_were_forced_without_losing_a_row(
+    engine: Engine, journal_url: str
+) -> None:
+    upgrade_to(engine, "0003")
+    fill_first_release(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(stored_table(engine, "fills")), FILLS_0003)
+    before = dump(engine)
+    assert forced_kinds(engine) == [False, True, False, False, True, True]
+    engine.dispose()
+
+    with Journal.open(journal_url) as journal:
+        assert dump(engine) == before  # every row, every other value equal
+        assert schema_differences(engine) == []
+        assert "is_liquidation" not in {c["name"] for c in inspect(engine).get_columns("fills")}
+        liquidation = "liquidation"
+        assert forced_kinds(engine) == [None, liquidation, None, None, liquidation, liquidation]
+        found = {f.trade_id: f.forced for f in journal.fills(venue=LIVE)}
+        assert found == {
+            "t-2": ForcedClose.LIQUIDATION,
+            "200": None,
+            "201": None,
+            "202": ForcedClose.LIQUIDATION,
+            "203": ForcedClose.LIQUIDATION,  # what it was journaled as: no way to tell now
+        }
+        totals = journal.totals(venue=LIVE)
+        assert (totals.liquidation_count, totals.adl_count, totals.fills) == (3, 0, 5)
+        adl = Fill(
+            LIVE, "204", "BTC/USDT:USDT", Side.BUY, Decimal("0.2"), Decimal(17100), Decimal(0),
+            "USDT", Decimal("20"), T0 + timedelta(days=1), "adl_autoclose", "74", ForcedClose.ADL,
+        )  # fmt: skip
+        assert journal.record_fills([adl]) == 1
+        assert journal.fills(venue=LIVE)[-1].forced is ForcedClose.ADL
+        totals = journal.totals(venue=LIVE)
+        assert (totals.liquidation_count, totals.adl_count) == (3, 1)
+
+    with engine.begin() as connection:  # and back: every forced fill is a liquidation again
+        command.downgrade(alembic_config(connection), "0003")
+    assert forced_kinds(engine) == [False, True, False, False, True, True, True]
+    assert dump(engine)["fills"][:6] == before["fills"]

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from bot.core.clock import ReplayClock
-from bot.core.domain import OrderIntent, OrderStatus, PositionSide, Side
+from bot.core.domain import ForcedClose, OrderIntent, OrderStatus, PositionSide, Side
 from bot.margin.binance import bundled_brackets, liquidation_price
 from bot.market.series import Bar, BarSeries, FundingEvent, FundingSeries, MarketData
 from bot.sim.paper import PaperVenue
@@ -322,7 +322,7 @@ async def test_bar_high_crossing_liquidation_price_shows_up_as_liquidation_fill(
     fills = await paper.fetch_fills([BTC], {BTC: at(20)})
 
     (liq,) = fills
-    assert liq.is_liquidation is True
+    assert liq.forced is ForcedClose.LIQUIDATION
     assert (liq.side, liq.amount, liq.price) == (Side.BUY, D("0.1"), expected)
     assert liq.timestamp == at(24)
     assert liq.client_order_id is None
@@ -340,7 +340,7 @@ async def test_2x_short_survives_the_same_spike() -> None:
     await open_short(paper, 2)
     await advance_to(clock, 24)
 
-    assert not any(f.is_liquidation for f in await paper.fetch_fills([BTC], {}))
+    assert not any(f.forced for f in await paper.fetch_fills([BTC], {}))
     assert (await paper.fetch_positions([BTC]))[BTC].contracts == D("0.1")
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from bot.core.domain import Fill, HedgeTarget, Market, Side
+from bot.core.domain import Fill, ForcedClose, HedgeTarget, Market, Side
 from bot.core.limits import cap_order_size, cap_turnover
 from bot.core.planner import LegAction, LegPlan, plan_leg
 from bot.journal.store import Journal
@@ -78,7 +78,19 @@ def test_the_days_traded_turnover_counts_the_contract_size(tmp_path: Path) -> No
         Fill("paper", "1", SYMBOL, Side.SELL, D(3), D(100), D(0), "USDT", D(0), now),
         Fill("paper", "2", "BTC/USDT:USDT", Side.SELL, D("0.5"), D(40000), D(0), "USDT", D(0), now),
         Fill(
-            "paper", "3", SYMBOL, Side.BUY, D(9), D(90), D(0), "USDT", D(0), now, None, None, True
+            "paper",
+            "3",
+            SYMBOL,
+            Side.BUY,
+            D(9),
+            D(90),
+            D(0),
+            "USDT",
+            D(0),
+            now,
+            None,
+            None,
+            ForcedClose.LIQUIDATION,
         ),
     ]
     with Journal.open(f"sqlite:///{tmp_path / 'journal.sqlite'}") as journal:

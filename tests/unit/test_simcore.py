@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.core.domain import ZERO, Market, OrderStatus, PositionSide, Side
+from bot.core.domain import ZERO, ForcedClose, Market, OrderStatus, PositionSide, Side
 from bot.margin.binance import bundled_brackets, liquidation_price
 from bot.margin.venues import LiquidationMethod, liquidation_price_for
 from bot.sim.exchange import (
@@ -94,7 +94,7 @@ def test_opening_short_moves_margin_and_fee_out_of_wallet() -> None:
     assert fill.fee == D(3)
     assert fill.realized_pnl == 0
     assert fill.client_order_id == "open"
-    assert fill.is_liquidation is False
+    assert fill.forced is None
 
 
 def test_slippage_moves_fill_price_against_the_taker() -> None:
@@ -332,7 +332,7 @@ def test_short_3x_liquidated_when_bar_high_reaches_liquidation_price() -> None:
     liq = ex.check_liquidation(BTC, LP_3X, D(59000), T)
 
     assert liq is not None
-    assert liq.is_liquidation is True
+    assert liq.forced is ForcedClose.LIQUIDATION
     assert liq.client_order_id is None
     assert liq.side is Side.BUY
     assert liq.amount == D(1)

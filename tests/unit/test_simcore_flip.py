@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from bot.core.clock import ReplayClock, to_ms
-from bot.core.domain import ZERO, Market, OrderStatus, PositionSide, Side
+from bot.core.domain import ZERO, ForcedClose, Market, OrderStatus, PositionSide, Side
 from bot.emulator.account import Account
 from bot.margin.binance import bundled_brackets, liquidation_price
 from bot.market.simulated import simulate_market
@@ -202,7 +202,7 @@ def test_funding_beyond_the_isolated_margin_takes_it_all_and_liquidates() -> Non
     assert payment is not None and payment.amount == D(-300)
     lp = D(6000) / D("0.1004")
     liq = ex.trades[-1]
-    assert liq.is_liquidation and liq.price == lp and liq.amount == D("0.1")
+    assert liq.forced is ForcedClose.LIQUIDATION and liq.price == lp and liq.amount == D("0.1")
     assert round(liq.realized_pnl, 2) == D("23.90") and liq.fee == liq.realized_pnl
     pos = ex.positions[BTC]
     assert (pos.contracts, pos.isolated_margin) == (ZERO, ZERO)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.core.domain import ForcedClose
+from bot.journal.records import RunMode
 from bot.journal.store import Journal
 from bot.reporting.display import money, percent, signed, table
+from bot.reporting.forced import ForcedLoss, total_lost
 from bot.reporting.insurance import MIN_YEARLY_DAYS, InsuranceReport, LegCost, insurance_report
 from bot.runtime.kill_switch import KillSwitch
 
@@ -34,8 +37,55 @@ def _row(report: InsuranceReport, leg: LegCost) -> list[str]:
     ]
 
 
+def _forced_row(loss: ForcedLoss) -> list[str]:
+    restored = f"{loss.restored:%Y-%m-%d %H:%M}" if loss.restored else "not yet"
+    return [
+        f"{loss.time:%Y-%m-%d %H:%M:%S}",
+        loss.symbol,
+        loss.kind.value,
+        f"{loss.amount.normalize():f}",
+        money(loss.notional),
+        restored,
+        f"{loss.hours_uncovered:,.2f}",
+        money(loss.protection_lost),
+    ]
+
+
+def render_forced(losses: tuple[ForcedLoss, ...]) -> list[str]:
+    """Render what the forced closes took (ADL, liquidation), with totals; none: nothing."""
+    if not losses:
+        return []
+    headers = [
+        "time (UTC)",
+        "leg",
+        "forced",
+        "closed",
+        "notional",
+        "restored",
+        "hours uncovered",
+        "lost (USDT·h)",
+    ]
+    lines = [
+        "",
+        "what the exchange's forced closes took",
+        table(headers, [_forced_row(loss) for loss in losses]),
+    ]
+    for kind in ForcedClose:
+        count, notional, lost = total_lost(losses, kind)
+        if count:
+            lines.append(
+                f"{kind.value:<12} {count} event(s), {money(notional)} USDT closed, "
+                f"protection lost {money(lost)} USDT·h"
+            )
+    lines.append(
+        "protection lost = notional closed × hours until the journaled fills restored the short "
+        "to its size before (or until the end of the period)"
+    )
+    return lines
+
+
 def render_report(report: InsuranceReport) -> str:
-    """Render the cost-of-insurance table."""
+    """Render the cost-of-insurance table and what forced closes took."""
     headers = [
         "leg",
         "protected",
@@ -63,18 +113,29 @@ def render_report(report: InsuranceReport) -> str:
             f"protected spot value ÷ years (n/a under {MIN_YEARLY_DAYS} day)",
             "unrealized = change of the open P&L over the period (marked to market at its start "
             "and at its end); net = realized + unrealized − carry cost",
+            *render_forced(report.forced),
         ]
     )
 
 
 def show_report(
-    journal: Journal, venue: str | None, since: datetime | None, until: datetime | None
+    journal: Journal,
+    venue: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime | None = None,
 ) -> str:
-    """Build and render the report for ``venue`` (default: the session written last)."""
+    """Build and render the report for ``venue`` (default: the session written last).
+
+    ``now`` ends the uncovered time of a forced close not yet restored on a live venue; a paper
+    replay's time is not the wall clock's, so there it ends at the last journaled time.
+    """
     venue = venue or journal.latest_venue()
     if venue is None:
         return "the journal is empty: run `hedgebot run` or `hedgebot rebalance` first"
-    return render_report(insurance_report(journal, venue, since, until))
+    latest = journal.rebalances(1, venue=venue)
+    live = bool(latest) and latest[-1].mode is RunMode.LIVE
+    return render_report(insurance_report(journal, venue, since, until, now if live else None))
 
 
 def halt(switch: KillSwitch, journal: Journal, reason: str, now: datetime) -> str:

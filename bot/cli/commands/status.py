@@ -2,17 +2,84 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from bot.cli.commands.report import yearly_cost
+from bot.cli.session import open_session
 from bot.core.domain import PositionSide
-from bot.core.errors import ConfigError, NothingToShow
+from bot.core.errors import ConfigError, HedgebotError, NothingToShow
 from bot.journal.store import Journal
 from bot.margin.binance import liquidation_distance
 from bot.reporting.display import money, percent, signed, table
 from bot.reporting.insurance import insurance_report
+from bot.settings.config import Config
+from bot.venue.base import Venue
+
+RANK_TIMEOUT = 20.0
+"""Seconds `hedgebot status` waits for the exchange's ADL ranks before calling them unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdlRanks:
+    """The legs' auto-deleveraging ranks as the exchange tells them now.
+
+    ``ranks``: symbol → rank (None: the exchange ranks it not); ``unknown``: why there are no
+    ranks at all (the call refused, another account configured), else None.
+    """
+
+    warn_rank: int
+    ranks: Mapping[str, int | None] = field(default_factory=dict)
+    unknown: str | None = None
+
+    def cell(self, symbol: str) -> str:
+        """Return the rank of ``symbol`` for the table, marked ``!`` at the warning rank."""
+        if self.unknown is not None:
+            return "unknown"
+        rank = self.ranks.get(symbol)
+        if rank is None:
+            return "—"
+        return f"{rank} !" if rank >= self.warn_rank else str(rank)
+
+    def warned(self) -> list[str]:
+        """Return the legs at or above the warning rank."""
+        return sorted(s for s, r in self.ranks.items() if r is not None and r >= self.warn_rank)
+
+
+async def ranks_of(venue: Venue, symbols: Sequence[str], warn_rank: int) -> AdlRanks:
+    """Ask ``venue`` for the ADL ranks of ``symbols``; a refusal or no answer is "unknown"."""
+    if not symbols:
+        return AdlRanks(warn_rank)
+    try:
+        ranks = await asyncio.wait_for(venue.fetch_adl_ranks(symbols), RANK_TIMEOUT)
+    except (HedgebotError, TimeoutError) as error:
+        return AdlRanks(warn_rank, unknown=f"{venue.name} did not tell them ({error or 'timeout'})")
+    return AdlRanks(warn_rank, ranks)
+
+
+async def read_adl_ranks(config: Config, venue: str, symbols: Sequence[str]) -> AdlRanks:
+    """Return the ADL ranks of the journal's ``venue`` from the configured exchange account.
+
+    A paper venue never deleverages (no ranks); a journal venue that is not the configured
+    account, or an exchange that cannot be reached or refuses, leaves the ranks unknown.
+    """
+    warn = config.risk.adl_warn_rank
+    if config.is_paper:
+        return AdlRanks(warn, dict.fromkeys(symbols))
+    try:
+        session = open_session(config, None)
+    except HedgebotError as error:
+        return AdlRanks(warn, unknown=f"cannot reach the exchange ({error})")
+    try:
+        if session.venue.name != venue:
+            configured = session.venue.name
+            return AdlRanks(warn, unknown=f"the configured account is {configured}, not {venue}")
+        return await ranks_of(session.venue, symbols, warn)
+    finally:
+        await session.venue.close()
 
 
 def latest_venue(journal: Journal) -> str | None:
@@ -64,8 +131,16 @@ def session_span(journal: Journal, venue: str) -> str:
     return f" (venue {venue} covers {first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC)"
 
 
-def show_status(journal: Journal, venue: str | None) -> str:
-    """Render holdings, each leg's achieved hedge, liquidation distance and running costs."""
+def held_legs(journal: Journal, venue: str) -> list[str]:
+    """Return the legs the journal's latest snapshots of ``venue`` hold a position in."""
+    return [s.symbol for s in journal.latest_snapshots(venue) if s.contracts != 0]
+
+
+def show_status(journal: Journal, venue: str | None, ranks: AdlRanks | None = None) -> str:
+    """Render holdings, each leg's hedge, liquidation distance, ADL rank and running costs.
+
+    Without ``ranks`` (not asked) the ADL column says "unknown".
+    """
     venue = venue or latest_venue(journal)
     if venue is None:
         return "the journal is empty: run `hedgebot run` or `hedgebot rebalance` first"
@@ -101,6 +176,7 @@ def show_status(journal: Journal, venue: str | None) -> str:
                 percent(distance),
                 money(snap.isolated_margin),
                 f"{snap.leverage}x",
+                ranks.cell(snap.symbol) if ranks is not None else "unknown",
             ]
         )
     headers = [
@@ -114,8 +190,9 @@ def show_status(journal: Journal, venue: str | None) -> str:
         "liq. distance",
         "margin",
         "lev",
+        "ADL rank",
     ]
-    lines += ["", table(headers, rows)]
+    lines += ["", table(headers, rows), *_rank_notes(ranks)]
     totals = journal.totals(venue=venue)
     lines += [
         "",
@@ -123,7 +200,7 @@ def show_status(journal: Journal, venue: str | None) -> str:
         f"funding received  {money(totals.funding_received)} / paid {money(totals.funding_paid)}"
         f" (net {signed(totals.funding_net)}, {totals.funding_payments} payments)",
         f"realized P&L      {signed(totals.realized_pnl)} over {totals.fills} fills, "
-        f"{totals.liquidation_count} liquidations",
+        f"{totals.liquidation_count} liquidations, {totals.adl_count} ADL",
     ]
     if totals.fills or totals.funding_payments:
         cost = insurance_report(journal, venue)
@@ -136,6 +213,21 @@ def show_status(journal: Journal, venue: str | None) -> str:
     return "\n".join(lines)
 
 
+def _rank_notes(ranks: AdlRanks | None) -> list[str]:
+    """Return the lines under the legs' table that explain the ADL column."""
+    if ranks is None:
+        return []
+    if ranks.unknown is not None:
+        return [f"ADL ranks unknown: {ranks.unknown}"]
+    warned = ranks.warned()
+    if not warned:
+        return []
+    return [
+        f"! ADL rank at or above risk.adl_warn_rank ({ranks.warn_rank}): {', '.join(warned)} "
+        "would be among the first shorts the exchange closes in a crash"
+    ]
+
+
 _COLUMNS = {
     "fills": [
         "timestamp",
@@ -145,7 +237,7 @@ _COLUMNS = {
         "price",
         "fee",
         "realized_pnl",
-        "is_liquidation",
+        "forced",
         "client_order_id",
     ],
     "funding": ["timestamp", "symbol", "rate", "position_contracts", "amount"],

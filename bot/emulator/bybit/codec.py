@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from bot.core.clock import to_ms
-from bot.core.domain import ZERO, Bracket, Market
+from bot.core.domain import ZERO, Bracket, ForcedClose, Market
 from bot.emulator.account import ADL_PREFIX, LIQUIDATION_PREFIX, OrderRecord, binance_id
 from bot.emulator.bybit.state import BybitPosition, exec_uuid, order_uuid, side_name
 from bot.emulator.codec import MAX_PRICE, MAX_QTY, money, places, plain
@@ -277,9 +277,9 @@ def create_type(client_order_id: str | None, liquidation: bool = False) -> str:
 
 def exec_type(trade: SimTrade) -> str:
     """Return Bybit's ``execType`` of a trade: ``BustTrade``, ``AdlTrade`` or ``Trade``."""
-    if trade.is_liquidation:
+    if trade.forced is ForcedClose.LIQUIDATION:
         return "BustTrade"
-    return "AdlTrade" if trade.client_order_id == ADL_PREFIX else "Trade"
+    return "AdlTrade" if trade.forced is ForcedClose.ADL else "Trade"
 
 
 def order_status(record: OrderRecord) -> str:
@@ -366,7 +366,7 @@ def trade_execution(
 
     ``execFee`` > 0 is paid; ``execPnl`` is the closed PnL of the execution, fee excluded.
     """
-    created_by = create_type(trade.client_order_id, trade.is_liquidation)
+    created_by = create_type(trade.client_order_id, trade.forced is ForcedClose.LIQUIDATION)
     forced = created_by != "CreateByUser"
     kind = exec_type(trade)
     return {

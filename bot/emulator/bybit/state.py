@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from bot.core.clock import to_ms
-from bot.core.domain import ZERO, Side
+from bot.core.domain import ZERO, ForcedClose, Side
 from bot.emulator.account import Account, OrderRecord, binance_id
 from bot.emulator.bybit.errors import Params, integer, limit, params_error
 from bot.margin.venues import bybit_maintenance_margin, bybit_tier
@@ -254,5 +254,5 @@ def closed_sizes(trades: Sequence[SimTrade]) -> dict[str, Decimal]:
         signed = trade.amount if trade.side is Side.BUY else -trade.amount
         reduces = before != 0 and (before > 0) != (signed > 0)
         closed[trade.trade_id] = min(trade.amount, abs(before)) if reduces else ZERO
-        held[trade.symbol] = ZERO if trade.is_liquidation else before + signed
+        held[trade.symbol] = ZERO if trade.forced is ForcedClose.LIQUIDATION else before + signed
     return closed
