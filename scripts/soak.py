@@ -109,6 +109,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=ALL_KINDS,
         help="comma-separated fault kinds to draw from (default: all: " + ",".join(ALL_KINDS) + ")",
     )
+    parser.add_argument(
+        "--streams",
+        action="store_true",
+        help="process mode: the bot follows the emulator's websocket streams, and stream faults "
+        "(dropped sockets, a stale stream, an expired listen key) are drawn too",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per trial, logs")
     args = parser.parse_args(argv)
     if args.trials < 1:
@@ -148,7 +154,14 @@ async def soak(
             print(f"time limit reached: {len(results)} of {args.trials} trials run", flush=True)
             break
         result = await run_trial(
-            seed, args.kill, args.exchange, journals, workdir, knobs=knobs, kinds=args.faults
+            seed,
+            args.kill,
+            args.exchange,
+            journals,
+            workdir,
+            knobs=knobs,
+            kinds=args.faults,
+            streams=args.streams,
         )
         results.append(result)
         if args.verbose or result.failed:
@@ -174,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     title = (
         f"chaos soak: {len(results)} trial(s), seeds {args.seed}..{args.seed + len(results) - 1}, "
-        f"kill {args.kill}, {args.exchange}, journal {label}; "
+        f"kill {args.kill}, {args.exchange}{', streams' if args.streams else ''}, "
+        f"journal {label}; "
         f"{time.perf_counter() - started:.1f}s in all"
     )
     print(format_report(results, title))

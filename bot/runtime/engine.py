@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from bot.core.clock import Clock
-from bot.core.domain import ZERO, HedgeTarget
+from bot.core.domain import ZERO, HedgeTarget, Position
 from bot.core.errors import AuthError, HedgebotError
 from bot.core.planner import LegAction, LegPlan, client_order_id
 from bot.journal.identity import JournalReplaced
@@ -31,6 +31,7 @@ from bot.runtime.logs import rebalance_id as current_rebalance
 from bot.runtime.observe import Observation, Observer
 from bot.runtime.orders import Execution, OrderManager
 from bot.runtime.protection import turnover_last_day
+from bot.runtime.reaction import Reactor
 from bot.runtime.reconcile import Settlement, cancel_overshooting, settle_orders
 from bot.settings.config import Config
 from bot.venue.base import Venue
@@ -116,10 +117,20 @@ class Engine:
         self._traded: set[str] | None = None
         self.needs_recheck = False
         """True when the last cycle left something to look at again soon (see RECHECK_SECONDS)."""
+        self.positions: dict[str, Position] = {}
+        """The legs as the last cycle left them (read after acting), liquidation prices too."""
+        self.stream_marks: Callable[[], Mapping[str, Decimal]] | None = None
+        """Fresh marks from the exchange's streams (set by `run` with a reactor): they are the
+        perps' marks a cycle guards and plans with, where REST's quotes may lag a squeeze."""
 
     async def observe(self) -> Observation:
-        """Read the account's state from the venue (see `Observer.observe`)."""
-        return await self.observer.observe()
+        """Read the account's state from the venue (see `Observer.observe`), streamed marks on."""
+        seen = await self.observer.observe()
+        marks = self.stream_marks() if self.stream_marks is not None else {}
+        if not marks:
+            return seen
+        quotes = {s: replace(q, mark=marks[s]) if s in marks else q for s, q in seen.quotes.items()}
+        return replace(seen, quotes=quotes)
 
     def decide(
         self,
@@ -403,6 +414,7 @@ class Engine:
         if not symbols:
             return {}
         positions = await self.venue.fetch_positions(symbols)
+        self.positions = dict(positions)
         leverage = self.config.risk.leverage
         self.journal.record_snapshots(
             position_snapshots(
@@ -425,12 +437,20 @@ class Engine:
         until: datetime | None = None,
         on_cycle: Callable[[CycleReport], Awaitable[None] | None] | None = None,
         max_cycles: int | None = None,
+        reactor: Reactor | None = None,
     ) -> int:
-        """Repeat `cycle` every interval until stopped, past ``until`` or after ``max_cycles``."""
+        """Repeat `cycle` every interval until stopped, past ``until`` or after ``max_cycles``.
+
+        With a ``reactor`` (the exchange's streams), a cycle also runs as soon as it asks for
+        one, and the loop waits at most its poll period while the streams are down.
+        """
         cycles = 0
         interval = self.config.interval_seconds
         failures = 0
+        self.stream_marks = reactor.fresh_marks if reactor is not None else None
         while not stop.is_set() and (until is None or self.clock.now() <= until):
+            if reactor is not None:
+                reactor.cycle_started()
             try:
                 report = await self.cycle()
             except JournalReplaced:  # another journal now: nothing more may be written
@@ -443,9 +463,13 @@ class Engine:
                 log.error(
                     "cycle failed (%s: %s); retrying in %.0f s", type(error).__name__, error, wait
                 )
+                if reactor is not None:
+                    reactor.cycle_finished(None, unsettled=True)
                 await self._sleep(wait, stop)
                 continue
             failures = 0
+            if reactor is not None:
+                reactor.cycle_finished(self.positions, self.needs_recheck)
             cycles += 1
             if on_cycle is not None:
                 maybe = on_cycle(report)
@@ -457,16 +481,27 @@ class Engine:
             wait = (next_slot - self.clock.now()).total_seconds()
             if self.needs_recheck:  # an order in flight or a doubt: look again soon
                 wait = min(wait, RECHECK_SECONDS)
-            await self._sleep(wait, stop)
+            if reactor is None:
+                await self._sleep(wait, stop)
+            elif await self._sleep(reactor.longest_wait(wait), stop, reactor.woken()):
+                log.info("reacting to the streams: %s", "; ".join(await reactor.settle()))
         try:
             await self.sync_journal()
         except HedgebotError as error:
             log.error("final journal sync failed: %s", error)
         return cycles
 
-    async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
+    async def _sleep(
+        self, seconds: float, stop: asyncio.Event, wake: Awaitable[None] | None = None
+    ) -> bool:
+        """Sleep ``seconds`` unless stopped or ``wake`` comes first; return whether it came."""
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
         stopper = asyncio.ensure_future(stop.wait())
-        _, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waiters = {sleeper, stopper}
+        waker = asyncio.ensure_future(wake) if wake is not None else None
+        if waker is not None:
+            waiters.add(waker)
+        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
+        return waker is not None and waker in done and not stop.is_set()

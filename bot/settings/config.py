@@ -174,6 +174,9 @@ class RiskConfig(_Model):
     order resting unfilled for this long is cancelled. Longer than the exchange's receive window."""
     confirm_unexplained: DurationText = "60s"
     """A position change that no fill explains is acted on only once seen unchanged this long."""
+    adl_warn_rank: Annotated[int, Field(ge=0, le=5)] = 3
+    """`hedgebot status` marks legs whose auto-deleveraging rank is at least this (Binance
+    0–4, Bybit 0–5; higher is closer to being deleveraged)."""
 
     @model_validator(mode="after")
     def _leverage_within_cap(self) -> RiskConfig:
@@ -260,6 +263,10 @@ class ExchangeConfig(_Model):
     """ccxt's own limiter, which paces calls by the exchange's request weights. Unset: on for an
     exchange, off for the local emulator (``api_url``), which enforces no weights; ``false`` is
     refused without ``api_url``."""
+    streams: bool = True
+    """Follow the account and the marks on the exchange's websocket streams (ccxt.pro) and run a
+    cycle within seconds of a liquidation, ADL, manual trade, fill or squeeze; the interval loop
+    stays as the reconciling heartbeat. Paper mode has no streams (ignored there)."""
 
     @field_validator("testnet", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
 import certifi
 from ccxt.base import errors as ccxt_errors
 
@@ -16,11 +17,25 @@ from bot.settings.secrets import ApiCredentials
 from bot.venue.capabilities import CAPABILITIES
 from bot.venue.ccxt_venue import CcxtVenue
 from bot.venue.gate import RequestGate
+from bot.venue.streams import Streams
 from bot.venue.urls import point_at
 
 TIMEFRAMES = {3600: "1h", 4 * 3600: "4h", 86400: "1d"}
 CCXT_DEMO_FLOOR = "4.5.6"
 """First ccxt release whose Binance clients have ``enable_demo_trading`` (Bybit's is older)."""
+STREAM_PATHS: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
+    "binanceusdm": ((("linear",), "/ws"),),
+    "bybit": (
+        (("public", "linear"), "/v5/public/linear"),
+        (("private", "contract"), "/v5/private"),
+    ),
+}
+"""Where an emulator (``exchange.api_url``) serves each websocket ccxt.pro dials, by its
+``urls['api']['ws']`` key: ccxt derives ``/market/ws/<n>``, ``/private/ws?listenKey=K`` and Bybit's
+topics from these bases."""
+STREAM_OPTIONS = {"watchPositions": {"fetchPositionsSnapshot": False}}
+"""No REST position snapshot behind the watches: the cycle reads positions itself, and the
+stream's events are compared with what the last cycle saw."""
 
 
 @lru_cache(maxsize=1)
@@ -34,9 +49,13 @@ def tls_context() -> ssl.SSLContext:
 
 
 def _client(
-    exchange_id: str, options: dict[str, Any], credentials: ApiCredentials, paced: bool
+    exchange_id: str,
+    options: dict[str, Any],
+    credentials: ApiCredentials,
+    paced: bool,
+    package: Any = ccxt_async,
 ) -> Any:
-    cls = getattr(ccxt_async, exchange_id)
+    cls = getattr(package, exchange_id)
     client = cls(
         {
             "apiKey": credentials.key.get_secret_value(),
@@ -92,3 +111,27 @@ def build_ccxt_venue(config: Config, credentials: ApiCredentials) -> CcxtVenue:
         ),
         quote=config.hedge.quote,
     )
+
+
+def build_streams(config: Config, credentials: ApiCredentials) -> Streams | None:
+    """Return the account's websocket streams; None for paper mode or ``exchange.streams`` off.
+
+    A ccxt.pro client of the same exchange, keys, environment and API URL as the REST clients,
+    sharing their TLS context; against an emulator its websockets go to the emulator too.
+    """
+    exchange = config.exchange
+    if exchange.name == "paper" or not exchange.streams:
+        return None
+    caps = CAPABILITIES[exchange.name]
+    options = {**caps.futures_options, **STREAM_OPTIONS}
+    client = _client(caps.futures_id, options, credentials, exchange.paced_by_ccxt, ccxt_pro)
+    _environment(client, exchange.testnet)
+    if exchange.api_url:
+        point_at(client, exchange.api_url)
+        ws_base = exchange.api_url.replace("http://", "ws://", 1)
+        for keys, path in STREAM_PATHS[exchange.name]:
+            entry = client.urls["api"]["ws"]
+            for key in keys[:-1]:
+                entry = entry[key]
+            entry[keys[-1]] = ws_base + path
+    return Streams(client, listen_key=exchange.name == "binanceusdm")

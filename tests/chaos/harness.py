@@ -42,7 +42,7 @@ import time
 import tomllib
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -53,6 +53,7 @@ from bot.core.clock import Clock, ReplayClock, to_ms
 from bot.core.domain import perp_symbol
 from bot.emulator.faults import FaultInjector
 from bot.emulator.standalone import ScaledClock
+from bot.emulator.streams.binance import BinanceStreams
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
 from bot.market.series import MarketData
@@ -114,7 +115,14 @@ class ModeSettings:
     """Process mode: a life not killed by then is killed anyway."""
     kinds: tuple[str, ...] = ALL_KINDS
     """The fault kinds a trial draws from (`tests.chaos.catalogue`)."""
+    streams: bool = False
+    """Process mode: the bot follows the emulator's websocket streams (``exchange.streams``),
+    and each killed life also draws stream faults (`STREAM_FAULTS`)."""
 
+
+STREAM_FAULTS = ("drop", "stale", "expired-key")
+"""Stream faults of a streams trial: every socket closed by the server; sockets silent for a few
+seconds (events lost meanwhile); the Binance listen key expired (Bybit draws the other two)."""
 
 TASK = ModeSettings("task", "10m", "60s", "60s", 600.0, TASK_TIMING)
 PROCESS = ModeSettings("process", "5s", "15s", "10s", 60.0, PROCESS_TIMING)
@@ -251,6 +259,7 @@ def config_document(
     directory: Path,
     api_url: str | None = None,
     knobs: bool = NEW_RISK_KNOBS,
+    streams: bool = False,
 ) -> dict[str, Any]:
     """Return the trial's bot config as a TOML-shaped mapping (``knobs``: `NEW_RISK_KNOBS`)."""
     risk: dict[str, Any] = {
@@ -270,6 +279,7 @@ def config_document(
         "name": exchange,
         "account": ACCOUNT,
         "requests_per_second": 50,
+        "streams": streams,
     }
     if api_url is not None:
         exchange_table["api_url"] = api_url
@@ -349,6 +359,8 @@ class Trial:
         self.journal_url = journal_url
         self.directory = directory
         self.rng = random.Random(seed)
+        self.stream_rng = random.Random(f"streams-{seed}")  # the plan's draws stay as they were
+        self._stream_tasks: set[asyncio.Future[object]] = set()
         self.result = TrialResult(seed, mode.name, exchange)
         rng = self.rng
         if mode.name == "task":
@@ -446,6 +458,7 @@ class Trial:
             self.directory,
             api_url,
             self.knobs,
+            self.mode.streams,
         )
 
     def _open_orders(self) -> int:
@@ -661,6 +674,8 @@ class Trial:
                 self.result.labels.append(f"SIGKILL ({how})")
 
         handles = [loop.call_later(self.mode.life_seconds, kill, "life timeout")]
+        if self.mode.streams:
+            handles += self._stream_faults(loop)
         for moment, drawn in life.events:
             if moment is not None:
                 handles.append(loop.call_later(moment, self._apply, drawn))
@@ -696,10 +711,43 @@ class Trial:
                 handle.cancel()
             self.emulator.on_arrival = self._note
             self.emulator.on_answered = None
+            self.emulator.hub.stale = False
             if process.returncode is None:
                 process.kill()
                 await process.wait()
             await self.emulator.wait_idle(1.0)
+
+    def _stream_faults(self, loop: asyncio.AbstractEventLoop) -> list[asyncio.TimerHandle]:
+        """Draw 0-2 stream faults at random moments of this life; return their timers."""
+        rng = self.stream_rng
+        binance = isinstance(self.emulator.streams, BinanceStreams)
+        kinds = [k for k in STREAM_FAULTS if k != "expired-key" or binance]
+        handles: list[asyncio.TimerHandle] = []
+        for _ in range(rng.choice((0, 1, 1, 2))):
+            kind, moment = rng.choice(kinds), round(rng.uniform(0.5, 8.0), 2)
+            quiet = round(rng.uniform(1.0, 6.0), 2)
+            self.result.faults[f"stream-{kind}"] += 1
+            self.result.labels.append(f"stream {kind} at {moment} s")
+            handles.append(loop.call_later(moment, self._stream_fault, kind, quiet, handles))
+        return handles
+
+    def _stream_fault(self, kind: str, quiet: float, handles: list[asyncio.TimerHandle]) -> None:
+        """Fire one stream fault now (a stale stream recovers after ``quiet`` seconds)."""
+        hub, faces = self.emulator.hub, self.emulator.streams
+        if kind == "drop":
+            self._background(hub.drop_sockets())
+        elif kind == "stale":
+            hub.stale = True
+            loop = asyncio.get_running_loop()
+            handles.append(loop.call_later(quiet, setattr, hub, "stale", False))
+        else:
+            assert isinstance(faces, BinanceStreams)
+            self._background(faces.expire_listen_key())
+
+    def _background(self, work: Awaitable[object]) -> None:
+        task = asyncio.ensure_future(work)
+        self._stream_tasks.add(task)
+        task.add_done_callback(self._stream_tasks.discard)
 
     async def _settle_process(self, config: Path) -> None:
         deadline = time.monotonic() + self.mode.settle_seconds
@@ -804,8 +852,13 @@ async def run_trial(
     knobs: bool = NEW_RISK_KNOBS,
     settle_seconds: float | None = None,
     kinds: Sequence[str] = ALL_KINDS,
+    streams: bool = False,
 ) -> TrialResult:
-    """Run one trial (faults drawn from ``kinds``); a harness failure is reported in ``error``."""
+    """Run one trial (faults drawn from ``kinds``); a harness failure is reported in ``error``.
+
+    ``streams`` (process mode only: streams need wall time) turns the bot's streams on and
+    draws stream faults too.
+    """
     directory = workdir / f"{mode}-{exchange}-seed-{seed}"
     started = time.perf_counter()
     try:
@@ -813,6 +866,10 @@ async def run_trial(
         if settle_seconds is not None:
             settings = replace(settings, settle_seconds=settle_seconds)
         settings = replace(settings, kinds=tuple(kinds))
+        if streams:
+            if mode != "process":
+                raise ValueError("streams need wall time: run them in process mode")
+            settings = replace(settings, streams=True)
         trial = Trial(seed, settings, exchange, journals.new(directory), directory, knobs)
     except Exception as error:
         result = TrialResult(seed, mode, exchange)
@@ -838,11 +895,14 @@ async def run_trials(
     progress: Callable[[TrialResult], None] | None = None,
     knobs: bool = NEW_RISK_KNOBS,
     kinds: Sequence[str] = ALL_KINDS,
+    streams: bool = False,
 ) -> list[TrialResult]:
     """Run trials one after another."""
     results = []
     for seed in seeds:
-        result = await run_trial(seed, mode, exchange, journals, workdir, knobs=knobs, kinds=kinds)
+        result = await run_trial(
+            seed, mode, exchange, journals, workdir, knobs=knobs, kinds=kinds, streams=streams
+        )
         results.append(result)
         if progress is not None:
             progress(result)

@@ -66,6 +66,28 @@ async def test_chaos_soak_account_events_slice(
     assert not [r.seed for r in results if r.failed], report
 
 
+ADL_EVENTS = ("adl", "liquidation", "reset", "external_trade")
+"""Forced closes of both kinds beside the account's other events: each journaled as its kind."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exchange", ["binanceusdm", "bybit"])
+async def test_chaos_soak_adl_slice(
+    exchange: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeds = range(6000, 6020)
+    results = [
+        await run_trial(s, "task", exchange, SqliteJournals(), tmp_path, kinds=ADL_EVENTS)
+        for s in seeds
+    ]
+    report = format_report(results, f"chaos soak, ADL and liquidations on {exchange}, seeds 6000..")
+    with capsys.disabled():
+        print("\n" + report)
+    drawn = sum((r.faults for r in results), Counter[str]())
+    assert drawn["adl"] >= 2 and drawn["liquidation"] >= 1, drawn
+    assert not [r.seed for r in results if r.failed], report
+
+
 @pytest.mark.slow
 async def test_chaos_soak_sigkilled_processes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

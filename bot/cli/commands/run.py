@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -16,9 +17,11 @@ from bot.journal.records import RebalanceStatus, RunMode
 from bot.journal.store import Journal
 from bot.reporting.display import cycle_line, money, percent, signed
 from bot.runtime.engine import CycleReport, Engine
+from bot.runtime.reaction import Reactor, streaming
 from bot.settings.config import Config
-from bot.settings.secrets import mask, mask_url
+from bot.settings.secrets import load_credentials, mask, mask_url
 from bot.sim.paper_account import PaperSetup
+from bot.venue.factory import build_streams
 
 PROBLEMS = frozenset(
     {
@@ -177,7 +180,8 @@ async def _run_live(
             for line in note_lines(report):
                 print(line, flush=True)
 
-        cycles = await engine.run(stop, None, progress, args.max_cycles)
+        async with live_streams(config) as reactor:
+            cycles = await engine.run(stop, None, progress, args.max_cycles, reactor)
         lease.check()
         totals = journal.totals(venue=session.venue.name)
         print(
@@ -185,6 +189,19 @@ async def _run_live(
             f"fees {money(totals.fees)}, funding {signed(totals.funding_net)}"
         )
     return 0
+
+
+@contextlib.asynccontextmanager
+async def live_streams(config: Config) -> AsyncIterator[Reactor | None]:
+    """Run the exchange's streams into a `Reactor` for the block; None with streams off."""
+    streams = build_streams(config, load_credentials(config.exchange.secrets_file))
+    if streams is None:
+        print("streams off: the interval loop alone watches the account", flush=True)
+        yield None
+        return
+    print("streams on: liquidations, ADL, fills and squeezes wake a cycle at once", flush=True)
+    async with streaming(streams, Reactor(config.risk)) as reactor:
+        yield reactor
 
 
 async def _run_paper(
