@@ -120,6 +120,8 @@ class Position:
     liquidation_price: Decimal | None = None
     margin_mode: str | None = None
     """``"isolated"`` or ``"cross"`` as the venue reports it; None when it does not say."""
+    mark_price: Decimal | None = None
+    """The mark price the venue reported with the position (what liquidation is judged by)."""
 
     @property
     def signed_contracts(self) -> Decimal:

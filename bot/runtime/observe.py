@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -42,6 +42,22 @@ class Observation:
     """Perp asset -> 24h quote volume, from the perps' quotes that carry one."""
     funding_rates: Mapping[str, Decimal] = field(default_factory=dict)
     """Perp symbol -> current funding rate, fetched only for strategies that use it."""
+
+
+def with_position_marks(
+    quotes: Mapping[str, Quote], positions: Mapping[str, Position]
+) -> dict[str, Quote]:
+    """Return ``quotes`` with each held leg's mark taken from its position where the quote has none.
+
+    A ticker may carry only the last trade price (Binance's 24h ticker); the position read carries
+    the mark the exchange liquidates by, which is what the margin guard must measure against.
+    """
+    marked = dict(quotes)
+    for symbol, position in positions.items():
+        quote = marked.get(symbol)
+        if quote is not None and quote.mark is None and position.mark_price is not None:
+            marked[symbol] = replace(quote, mark=position.mark_price)
+    return marked
 
 
 class Observer:
@@ -89,6 +105,7 @@ class Observer:
         universe = Universe(perp_assets, self.proxies, self.baskets, volumes=volumes)
         legs = self._leg_symbols(assets, universe)
         positions = await self.venue.fetch_positions(position_symbols)
+        quotes = with_position_marks(quotes, positions)
         collateral = await self.venue.fetch_collateral()
         now = self.clock.now()
         stale = stale_quotes(quotes, spot + legs, now, self.config.risk.max_price_age_seconds)

@@ -165,6 +165,11 @@ def position(raw: dict[str, Any]) -> Position | None:
             raw.get("liquidationPrice") or None, "liquidation price", allow_none=True
         ),
         margin_mode=_margin_mode(raw.get("marginMode")),
+        mark_price=dec(
+            info.get("markPrice") or raw.get("markPrice") or None,
+            f"{symbol} mark price",
+            allow_none=True,
+        ),
     )
 
 
