@@ -32,6 +32,7 @@ async def back_up(rig: StreamRig) -> None:
     await rig.quiet()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exchange", ["binanceusdm", "bybit"])
 async def test_a_dropped_socket_is_resubscribed_and_nothing_is_missed(
     tmp_path: Path, exchange: str
@@ -50,6 +51,7 @@ def quick_silence(streams: Streams) -> None:
     streams.silence_seconds = 1.5
 
 
+@pytest.mark.slow
 async def test_a_stale_stream_is_noticed_and_rest_catches_what_it_hid(tmp_path: Path) -> None:
     async with running(tmp_path, tune=quick_silence) as rig:
         rig.emulator.hub.stale = True
@@ -65,6 +67,7 @@ def quick_keepalive(streams: Streams) -> None:
     streams.keepalive_seconds = 0.5
 
 
+@pytest.mark.slow
 async def test_an_expired_listen_key_is_replaced(tmp_path: Path) -> None:
     async with running(tmp_path, tune=quick_keepalive) as rig:
         faces = rig.emulator.streams

@@ -52,6 +52,7 @@ def distance(rig: StreamRig) -> Decimal:
     return (liquidation - mark) / mark
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("streams", [True, False], ids=["streams", "rest-only"])
 async def test_a_squeeze_is_met_by_a_top_up_only_with_streams(
     tmp_path: Path, streams: bool
