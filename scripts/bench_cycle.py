@@ -5,6 +5,14 @@ this process is the bot's own work per cycle (engine, ccxt signing and parsing, 
 time spent waiting on the network. Requests are counted by the venue's request gate.
 
     python scripts/bench_cycle.py [--legs 1,10,50] [--cycles 20]
+
+``--reaction`` adds a section after the table (`scripts/bench_reaction.py`, an in-process emulator
+at the wall clock): the reaction time from an exchange-side ADL to the bot's corrective order,
+and the REST requests per steady interval, each with streams on and off, side by side.
+
+    python scripts/bench_cycle.py --reaction [--reaction-runs 10] [--reaction-off-runs 10]
+        [--reaction-interval 10] [--reaction-intervals 3] [--reaction-exchanges binanceusdm,bybit]
+        [--legs ''] (no table)
 """
 
 from __future__ import annotations
@@ -33,6 +41,9 @@ from strategies.registry import create_strategy
 
 sys.path.insert(0, str(Path(__file__).absolute().parents[1]))  # the tests package
 from tests.emulator_process import emulator_process
+
+sys.path.insert(0, str(Path(__file__).absolute().parent))  # the sibling bench_reaction
+import bench_reaction
 
 NAMED = ["BTC", "ETH", "ADA", "XRP", "LTC", "SOL", "DOGE", "LINK", "DOT", "AVAX"]
 
@@ -121,16 +132,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--legs", default="1,10,50")
     parser.add_argument("--cycles", type=int, default=20)
+    parser.add_argument("--reaction", action="store_true", help="add the reaction section")
+    parser.add_argument("--reaction-runs", type=int, default=10, help="ADLs timed, streams on")
+    parser.add_argument(
+        "--reaction-off-runs", type=int, default=None, help="ADLs timed, streams off (= runs)"
+    )
+    parser.add_argument(
+        "--reaction-interval", type=int, default=10, help="streams-off interval (s)"
+    )
+    parser.add_argument(
+        "--reaction-intervals", type=int, default=3, help="steady intervals counted per mode"
+    )
+    parser.add_argument("--reaction-wait", type=float, default=30.0, help="wait per ADL (s)")
+    parser.add_argument("--reaction-exchanges", default="binanceusdm")
     args = parser.parse_args()
+    legs = [int(x) for x in args.legs.split(",") if x.strip()]
+    if legs:
+        table(legs, args.cycles)
+    if args.reaction:
+        off_runs = args.reaction_runs if args.reaction_off_runs is None else args.reaction_off_runs
+        bench_reaction.run(
+            [x for x in args.reaction_exchanges.split(",") if x],
+            args.reaction_runs,
+            off_runs,
+            args.reaction_interval,
+            args.reaction_intervals,
+            max(args.reaction_wait, 2.0 * args.reaction_interval),
+        )
+
+
+def table(legs: list[int], cycles: int) -> None:
     print(
         f"{'legs':>4}  {'req/steady':>10}  {'req/rebal':>9}  {'cpu ms steady med/p99':>22}  "
         f"{'cpu ms rebal med/p99':>21}"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        for legs in (int(x) for x in args.legs.split(",")):
-            r = bench(legs, args.cycles, Path(tmp))
+        for n in legs:
+            r = bench(n, cycles, Path(tmp))
             print(
-                f"{legs:>4}  {r['steady_requests']:>10.0f}  {r['rebalancing_requests']:>9.0f}  "
+                f"{n:>4}  {r['steady_requests']:>10.0f}  {r['rebalancing_requests']:>9.0f}  "
                 f"{r['steady_cpu_ms_median']:>10.1f} / {r['steady_cpu_ms_p99']:<9.1f}  "
                 f"{r['rebalancing_cpu_ms_median']:>9.1f} / {r['rebalancing_cpu_ms_p99']:<9.1f}"
             )
