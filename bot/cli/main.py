@@ -394,12 +394,12 @@ def start_rebalance(args: argparse.Namespace) -> int:
 
 def start_status(args: argparse.Namespace) -> int:
     """Show the hedge as the journal last saw it."""
-    from bot.cli.commands.status import held_legs, read_adl_ranks, resolve_venue, show_status
+    from bot.cli.commands.status import read_adl_ranks, resolve_venue, show_status
 
     config = _config(args)
     with _journal_to_read(config) as journal:
         venue = resolve_venue(journal, args.venue, mask_url(config.journal.url))
-        ranks = asyncio.run(read_adl_ranks(config, venue, held_legs(journal, venue)))
+        ranks = asyncio.run(read_adl_ranks(config, venue, journal.held_symbols(venue)))
         print(show_status(journal, venue, ranks))
     return 0
 

@@ -734,6 +734,10 @@ class Journal:
         with self._connection("read the latest session") as connection:
             return connection.scalar(statement)
 
+    def held_symbols(self, venue: str) -> list[str]:
+        """Return the legs whose latest snapshot on ``venue`` holds a position, sorted."""
+        return [s.symbol for s in self.latest_snapshots(venue) if s.contracts != 0]
+
     def latest_snapshots(
         self, venue: str | None = None, *, before: datetime | None = None
     ) -> list[PositionSnapshot]:

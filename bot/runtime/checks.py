@@ -65,8 +65,7 @@ class PositionWatch:
         """Return the legs the journal says we hold: the baseline moved by the fills since."""
         self._restore()
         if self.baseline is None:
-            snapshots = self.journal.latest_snapshots(self.venue.name)
-            return {s.symbol for s in snapshots if s.contracts != 0}
+            return set(self.journal.held_symbols(self.venue.name))
         fills = self.journal.fills_after(self.venue.name, self.baseline.fill_watermark)
         return set(expected_positions(self.baseline, fills))
 

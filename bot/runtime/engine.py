@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -119,18 +119,10 @@ class Engine:
         """True when the last cycle left something to look at again soon (see RECHECK_SECONDS)."""
         self.positions: dict[str, Position] = {}
         """The legs as the last cycle left them (read after acting), liquidation prices too."""
-        self.stream_marks: Callable[[], Mapping[str, Decimal]] | None = None
-        """Fresh marks from the exchange's streams (set by `run` with a reactor): they are the
-        perps' marks a cycle guards and plans with, where REST's quotes may lag a squeeze."""
 
     async def observe(self) -> Observation:
-        """Read the account's state from the venue (see `Observer.observe`), streamed marks on."""
-        seen = await self.observer.observe()
-        marks = self.stream_marks() if self.stream_marks is not None else {}
-        if not marks:
-            return seen
-        quotes = {s: replace(q, mark=marks[s]) if s in marks else q for s, q in seen.quotes.items()}
-        return replace(seen, quotes=quotes)
+        """Read the account's state from the venue (see `Observer.observe`)."""
+        return await self.observer.observe()
 
     def decide(
         self,
@@ -447,7 +439,7 @@ class Engine:
         cycles = 0
         interval = self.config.interval_seconds
         failures = 0
-        self.stream_marks = reactor.fresh_marks if reactor is not None else None
+        self.observer.stream_marks = reactor.fresh_marks if reactor is not None else None
         while not stop.is_set() and (until is None or self.clock.now() <= until):
             if reactor is not None:
                 reactor.cycle_started()

@@ -88,6 +88,22 @@ class Observer:
         }
         self.baskets: BasketRules = config.hedge.baskets.rules(venue.bar_seconds)
         """Basket rules, their lookbacks counted in the venue's history bars."""
+        self.stream_marks: Callable[[], Mapping[str, Decimal]] | None = None
+        """Fresh marks from the exchange's streams (set by `Engine.run` with a reactor)."""
+
+    def _marked(
+        self, quotes: Mapping[str, Quote], positions: Mapping[str, Position]
+    ) -> dict[str, Quote]:
+        """Return ``quotes`` with each perp's freshest mark (what a cycle guards and plans with).
+
+        Streamed first (REST may lag a squeeze), else the ticker's own, else its position read's.
+        """
+        marked = with_position_marks(quotes, positions)
+        streamed = self.stream_marks() if self.stream_marks is not None else {}
+        for symbol, mark in streamed.items():
+            if symbol in marked:
+                marked[symbol] = replace(marked[symbol], mark=mark)
+        return marked
 
     async def observe(self) -> Observation:
         """Read holdings, prices, positions, collateral and the history the strategy needs."""
@@ -105,7 +121,7 @@ class Observer:
         universe = Universe(perp_assets, self.proxies, self.baskets, volumes=volumes)
         legs = self._leg_symbols(assets, universe)
         positions = await self.venue.fetch_positions(position_symbols)
-        quotes = with_position_marks(quotes, positions)
+        quotes = self._marked(quotes, positions)
         collateral = await self.venue.fetch_collateral()
         now = self.clock.now()
         stale = stale_quotes(quotes, spot + legs, now, self.config.risk.max_price_age_seconds)

@@ -79,17 +79,17 @@ class Reactor:
         self._down_since_up = False
         self._cycling = False
         self._unsettled = False
-        self._expected: dict[str, Decimal] | None = None
         self._during: dict[str, Decimal] = {}
         self._foreign_during: list[str] = []
-        self._legs: dict[str, Position] = {}
+        self._legs: dict[str, Position] | None = None
+        """The legs the last cycle left held (None before the first cycle ends)."""
         self._mark_levels: dict[str, tuple[Decimal, float]] = {}
         self._marks: dict[str, tuple[Decimal, float]] = {}
 
     # -- the run loop's side ---------------------------------------------------------------
     def symbols(self) -> list[str]:
         """Return the perps whose marks matter: the legs the last cycle saw held."""
-        return sorted(self._legs)
+        return sorted(self._legs or {})
 
     def fresh_marks(self) -> dict[str, Decimal]:
         """Return the streamed marks at most `MARK_FRESH_SECONDS` old (none while down)."""
@@ -117,12 +117,11 @@ class Reactor:
         self._unsettled = unsettled
         if positions is not None:
             self._legs = {s: p for s, p in positions.items() if p.contracts}
-            self._expected = {s: p.signed_contracts for s, p in positions.items()}
             for symbol in list(self._mark_levels):
                 if symbol not in self._legs:
                     del self._mark_levels[symbol]
         for symbol, contracts in self._during.items():
-            if self._expected is not None and contracts != self._expected.get(symbol, Decimal(0)):
+            if self._legs is not None and contracts != self._expected(symbol):
                 self._trigger(f"{symbol}: position {contracts} on the stream during the cycle")
         for reason in self._foreign_during:
             self._trigger(reason)
@@ -162,9 +161,9 @@ class Reactor:
         if self._cycling:
             self._during[event.symbol] = event.contracts
             return
-        if self._expected is None:
+        if self._legs is None:
             return  # no cycle yet: the first one reads everything anyway
-        expected = self._expected.get(event.symbol, Decimal(0))
+        expected = self._expected(event.symbol)
         if event.contracts != expected:
             self._trigger(f"{event.symbol}: position {expected} → {event.contracts} on the stream")
 
@@ -184,7 +183,7 @@ class Reactor:
 
     def _mark(self, event: MarkEvent) -> None:
         self._marks[event.symbol] = (event.mark, time.monotonic())
-        leg = self._legs.get(event.symbol)
+        leg = (self._legs or {}).get(event.symbol)
         if leg is None or leg.liquidation_price is None:
             return
         distance = liquidation_distance(leg.side, event.mark, leg.liquidation_price)
@@ -213,6 +212,11 @@ class Reactor:
         if self._down_since_up:
             self._down_since_up = False
             self._trigger("streams back: reconciling the gap by REST")
+
+    def _expected(self, symbol: str) -> Decimal:
+        """Return the signed contracts the last cycle left on ``symbol`` (0 when flat)."""
+        leg = (self._legs or {}).get(symbol)
+        return leg.signed_contracts if leg is not None else Decimal(0)
 
     def _trigger(self, reason: str, *, urgent: bool = False) -> None:
         log.info("stream: %s", reason)

@@ -131,11 +131,6 @@ def session_span(journal: Journal, venue: str) -> str:
     return f" (venue {venue} covers {first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC)"
 
 
-def held_legs(journal: Journal, venue: str) -> list[str]:
-    """Return the legs the journal's latest snapshots of ``venue`` hold a position in."""
-    return [s.symbol for s in journal.latest_snapshots(venue) if s.contracts != 0]
-
-
 def show_status(journal: Journal, venue: str | None, ranks: AdlRanks | None = None) -> str:
     """Render holdings, each leg's hedge, liquidation distance, ADL rank and running costs.
 
