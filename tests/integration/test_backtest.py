@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +22,7 @@ from bot.core.domain import perp_symbol
 from bot.market.series import BarSeries
 from bot.settings.config import Config, StrategyConfig, parse_config
 from bot.sim.paper_account import PaperSetup
+from tests.cli_inprocess import run_cli
 from tests.conftest import paper_config_dict
 
 pytestmark = pytest.mark.shared_data
@@ -164,7 +163,10 @@ def test_the_equity_curve_reconciles_with_the_journal(backtest: Backtest) -> Non
 
 
 @pytest.mark.slow
-def test_the_command_writes_table_json_csv_and_plots(shared_data_dir: Path, tmp_path: Path) -> None:
+def test_the_command_writes_table_json_csv_and_plots(
+    shared_data_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """In-process (`tests.cli_inprocess`): the command's output, exit code and files."""
     config = tmp_path / "backtest.toml"
     holdings = "\n".join(f"{asset} = {amount}" for asset, amount in HOLDINGS.items())
     config.write_text(
@@ -173,11 +175,8 @@ def test_the_command_writes_table_json_csv_and_plots(shared_data_dir: Path, tmp_
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    result = subprocess.run(
+    result = run_cli(
         [
-            sys.executable,
-            "-m",
-            "bot",
             "backtest",
             "--config",
             str(config),
@@ -194,11 +193,8 @@ def test_the_command_writes_table_json_csv_and_plots(shared_data_dir: Path, tmp_
             "--out",
             str(out),
         ],
+        capfd,
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "unhedged" in result.stdout and "static 50%" in result.stdout

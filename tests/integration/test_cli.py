@@ -1,4 +1,8 @@
-"""The `hedgebot` command as a newcomer runs it: a real subprocess, the shipped configs."""
+"""The `hedgebot` command as a newcomer runs it, on the shipped configs.
+
+In-process (`tests.cli_inprocess.run_cli`: its own directory, environment, fd-level output);
+a real subprocess where the process is the point: SIGINT.
+"""
 
 from __future__ import annotations
 
@@ -10,30 +14,28 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bot.cli.main import main
 from bot.journal.store import Journal
+from tests.cli_inprocess import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def hedgebot(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "HEDGEBOT_DATA_DIR"}
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+@pytest.fixture()
+def hedgebot(capfd: pytest.CaptureFixture[str]) -> Cli:
+    """Return ``hedgebot(*args, cwd=...)``: the command in-process, without $HEDGEBOT_DATA_DIR."""
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        environment = {k: v for k, v in os.environ.items() if k != "HEDGEBOT_DATA_DIR"}
+        return run_cli(args, capfd, cwd=cwd, env=environment)
+
+    return run
 
 
 def wait_for_rebalances(path: Path, count: int, process: subprocess.Popen[str]) -> bool:
@@ -60,7 +62,9 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_demo_on_the_simulated_market_completes_and_journals_every_fill(workdir: Path) -> None:
+def test_demo_on_the_simulated_market_completes_and_journals_every_fill(
+    workdir: Path, hedgebot: Cli
+) -> None:
     result = hedgebot("run", "--config", "config/paper.toml", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert "SIMULATED MARKET" in result.stdout
@@ -72,7 +76,7 @@ def test_demo_on_the_simulated_market_completes_and_journals_every_fill(workdir:
         assert totals.orders == totals.fills  # every market order filled whole, once
 
 
-def test_rebalance_dry_run_prints_the_plan_and_places_nothing(workdir: Path) -> None:
+def test_rebalance_dry_run_prints_the_plan_and_places_nothing(workdir: Path, hedgebot: Cli) -> None:
     result = hedgebot("rebalance", "--dry-run", "--config", "config/paper.toml", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert "dry run: nothing placed." in result.stdout
@@ -84,7 +88,7 @@ def test_rebalance_dry_run_prints_the_plan_and_places_nothing(workdir: Path) -> 
         assert (totals.orders, totals.fills, totals.rebalances) == (0, 0, 0)
 
 
-def test_rebalance_with_yes_places_and_shows_fills(workdir: Path) -> None:
+def test_rebalance_with_yes_places_and_shows_fills(workdir: Path, hedgebot: Cli) -> None:
     result = hedgebot("rebalance", "--yes", "--config", "config/paper.toml", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert " sell " in result.stdout and "fee" in result.stdout
@@ -98,7 +102,7 @@ def test_rebalance_with_yes_places_and_shows_fills(workdir: Path) -> None:
 
 
 def test_rebalance_refuses_to_place_without_confirmation_when_not_interactive(
-    workdir: Path,
+    workdir: Path, hedgebot: Cli
 ) -> None:
     result = hedgebot("rebalance", "--config", "config/paper.toml", cwd=workdir)
     assert result.returncode == 1
@@ -131,7 +135,9 @@ def test_bad_config_exits_non_zero_naming_the_field_and_writes_nothing(
     assert not journal.exists()
 
 
-def test_check_config_prints_the_effective_config_with_secrets_masked(tmp_path: Path) -> None:
+def test_check_config_prints_the_effective_config_with_secrets_masked(
+    tmp_path: Path, hedgebot: Cli
+) -> None:
     config = tmp_path / "ok.toml"
     config.write_text(
         "[paper.holdings]\nBTC = 1\n[journal]\nurl = 'postgresql://bot:hunter2@db:5432/hedge'\n"
@@ -175,8 +181,9 @@ def test_sigint_finishes_the_cycle_closes_the_journal_and_exits_0(workdir: Path)
         assert journal.totals().orders == journal.totals().fills
 
 
-@pytest.mark.slow
-def test_halt_stops_orders_from_the_next_cycle_and_resume_restarts_them(workdir: Path) -> None:
+def test_halt_stops_orders_from_the_next_cycle_and_resume_restarts_them(
+    workdir: Path, hedgebot: Cli
+) -> None:
     halted = hedgebot("halt", "--reason", "drill", "--config", "config/paper.toml", cwd=workdir)
     assert halted.returncode == 0 and "halted" in halted.stdout
     run = hedgebot("run", "-q", "--max-cycles", "2", "--config", "config/paper.toml", cwd=workdir)
@@ -186,12 +193,12 @@ def test_halt_stops_orders_from_the_next_cycle_and_resume_restarts_them(workdir:
         assert "drill" in (journal.rebalances()[-1].note or "")
         assert journal.totals().orders == 0
         assert [e.kind for e in journal.events()] == ["kill_switch"]
+        (halted_venue,) = {r.venue for r in journal.rebalances()}
     resumed = hedgebot("resume", "--config", "config/paper.toml", cwd=workdir)
     assert resumed.returncode == 0 and "resumed" in resumed.stdout
     run = hedgebot("run", "-q", "--max-cycles", "1", "--config", "config/paper.toml", cwd=workdir)
     assert run.returncode == 0, run.stderr
     with Journal.open(f"sqlite:///{workdir / 'var/hedgebot-paper.sqlite'}") as journal:
-        halted_venue = journal.rebalances()[0].venue
         latest = [r for r in journal.rebalances() if r.venue != halted_venue]
         assert [r.status for r in latest] == ["done"]  # a new session: its own venue name
         assert journal.totals(venue=latest[0].venue).orders > 0

@@ -2,8 +2,10 @@
 
 When the first is killed (SIGKILL, no clean exit), its lease is taken over at once.
 
-The live path, offline: `hedgebot emulator` serves the account, `config/emulator.toml` points the
-bot at it; the journal is SQLite, then PostgreSQL.
+The live path, offline: the emulator serves the account (from a thread), `config/emulator.toml`
+points the bot at it; the journal is SQLite, then PostgreSQL. The first bot is a real process (its
+pid is in the lease, it is killed); the commands refused beside it, and the paper run, run
+in-process (`tests.cli_inprocess`): another pid, the same exit code and output.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from bot.journal.store import Journal
-from tests.emulator_process import emulator_process
+from tests.cli_inprocess import run_cli
+from tests.emulator_process import emulator_thread
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = {"HEDGEBOT_API_KEY": "lease-key", "HEDGEBOT_API_SECRET": "lease-secret"}
@@ -32,7 +35,7 @@ ACCOUNT = "binanceusdm:emulator"
 def live_config(tmp_path: Path, journal_url: str) -> Iterator[tuple[Path, dict[str, str]]]:
     """Start the emulator; return a config that points at it and at the journal, and the env."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}, **KEYS}
-    with emulator_process(["BTC", "ETH"], env) as port:
+    with emulator_thread(["BTC", "ETH"], env) as port:
         config = tmp_path / "emulator.toml"
         config.write_text(
             (REPO / "config" / "emulator.toml")
@@ -44,16 +47,11 @@ def live_config(tmp_path: Path, journal_url: str) -> Iterator[tuple[Path, dict[s
         yield config, env
 
 
-def hedgebot(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args, "--config", str(config)],
-        cwd=config.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def hedgebot(
+    capfd: pytest.CaptureFixture[str], config: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``hedgebot <args> --config <config>`` in-process, in the config's directory."""
+    return run_cli([*args, "--config", str(config)], capfd, cwd=config.parent, env=env)
 
 
 def read_line_with(process: subprocess.Popen[str], pattern: str, timeout: float = 30) -> str:
@@ -75,7 +73,9 @@ def read_line_with(process: subprocess.Popen[str], pattern: str, timeout: float 
 
 @pytest.mark.slow
 def test_second_instance_exits_3_naming_the_holder_and_a_killed_ones_lease_is_taken_over(
-    live_config: tuple[Path, dict[str, str]], journal_url: str
+    live_config: tuple[Path, dict[str, str]],
+    journal_url: str,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     config, env = live_config
     first = subprocess.Popen(
@@ -91,7 +91,7 @@ def test_second_instance_exits_3_naming_the_holder_and_a_killed_ones_lease_is_ta
         holder = line.split(" held by ")[1].strip()
         assert re.fullmatch(rf"{re.escape(socket.gethostname())}:{first.pid}:[0-9a-f]{{8}}", holder)
 
-        second = hedgebot(config, env, "run")
+        second = hedgebot(capfd, config, env, "run")
         assert second.returncode == 3, (second.stdout, second.stderr)
         assert f"another hedgebot is running {ACCOUNT}" in second.stderr
         assert f"lease held by {holder}" in second.stderr
@@ -99,7 +99,9 @@ def test_second_instance_exits_3_naming_the_holder_and_a_killed_ones_lease_is_ta
         assert "its process is alive" in second.stderr
         assert KEYS["HEDGEBOT_API_SECRET"] not in second.stdout + second.stderr
 
-        placing = hedgebot(config, env, "rebalance", "--yes")  # one-shot placing: refused too
+        placing = hedgebot(
+            capfd, config, env, "rebalance", "--yes"
+        )  # one-shot placing: refused too
         assert placing.returncode == 3 and f"lease held by {holder}" in placing.stderr
 
         first.kill()  # SIGKILL: no clean exit, the lease row stays behind
@@ -116,7 +118,9 @@ def test_second_instance_exits_3_naming_the_holder_and_a_killed_ones_lease_is_ta
             assert info is not None and info.holder == successor.holder
 
 
-def test_a_paper_run_holds_its_session_lease_and_releases_it_on_exit(tmp_path: Path) -> None:
+def test_a_paper_run_holds_its_session_lease_and_releases_it_on_exit(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     """Paper sessions lease ``paper:<session>``: unique, so replays never block each other."""
     database = tmp_path / "journal.sqlite"
     config = tmp_path / "paper.toml"
@@ -126,7 +130,7 @@ def test_a_paper_run_holds_its_session_lease_and_releases_it_on_exit(tmp_path: P
         f"[journal]\nurl = 'sqlite:///{database}'\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
-    done = hedgebot(config, env, "run", "--max-cycles", "2", "--quiet")
+    done = hedgebot(capfd, config, env, "run", "--max-cycles", "2", "--quiet")
     assert done.returncode == 0, done.stderr
     with Journal.open(f"sqlite:///{database}") as journal:
         (venue,) = {r.venue for r in journal.rebalances()}

@@ -1,4 +1,8 @@
-"""The live path from the command line, offline: `hedgebot emulator` + `config/emulator.toml`."""
+"""The live path from the command line, offline: the emulator + `config/emulator.toml`.
+
+The emulator serves from a thread and the commands run in-process (`tests.cli_inprocess`): what a
+process would print, its exit code, what it journals; no process behaviour is at stake here.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.journal.store import Journal
-from tests.emulator_process import emulator_process
+from tests.cli_inprocess import run_cli
+from tests.emulator_process import emulator_thread
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = {"HEDGEBOT_API_KEY": "cli-key", "HEDGEBOT_API_SECRET": "cli-secret-do-not-print"}
@@ -22,7 +26,7 @@ KEYS = {"HEDGEBOT_API_KEY": "cli-key", "HEDGEBOT_API_SECRET": "cli-secret-do-not
 @pytest.fixture()
 def emulator(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}, **KEYS}
-    with emulator_process(["BTC", "ETH"], env) as port:
+    with emulator_thread(["BTC", "ETH"], env) as port:
         shutil.copytree(REPO / "config", tmp_path / "config")
         config = tmp_path / "config" / "emulator.toml"
         config.write_text(
@@ -33,21 +37,22 @@ def emulator(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
         yield tmp_path, env
 
 
-def hedgebot(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args, "--config", "config/emulator.toml"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture()
+def hedgebot(capfd: pytest.CaptureFixture[str]) -> Cli:
+    """Return ``hedgebot(cwd, env, *args)``: the command on `config/emulator.toml`, in-process."""
+
+    def run(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli([*args, "--config", "config/emulator.toml"], capfd, cwd=cwd, env=env)
+
+    return run
 
 
 @pytest.mark.slow
 def test_emulator_config_runs_the_live_path_offline(
-    emulator: tuple[Path, dict[str, str]],
+    emulator: tuple[Path, dict[str, str]], hedgebot: Cli
 ) -> None:
     cwd, env = emulator
     plan = hedgebot(cwd, env, "rebalance", "--dry-run")
@@ -84,7 +89,7 @@ def test_emulator_config_runs_the_live_path_offline(
 
 
 def test_missing_keys_fail_with_the_way_to_provide_them(
-    emulator: tuple[Path, dict[str, str]],
+    emulator: tuple[Path, dict[str, str]], hedgebot: Cli
 ) -> None:
     cwd, env = emulator
     bare = {k: v for k, v in env.items() if not k.startswith("HEDGEBOT_API")}

@@ -5,6 +5,9 @@ its schema dropped and created again (PostgreSQL), and A hangs for a moment (SIG
 started on the same account, finds a fresh journal but is refused (exit 3) by the per-user
 account lock, naming A. A, resumed, notices that its journal is not the one it opened and stops,
 non-zero, with one line and no traceback.
+
+A is a real process (its pid holds the lock, it is stopped and resumed); the emulator serves from
+a thread and B runs in-process (`tests.cli_inprocess`): another pid, the same exit and output.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.journal.urls import database_url
-from tests.emulator_process import emulator_process
+from tests.emulator_process import emulator_thread
 from tests.integration.test_cli_lease import ACCOUNT, KEYS, REPO, hedgebot, read_line_with
 
 GONE = "was deleted or replaced while the bot ran; refusing to go on: restore it or start afresh"
@@ -34,7 +37,7 @@ def live_config(tmp_path: Path, journal_url: str) -> Iterator[tuple[Path, dict[s
     """Start the emulator; return a config on it and the journal, and an env with a lock dir."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}, **KEYS}
     env["HEDGEBOT_LOCK_DIR"] = str(tmp_path / "locks")
-    with emulator_process(["BTC", "ETH"], env) as port:
+    with emulator_thread(["BTC", "ETH"], env) as port:
         config = tmp_path / "emulator.toml"
         config.write_text(
             (REPO / "config" / "emulator.toml")
@@ -77,7 +80,10 @@ def wait(process: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
 
 @pytest.mark.slow
 def test_a_second_bot_on_a_fresh_journal_is_refused_and_the_first_stops(
-    live_config: tuple[Path, dict[str, str]], journal_url: str, tmp_path: Path
+    live_config: tuple[Path, dict[str, str]],
+    journal_url: str,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     config, env = live_config
     first = subprocess.Popen(
@@ -99,7 +105,7 @@ def test_a_second_bot_on_a_fresh_journal_is_refused_and_the_first_stops(
 
         replace_journal(journal_url)
         first.send_signal(signal.SIGSTOP)  # A hangs (or is slow to notice): it keeps its locks
-        second = hedgebot(config, env, "run")
+        second = hedgebot(capfd, config, env, "run")
         assert second.returncode == 3, (second.stdout, second.stderr)
         assert f"another hedgebot is running {ACCOUNT}" in second.stderr
         assert f"its process {holder} holds the account lock {lock}" in second.stderr

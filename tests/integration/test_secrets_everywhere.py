@@ -1,7 +1,9 @@
 """No secret in anything a run prints, logs or writes; everything it writes is private.
 
-Runs the real command line (subprocesses) the way an operator would: the live path against the
-local Binance emulator with keys in the environment, a paper replay, `status`, `report`,
+Runs the command line the way an operator would, in-process (`tests.cli_inprocess`: each command
+with its own environment and a fresh secrets registry, every byte written to stdout and stderr
+captured at the file descriptor level): the live path against the local Binance emulator (served
+from a thread) with keys in the environment, a paper replay, `status`, `report`,
 `journal`, `check-config`, all on a PostgreSQL journal whose URL carries a password, with
 ``--log-json -v``; a config with an API secret pasted into it; a journal that cannot be opened.
 Then every byte of output, every log line, every row of the journal (PostgreSQL) and every file
@@ -15,15 +17,15 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.emulator_process import emulator_process
+from tests.cli_inprocess import run_cli
+from tests.emulator_process import emulator_thread
 from tests.postgres import PostgresServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,16 +35,17 @@ PASTED = "pasted-into-config-Vb6nH3sD"
 PASSWORD = "pg-s3cr3t7"  # short: masked as a whole token only, so nothing else is garbled
 
 
-def run(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture()
+def run(capfd: pytest.CaptureFixture[str]) -> Cli:
+    """Return ``run(cwd, env, *args)``: ``hedgebot <args>`` in-process, output captured."""
+
+    def command(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(args, capfd, cwd=cwd, env=env)
+
+    return command
 
 
 def secrets_in(text: str | bytes) -> list[str]:
@@ -94,11 +97,11 @@ def journal_dump(url: str) -> str:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_no_secret_in_output_logs_journal_or_files(
-    postgres: PostgresServer, tmp_path: Path, environment: dict[str, str]
+    postgres: PostgresServer, tmp_path: Path, environment: dict[str, str], run: Cli
 ) -> None:
     url = password_url(postgres)
     work = tmp_path / "work"
-    with emulator_process(["BTC", "ETH"], environment) as port:
+    with emulator_thread(["BTC", "ETH"], environment) as port:
         shutil.copytree(REPO / "config", work / "config")
         live = work / "config" / "emulator.toml"
         live.write_text(
@@ -117,7 +120,7 @@ def test_no_secret_in_output_logs_journal_or_files(
     paper = ["--config", "config/paper.toml", "--journal", url, "-v", "--log-json"]
     results.append(run(work, environment, "run", "--max-cycles", "3", *paper))
     for result in results:
-        assert result.returncode == 0, [*result.args[3:5], result.stdout, result.stderr]
+        assert result.returncode == 0, [*result.args[:2], result.stdout, result.stderr]
     shown = make_url(url).render_as_string(hide_password=True)
     assert shown in results[1].stdout  # the live run names its journal, password masked
     assert shown in results[-1].stdout  # the paper run too, in its header and its summary
@@ -153,7 +156,7 @@ def test_no_secret_in_output_logs_journal_or_files(
 
 
 def test_sqlite_journal_lease_and_var_files_are_private(
-    tmp_path: Path, environment: dict[str, str]
+    tmp_path: Path, environment: dict[str, str], run: Cli
 ) -> None:
     work = tmp_path / "work"
     shutil.copytree(REPO / "config", work / "config")
