@@ -1,6 +1,7 @@
 """The `hedgebot` command line.
 
-Commands: run, rebalance, status, journal, report, halt, resume, backtest, emulator, check-config.
+Commands: run, rebalance, status, journal, report, halt, resume, backtest, stress, emulator,
+check-config.
 Every failure ends in one line on stderr, ``hedgebot: <what is wrong>; <how to fix it>``, and a
 non-zero exit code (see `bot.core.errors` for the table: 1 nothing done, 2 bad input, 3 lease held,
 4 halted, 5 keys refused, 70 a bug); never a traceback (``-v`` shows one for a bug).
@@ -111,6 +112,28 @@ def _assets(text: str) -> list[str]:
         shown = f"{', '.join(bad)} is not an asset; " if bad else ""
         raise argparse.ArgumentTypeError(f"{shown}write assets like BTC,ETH,ADA")
     return assets
+
+
+def _shock(text: str) -> tuple[str, Decimal]:
+    """Parse ``--shock BTC=-35%`` into (asset, fraction); a price cannot fall 100% or more."""
+    asset, _, move = text.partition("=")
+    asset = asset.strip().upper()
+    move = move.strip()
+    example = "write shocks like BTC=-35% or SOL=+40%"
+    if not _ASSET.match(asset):
+        shown = asset or "no asset"
+        raise argparse.ArgumentTypeError(f"{text!r}: {shown} is not an asset; {example}")
+    try:
+        fraction = Decimal(move.removesuffix("%")) / 100
+    except ArithmeticError:
+        fraction = None
+    if not move.endswith("%") or fraction is None or not fraction.is_finite():
+        raise argparse.ArgumentTypeError(f"{text!r}: the move is not a percentage; {example}")
+    if fraction <= -1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a price cannot fall 100% or more; use e.g. {asset}=-99%"
+        )
+    return asset, fraction
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -225,6 +248,39 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--plots", action="store_true", help="write PNG figures (matplotlib)")
     backtest.add_argument("--quiet", "-q", action="store_true", help="print only the table")
     backtest.set_defaults(handler=start_backtest)
+
+    stress = commands.add_parser(
+        "stress",
+        help="what-if: crash, squeeze, historical crash days, custom shocks on today's hedge",
+        description="Apply price shocks at once to today's holdings and hedge (live, or the paper "
+        "account a paper config opens) and show per asset, per leg and in total: spot and hedge "
+        "P&L, the share of the loss removed, liquidation prices and distances after the move, "
+        "what the margin guard would do, and the margin the legs need to ride the move at full "
+        "size. Scenarios: crash (BTC -30%%, other assets -60%%), squeeze (+40%%), each crash "
+        "window's worst day replayed on today's holdings (needs --data-dir or "
+        "$HEDGEBOT_DATA_DIR), and --shock. The hedge stressed is the open legs; with none open, "
+        "the legs the strategy would open now (entry at today's mark, margin at risk.leverage, "
+        "fees left out), and the output says so.",
+    )
+    stress.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="TOML config file")
+    stress.add_argument(
+        "--data-dir",
+        help="history CSV directory: the crash days, and a paper config's replay (default: "
+        "paper.data_dir, then $HEDGEBOT_DATA_DIR; none = no crash days, simulated paper market)",
+    )
+    stress.add_argument(
+        "--shock",
+        action="append",
+        type=_shock,
+        metavar="ASSET=PCT",
+        help="a custom scenario's move of one asset, e.g. --shock BTC=-35%% --shock SOL=-70%% "
+        "(repeat; assets not named stay)",
+    )
+    stress.add_argument("--json", action="store_true", help="print JSON instead of the tables")
+    stress.add_argument("--plot", metavar="PNG", help="also draw a PNG figure (matplotlib)")
+    stress.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
+    stress.add_argument("--log-json", action="store_true", help="log JSON lines (for collectors)")
+    stress.set_defaults(handler=start_stress)
 
     check = commands.add_parser("check-config", help="validate a config and print it")
     check.add_argument("file", help="TOML config file")
@@ -437,6 +493,16 @@ def start_backtest(args: argparse.Namespace) -> int:
     if args.journal:  # replays journal in memory unless told; a journal named must take them
         _check_journal_writable(config)
     return run_backtest(config, args)
+
+
+def start_stress(args: argparse.Namespace) -> int:
+    """Stress today's holdings and hedge with named, historical and custom shocks."""
+    from bot.cli.commands.stress import run_stress
+
+    config = _config(args)
+    if args.plot:
+        check_writable(Path(args.plot).expanduser(), "--plot", "pass --plot elsewhere")
+    return asyncio.run(run_stress(config, args))
 
 
 def _journal_kill_switch(config: Config, message: str, data: dict[str, Any], done: str) -> None:

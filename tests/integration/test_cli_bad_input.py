@@ -11,6 +11,7 @@ taken by another program, a read-only journal (SIGBUS in earlier versions), a fi
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import socket
@@ -26,7 +27,7 @@ import pytest
 import bot.cli.main
 from bot.cli.main import main
 from bot.journal.store import Journal
-from tests.emulator_process import emulator_process
+from tests.emulator_process import emulator_thread
 
 REPO = Path(__file__).resolve().parents[2]
 JOURNAL = "var/tiny.sqlite"
@@ -56,6 +57,16 @@ url = "sqlite:///{JOURNAL}"
 BAR_MS = 4 * 3600 * 1000
 JAN_2022 = 1_640_995_200_000
 CANDLES = "timestamp_ms,open,high,low,close,volume\n"
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Take away the handlers `main` installs: they write to this test's captured stream."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 # -- what a case prepares (in the working directory) ---------------------------------------------
@@ -196,6 +207,9 @@ CASES: dict[str, Case] = {
     "report, bad date": Case(c("report", "--from", "garbage"), 2, "'garbage' is not a date"),
     "report, impossible date": Case(c("report", "--to", "2022-13-01"), 2, "is not a date"),
     "backtest, bad date": Case(c("backtest", "--to", "yesterday"), 2, "is not a date"),
+    "stress, a shock without %": Case(
+        c("stress", "--shock", "BTC=-35"), 2, "the move is not a percentage"
+    ),
     "emulator, port out of range": Case(("emulator", "--port", "70000"), 2, "1..65535"),
     "emulator, port zero": Case(("emulator", "--port", "0"), 2, "1..65535"),
     "emulator, zero speed": Case(("emulator", "--speed", "0"), 2, "use a positive number"),
@@ -527,7 +541,7 @@ KEYS = {"HEDGEBOT_API_KEY": "bad-input-key", "HEDGEBOT_API_SECRET": "bad-input-s
 @pytest.fixture(scope="module")
 def emulator_port() -> Iterator[int]:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}, **KEYS}
-    with emulator_process(["BTC"], env) as port:
+    with emulator_thread(["BTC"], env) as port:
         yield port
 
 

@@ -31,6 +31,8 @@ DEFERRED = {
     ("bot.cli.main", "bot.cli.commands.report"): "loaded by `report` alone",
     ("bot.cli.main", "bot.cli.commands.run"): "ccxt only for `run`",
     ("bot.cli.main", "bot.cli.commands.status"): "loaded by `status` alone",
+    ("bot.cli.main", "bot.cli.commands.stress"): "ccxt and the market data only for `stress`",
+    ("bot.cli.commands.stress", "bot.reporting.stress_plot"): "matplotlib only with --plot",
     ("bot.cli.main", "bot.emulator.standalone"): "aiohttp only for `emulator`",
     ("bot.cli.main", "bot.emulator.bybit.standalone"): "aiohttp only for `emulator`",
     ("bot.cli.main", "bot.settings.secrets"): "read by the commands that need keys",
