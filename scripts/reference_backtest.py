@@ -3,7 +3,9 @@
 The set-up (`SETUP`): five holdings with perps of their own, collateral in the futures wallet, a
 static hedge ratio h = 0.4 reset once a day: at each cycle every leg's short is brought to
 h × the holding's spot value, counted at the perp's mark price, in whole lots (rounded down, no
-deadband); a sell below the venue's minimum notional is skipped. Orders fill at the perp's last
+deadband); a sell below the venue's minimum notional is skipped. Lots and minimum notionals are
+Binance's published ones from the bundled snapshot (bot/data/contract_specs.json, read here as
+plain JSON), else a step scaled to the price and 5 USDT. Orders fill at the perp's last
 close moved by the slippage and pay the taker fee on their notional; each funding event pays
 −position × mark × rate at the mark of the last perp bar closed by then. The first cycle is at
 the first 4h close after the start, then every UTC midnight up to the end.
@@ -18,6 +20,7 @@ no part of hedgebot's engine, venue or journal; `run_reference` returns the head
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,8 +40,7 @@ Ints = npt.NDArray[np.int64]
 HOUR_MS = 3_600_000
 BAR_MS = 4 * HOUR_MS
 DAY_MS = 24 * HOUR_MS
-MIN_NOTIONAL = {"BTC": 100.0, "ETH": 20.0}
-"""Binance USDⓈ-M minimum order notionals that differ from the usual 5 USDT."""
+SPECS = Path(__file__).resolve().parents[1] / "bot" / "data" / "contract_specs.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +122,21 @@ def _last_at(times: Ints, values: Floats, at: Ints) -> Floats:
     return values[np.searchsorted(times, at, side="right") - 1]
 
 
-def _lot(price: float) -> float:
-    """Return the amount step of a perp priced ``price`` (Binance-like, scaled to the price)."""
-    return 10.0 ** -min(max(math.floor(math.log10(price)), 0), 3)
+@cache
+def _published() -> dict[str, dict[str, str]]:
+    """Return Binance's published perp rules by symbol, from the bundled snapshot."""
+    symbols: dict[str, dict[str, str]] = json.loads(SPECS.read_text())["venues"]["binance"][
+        "symbols"
+    ]
+    return symbols
+
+
+def _rules(asset: str, price: float) -> tuple[float, float]:
+    """Return the amount step and minimum notional of ``asset``'s perp, first priced ``price``."""
+    rules = _published().get(f"{asset}USDT")
+    if rules is not None:
+        return float(rules["step_size"]), float(rules["min_notional"])
+    return 10.0 ** -min(max(math.floor(math.log10(price)), 0), 3), 5.0
 
 
 def cycle_times(start: datetime, end: datetime) -> Ints:
@@ -161,7 +175,7 @@ def _leg(data_dir: Path, asset: str, amount: float, times: Ints, setup: Setup) -
         mark[same] = marks[1][where[same]]
     spot_value = amount * _last_at(*spot, times)
     mark_at, last_at = _last_at(close_ms, mark, times), _last_at(close_ms, last, times)
-    step = _lot(float(last_at[0]))
+    step, min_notional = _rules(asset, float(last_at[0]))
     slip = setup.slippage_bps / 10_000
     position = cash = fee_total = 0.0
     positions, cash_after, fees = np.zeros(len(times)), np.zeros(len(times)), np.zeros(len(times))
@@ -172,7 +186,7 @@ def _leg(data_dir: Path, asset: str, amount: float, times: Ints, setup: Setup) -
         sell = gap > 0
         if not sell:
             contracts = min(contracts, -position)
-        minimum = MIN_NOTIONAL.get(asset, 5.0) if sell else 0.0
+        minimum = min_notional if sell else 0.0
         if contracts >= step and contracts * mark_at[k] >= minimum:
             fill = last_at[k] * (1 - slip if sell else 1 + slip)
             position += -contracts if sell else contracts

@@ -204,7 +204,9 @@ async def _replay(
             RunMode.PAPER,
             kill_switch=kill_switch,
         )
-        await engine.run(asyncio.Event(), setup.end, record)
+        await engine.run(
+            asyncio.Event(), setup.end, record, recheck_seconds=setup.venue.bar_seconds
+        )
         await setup.venue.close()
         totals = journal.totals(venue=venue)
         guard_actions = len(journal.events(kind="margin_guard", venue=venue))

@@ -19,7 +19,7 @@ from bot.emulator.errors import BinanceError
 from bot.emulator.params import Params, integer, limit, required
 from bot.market.history import timeframe_ms
 from bot.market.series import Bar, BarSeries
-from bot.sim.paper import paper_market
+from bot.sim.contracts import generated_market
 
 DAY_MS = 86_400_000
 
@@ -226,4 +226,4 @@ class FuturesMarketData:
 
 def spot_tick(asset: str, series: BarSeries) -> Decimal:
     """Return a Binance-like price tick for a spot pair, scaled to its first close."""
-    return paper_market(asset, series.bars[0].close).price_tick if series.bars else Decimal(1)
+    return generated_market(asset, series.bars[0].close).price_tick if series.bars else Decimal(1)

@@ -131,8 +131,12 @@ def standalone_venue(
     holdings: Mapping[str, Decimal] | None,
     taker_fee: Decimal,
     slippage_bps: Decimal,
+    contracts: str = "binance",
 ) -> tuple[PaperVenue, datetime]:
-    """Return the paper account an emulator serves, and the replay time it starts at."""
+    """Return the paper account an emulator serves, and the replay time it starts at.
+
+    Its perps follow the order rules the venue ``contracts`` published (`bot.sim.contracts`).
+    """
     data = _market(data_dir, assets)
     first_ms, last_ms = data.common_range_ms(assets)
     start = min(from_ms(first_ms) + WARMUP, from_ms(last_ms))
@@ -143,6 +147,7 @@ def standalone_venue(
         collateral,
         taker_fee,
         slippage_bps,
+        contracts=contracts,
     )
     return venue, start
 

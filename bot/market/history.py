@@ -105,11 +105,14 @@ def load_history(
     end_ms: int | None = None,
     quote: str = "USDT",
     warmup_bars: int = 0,
+    spot_history_bars: int = 0,
 ) -> MarketData:
     """Load spot, perp, mark candles and funding of ``assets`` from ``data_dir``.
 
     Keep candles whose whole period lies in ``[start_ms - warmup_bars * tf, end_ms]`` and funding
-    events inside the same window. Spot candles are required; perp, mark and funding are optional.
+    events inside the same window; spot candles reach back ``max(warmup_bars,
+    spot_history_bars)`` bars (history for the closes read before the start, none of it required).
+    Spot candles are required; perp, mark and funding are optional.
     """
     tf_ms = timeframe_ms(timeframe)
     if warmup_bars < 0:
@@ -121,6 +124,7 @@ def load_history(
             f"market history directory {data_dir} does not exist; pass an existing one"
         )
     lo = -_NO_END if start_ms is None else start_ms - warmup_bars * tf_ms
+    spot_lo = lo if start_ms is None else min(lo, start_ms - spot_history_bars * tf_ms)
     hi = _NO_END if end_ms is None else end_ms
 
     spot: dict[str, BarSeries] = {}
@@ -129,7 +133,7 @@ def load_history(
     funding: dict[str, FundingSeries] = {}
     for asset in assets:
         symbol = f"{asset}{quote}"
-        bars = _load_candles(data_dir, f"binance_spot_{symbol}", timeframe, lo, hi)
+        bars = _load_candles(data_dir, f"binance_spot_{symbol}", timeframe, spot_lo, hi)
         if bars is None:
             names = (f"binance_spot_{symbol}_{tf}.csv" for tf in _source_timeframes(timeframe))
             looked_for = ", ".join(names)

@@ -19,10 +19,12 @@ from bot.sim.paper import PaperVenue
 from strategies.base import Strategy, StrategyNeeds
 from strategies.baskets import LegWeight, Universe, history_bars, possible_leg_assets
 from strategies.registry import create_strategy
+from strategies.units import FINEST_BAR_SECONDS
 
 log = logging.getLogger(__name__)
 
 SIMULATED_START = datetime(2024, 1, 1, tzinfo=UTC)
+DAY_MS = 86_400_000
 REPLAY_TIMEFRAME = "4h"
 
 
@@ -36,7 +38,8 @@ class PaperSetup:
     start: datetime
     end: datetime
     notes: tuple[str, ...] = ()
-    """What the replay left out: optional assets without (enough) history."""
+    """What the replay left out (optional assets without enough history), and why it starts
+    later than asked when it does."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,7 @@ class MarketAssets:
     legs: frozenset[str]
     """Every perp the baskets may hedge a holding with."""
     warmup_bars: int
-    """Closes the strategy and the baskets' estimates need at the first cycle."""
+    """Replay bars of closes the strategy and the baskets' estimates need at the first cycle."""
 
     @property
     def assets(self) -> list[str]:
@@ -91,8 +94,9 @@ def market_assets(
     proxy basket (``[hedge.baskets]``) may pick for a holding without a usable perp, and the
     strategy's ``needs.history_assets`` (e.g. a volatility ``reference`` not held); only those in
     ``available`` (assets with spot history; None = any, as in the simulated market) are kept.
-    ``perps`` are the assets with perp history (None = all). The warmup covers the strategy's
-    ``needs.history_bars`` and the baskets' lookback when they estimate correlations or betas.
+    ``perps`` are the assets with perp history (None = all). The warmup, in replay bars, covers
+    the span of the strategy's ``needs.history_bars`` (sized for the finest bar,
+    `FINEST_BAR_SECONDS`) and the baskets' lookback when they estimate correlations or betas.
     """
     holdings = _holdings(config)
     proxy_legs = {leg.asset for legs in config.hedge.proxies.values() for leg in legs}
@@ -102,7 +106,7 @@ def market_assets(
     needs = strategy.needs if strategy is not None else StrategyNeeds()
     wanted = (legs | set(needs.history_assets)) - set(required)
     optional = sorted(a for a in wanted if available is None or a in available)
-    bars = max(needs.history_bars, history_bars(holdings, universe))
+    bars = max(replay_bars(needs.history_bars), history_bars(holdings, universe))
     return MarketAssets(
         tuple(required),
         tuple(optional),
@@ -110,6 +114,19 @@ def market_assets(
         frozenset(legs),
         bars,
     )
+
+
+def replay_bars(finest_bars: int) -> int:
+    """Return the replay bars that span ``finest_bars`` bars of `FINEST_BAR_SECONDS`."""
+    bar_seconds = timeframe_ms(REPLAY_TIMEFRAME) // 1000
+    return -(-finest_bars * FINEST_BAR_SECONDS // bar_seconds)
+
+
+def jump_history_bars(config: Config) -> int:
+    """Return the replay bars of spot closes the margin guard's jump policy reads (0: fixed)."""
+    if config.risk.margin_policy != "jumps":
+        return 0
+    return config.risk.jump_lookback_seconds * 1000 // timeframe_ms(REPLAY_TIMEFRAME)
 
 
 def build_strategy(config: Config) -> Strategy:
@@ -137,8 +154,11 @@ def build_paper(
     """Load history (or simulate a market) and open a paper account at the replay start.
 
     The market holds `market_assets`: a missing holding or proxy leg is an error, a missing
-    optional asset is left out with a note. The replay starts once ``warmup_bars`` closes lie
-    behind it, and at least what ``strategy`` and the baskets need.
+    optional asset is left out with a note. The replay starts at ``paper.start`` once
+    ``warmup_bars`` replay bars of spot closes lie behind it (and at least what ``strategy`` and
+    the baskets need); a holding whose spot history or perp begins too late for that moves the
+    start, and a note names it (`_replay_start`). Real spot history also reaches back over the
+    jump policy's lookback (`jump_history_bars`) where the data has it, without moving the start.
     """
     _check_interval(config)
     paper = config.paper
@@ -161,6 +181,7 @@ def build_paper(
             assets, to_ms(start), paper.simulated_bars + warmup_bars, REPLAY_TIMEFRAME, paper.seed
         )
         first = to_ms(start) + (warmup_bars + 1) * bar_ms
+        late = None
     else:
         data = load_history(
             directory,
@@ -169,12 +190,12 @@ def build_paper(
             start_ms=to_ms(paper.start) if paper.start else None,
             end_ms=to_ms(paper.end) if paper.end else None,
             warmup_bars=warmup_bars,
+            spot_history_bars=jump_history_bars(config),
         )
         _check_perps_cover(data, required, directory, config)
-        first, _ = _common_range(data, required, directory, config)
-        first += warmup_bars * bar_ms
-        if paper.start is not None:
-            first = max(first, to_ms(paper.start))
+        _common_range(data, required, directory, config)
+        asked = to_ms(paper.start) if paper.start is not None else None
+        first, late = _replay_start(data, required, warmup_bars, asked)
     _, last = _common_range(data, required, directory, config)
     if paper.end is not None:
         last = min(last, to_ms(paper.end))
@@ -185,6 +206,8 @@ def build_paper(
             f"(data covers {from_ms(first):%F} → {from_ms(last):%F})"
         )
     notes = _drop_unusable_perps(data, plan, first, last)
+    if late is not None:
+        notes.insert(0, late)
     if plan.skipped:
         notes.insert(0, f"no history of {', '.join(plan.skipped)} in {directory}: left out")
     clock = ReplayClock(from_ms(first), speed)
@@ -200,6 +223,42 @@ def build_paper(
         name,
     )
     return PaperSetup(venue, clock, data, from_ms(first), from_ms(last), tuple(notes))
+
+
+def _replay_start(
+    data: MarketData, assets: Sequence[str], warmup_bars: int, asked_ms: int | None
+) -> tuple[int, str | None]:
+    """Return the first cycle's time, and a note when it is later than asked and why.
+
+    The first cycle comes one replay bar after ``asked_ms`` (its first close), once each asset's
+    spot history holds ``warmup_bars`` closes before it, and once each asset's perp trades (the
+    hedge needs its price); perps need no warm-up. With nothing asked, the data's start is asked.
+    """
+    bar_ms = data.timeframe_ms
+    limits: list[tuple[int, str]] = []
+    for asset in assets:
+        spot = data.spot.get(asset)
+        if spot is not None and spot.first_close_ms is not None:
+            begins = from_ms(spot.first_close_ms - bar_ms)
+            why = f"the spot history of {asset} begins {begins:%F %R}"
+            if warmup_bars:
+                days = warmup_bars * bar_ms / DAY_MS
+                why += f" and the strategy needs {warmup_bars} bars ({days:.1f} days) of it first"
+            limits.append((spot.first_close_ms + warmup_bars * bar_ms, why))
+        perp = data.perp.get(asset)
+        if perp is not None and perp.first_close_ms is not None:
+            trades = from_ms(perp.first_close_ms)
+            why = f"{asset} can be hedged from {trades:%F %R}, when its perp first trades"
+            limits.append((perp.first_close_ms, why))
+    first, why = max(limits, key=lambda limit: limit[0])
+    if asked_ms is None:
+        return first, None
+    natural = -(-asked_ms // bar_ms) * bar_ms + bar_ms  # the first bar close after the ask
+    if first <= natural:
+        return natural, None
+    first = -(-first // bar_ms) * bar_ms
+    asked = from_ms(asked_ms)
+    return first, f"replay starts {from_ms(first):%F %R}, not {asked:%F} as asked: {why}"
 
 
 def _common_range(

@@ -20,6 +20,9 @@ from bot.emulator.server import BinanceEmulator
 from tests.emulator.conftest import BTC, KEY, SECRET, open_short
 from tests.emulator_clients import make_binance_clients, point_at
 
+ADA = "ADA/USDT:USDT"
+"""Lots of 1 ADA: one is worth well under Binance's 5 USDT minimum notional."""
+
 
 async def make_client(emulator: BinanceEmulator, key: str = KEY, secret: str = SECRET) -> Any:
     futures, spot = make_binance_clients(emulator.base_url, key, secret, enable_rate_limit=False)
@@ -38,7 +41,7 @@ async def test_margin_insufficient_is_insufficient_funds(futures: Any) -> None:
 async def test_min_notional_is_invalid_order(futures: Any, emulator: BinanceEmulator) -> None:
     await futures.load_markets()
     with pytest.raises(InvalidOrder, match="-4164"):
-        await futures.create_order(BTC, "market", "sell", 0.001, None)
+        await futures.create_order(ADA, "market", "sell", 1, None)
     assert emulator.venue.exchange.trades == []
 
 
@@ -112,7 +115,7 @@ async def test_plain_ccxt_on_a_local_host_loses_the_mapping(emulator: BinanceEmu
     try:
         await client.load_markets()
         with pytest.raises(ExchangeError) as caught:
-            await client.create_order(BTC, "market", "sell", 0.001, None)
+            await client.create_order(ADA, "market", "sell", 1, None)
         assert type(caught.value) is ExchangeError  # -4164, but not InvalidOrder off Binance's host
     finally:
         await client.close()

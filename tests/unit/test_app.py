@@ -8,7 +8,13 @@ import pytest
 
 from bot.cli.commands.run import describe_strategy
 from bot.settings.config import Config, parse_config
-from bot.sim.paper_account import build_paper, build_strategy, market_assets, open_paper
+from bot.sim.paper_account import (
+    build_paper,
+    build_strategy,
+    market_assets,
+    open_paper,
+    replay_bars,
+)
 from strategies.baskets import DEFAULT_CANDIDATES
 from tests.conftest import paper_config_dict
 
@@ -93,7 +99,7 @@ def test_strategy_history_assets_are_optional_and_their_bars_are_warmed_up() -> 
     found = market_assets(regime, strategy, {"ETH", "BTC"}, {"ETH"})
     assert found.required == ("ETH",)
     assert found.optional == ("BTC",)
-    assert found.warmup_bars == strategy.needs.history_bars
+    assert found.warmup_bars == replay_bars(strategy.needs.history_bars)  # 1h-sized, in 4h bars
 
     absent = market_assets(regime, strategy, {"ETH"}, {"ETH"})
     assert absent.optional == ()
@@ -123,10 +129,9 @@ def test_simulated_paper_replays_history_assets_without_their_perps() -> None:
     assert setup.venue.name.startswith("paper:")
     assert sorted(setup.data.spot) == ["BTC", "ETH"]
     assert sorted(setup.data.perp) == ["ETH"]  # BTC is measured, never traded
-    bars = strategy.needs.history_bars
-    assert len(setup.data.spot["BTC"].closes_until(int(setup.start.timestamp() * 1000), bars)) == (
-        bars
-    )
+    bars = strategy.needs.history_bars  # sized for 1h bars: the window is 7 bars of 4h
+    start_ms = int(setup.start.timestamp() * 1000)
+    assert len(setup.data.spot["BTC"].closes_until(start_ms, bars)) > replay_bars(bars) == 7
     assert setup.notes == ()
 
 

@@ -195,5 +195,7 @@ def test_a_replay_in_memory_equals_one_journaled_in_sqlite(tmp_path: Path) -> No
     assert in_memory.unreconciled == in_sqlite.unreconciled == 0
     assert in_memory.guard_actions == in_sqlite.guard_actions
     totals = in_memory.totals
-    assert (totals.orders, totals.fills, totals.funding_payments) == (46, 46, 88)
-    assert totals.realized_pnl.quantize(Decimal("0.01")) == Decimal("-44.37")
+    # The regime's 14d warm-up is 85 bars of 4h (not 337), so the 90 replayed bars of the seeded
+    # market are others; BTC and ETH trade down to Binance's published 5 USDT minimum notional.
+    assert (totals.orders, totals.fills, totals.funding_payments) == (41, 41, 88)
+    assert totals.realized_pnl.quantize(Decimal("0.01")) == Decimal("-286.09")

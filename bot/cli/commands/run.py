@@ -244,7 +244,9 @@ async def _run_paper(
             ):
                 print(progress_line(report), flush=True)
 
-        cycles = await engine.run(stop, setup.end, progress, args.max_cycles)
+        cycles = await engine.run(
+            stop, setup.end, progress, args.max_cycles, recheck_seconds=setup.venue.bar_seconds
+        )
         lease.check()
         if tally.first is not None and tally.last is not None:
             print(summary(config, setup, journal, tally.first, tally.last, cycles))

@@ -42,7 +42,7 @@ async def run_bybit_standalone(
     `ConfigError` (`bot.emulator.standalone.listen`).
     """
     venue, start = standalone_venue(
-        data_dir, assets, speed, collateral, holdings, taker_fee, slippage_bps
+        data_dir, assets, speed, collateral, holdings, taker_fee, slippage_bps, "bybit"
     )
     # A restarted emulator never reissues an id a journal holds from an earlier run.
     emulator = BybitEmulator(venue, api_key, api_secret, id_base=restart_id_base())
