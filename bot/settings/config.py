@@ -165,6 +165,17 @@ class RiskConfig(_Model):
     """Distance that a margin top-up (or a cut) restores."""
     liquidation_critical: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.10")
     """Below this distance, with no collateral left to add, cut the hedge."""
+    margin_policy: Literal["jumps", "fixed"] = "jumps"
+    """``jumps``: keep each short at least ``jump_safety ×`` its asset's largest rise over one
+    interval or one day in ``jump_lookback`` from liquidation (never less than
+    ``liquidation_warning``), funded from free collateral; ``fixed``: the three levels alone."""
+    jump_lookback: DurationText = "1095d"
+    """Spot history the jump policy reads, at most once a day per asset (an exchange may give
+    fewer candles: Binance and Bybit 1,000 per request, ~166 days of 4h bars)."""
+    jump_safety: Annotated[Decimal, Field(ge=1, le=5)] = Decimal("1.5")
+    """Multiple of the largest close-to-close rise a short must stand (a bar's high adds ~1.5×)."""
+    jump_distance_cap: Annotated[Decimal, Field(gt=0, le=3)] = Decimal("1.5")
+    """The most distance the jump policy asks for (1.5 = 150%, margin ~2.5× the notional)."""
     kill_switch_file: str = "var/hedgebot.halt"
     """While this file exists no order is placed (the loop keeps observing and recording)."""
     max_basis: Annotated[Decimal, Field(gt=0, le=Decimal("0.5"))] = Decimal("0.05")
@@ -196,6 +207,20 @@ class RiskConfig(_Model):
                 f"({self.liquidation_warning}) < liquidation_target ({self.liquidation_target})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _jump_cap_above_warning(self) -> RiskConfig:
+        if self.jump_distance_cap < self.liquidation_warning:
+            raise ValueError(
+                f"jump_distance_cap: {self.jump_distance_cap} is below liquidation_warning "
+                f"({self.liquidation_warning}); the jump policy never asks less than the warning"
+            )
+        return self
+
+    @property
+    def jump_lookback_seconds(self) -> int:
+        """Return the jump policy's lookback in seconds."""
+        return parse_duration(self.jump_lookback)
 
     @property
     def max_price_age_seconds(self) -> int:

@@ -54,7 +54,7 @@ async def _rebalance(config: Config, args: argparse.Namespace, session: Session)
         plan = await engine.cycle(dry_run=True)
         print(holdings_table(plan))
         print(f"\nstrategy: {plan.reason}")
-        for note in plan.notes:
+        for note in [*plan.notes, *await engine.legs.policy_notes(plan.observation)]:
             print(f"note: {note}")
         print()
         print(plan_table(plan))

@@ -12,6 +12,7 @@ from bot.cli.commands.report import yearly_cost
 from bot.cli.session import open_session
 from bot.core.domain import PositionSide
 from bot.core.errors import ConfigError, HedgebotError, NothingToShow
+from bot.journal.records import EventRecord
 from bot.journal.store import Journal
 from bot.margin.binance import liquidation_distance
 from bot.reporting.display import money, percent, signed, table
@@ -153,6 +154,8 @@ def show_status(journal: Journal, venue: str | None, ranks: AdlRanks | None = No
             for asset, h in holdings.items()
         ]
         lines += ["", table(["asset", "amount", "price", "value"], rows)]
+    policy = journal.events(1, kind="margin_policy", venue=venue)
+    required = {leg["symbol"]: leg["required"] for leg in policy[-1].data["legs"]} if policy else {}
     rows = []
     for snap in journal.latest_snapshots(venue):
         short = -snap.contracts * snap.mark_price
@@ -169,6 +172,7 @@ def show_status(journal: Journal, venue: str | None, ranks: AdlRanks | None = No
                 percent(ratio),
                 money(snap.liquidation_price, 4),
                 percent(distance),
+                percent(Decimal(required[snap.symbol])) if snap.symbol in required else "-",
                 money(snap.isolated_margin),
                 f"{snap.leverage}x",
                 ranks.cell(snap.symbol) if ranks is not None else "unknown",
@@ -183,11 +187,12 @@ def show_status(journal: Journal, venue: str | None, ranks: AdlRanks | None = No
         "hedge ratio",
         "liq. price",
         "liq. distance",
+        "required",
         "margin",
         "lev",
         "ADL rank",
     ]
-    lines += ["", table(headers, rows), *_rank_notes(ranks)]
+    lines += ["", table(headers, rows), *_rank_notes(ranks), *policy_lines(policy)]
     totals = journal.totals(venue=venue)
     lines += [
         "",
@@ -206,6 +211,26 @@ def show_status(journal: Journal, venue: str | None, ranks: AdlRanks | None = No
             f"hedge net {signed(cost.total.net)} — `hedgebot report` for the breakdown"
         )
     return "\n".join(lines)
+
+
+def policy_lines(events: Sequence[EventRecord]) -> list[str]:
+    """Return the lines on the margin guard's jump policy from its latest journaled event.
+
+    Each short's required distance (the ``required`` column), where it comes from, and whether
+    the free collateral reaches it; a leg it cannot reach is marked ``!``.
+    """
+    if not events:
+        return []
+    event = events[-1]
+    free = money(Decimal(event.data["collateral"]))
+    lines = [
+        "",
+        f"margin policy: jump history, as of {event.time:%Y-%m-%d %H:%M} UTC "
+        f"({free} collateral free)",
+    ]
+    for leg in event.data["legs"]:
+        lines.append(f"{'  ' if leg['reachable'] else '! '}{leg['note']}")
+    return lines
 
 
 def _rank_notes(ranks: AdlRanks | None) -> list[str]:
