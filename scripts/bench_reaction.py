@@ -330,6 +330,11 @@ def report(results: list[ExchangeResult]) -> None:
             print(line)
         for line in steady_row(r.exchange, "off", r.steady_off):
             print(line)
+    print(
+        "streams on: funding is read only in an interval a funding time passed (the mark stream "
+        "announces the next one): +1 request then (Binance income, Bybit execution list), every "
+        "other 4h interval at 8h funding; none in windows this short"
+    )
     binance = [r for r in results if r.exchange == "binanceusdm"]
     if binance:
         per_4h = 4 * 3600 / KEEPALIVE_SECONDS

@@ -75,6 +75,14 @@ class Holding:
 
 
 @dataclass(frozen=True, slots=True)
+class Wallets:
+    """The spot balances (the insured portfolio) and the futures wallet's free collateral."""
+
+    holdings: tuple[Holding, ...]
+    collateral: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
     """Latest price of one instrument; ``timestamp`` is when the venue saw it."""
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from bot.core.clock import Clock
+from bot.core.clock import Clock, from_ms
 from bot.core.domain import ZERO, HedgeTarget, Position
 from bot.core.errors import AuthError, HedgebotError
 from bot.core.planner import LegAction, LegPlan, client_order_id
@@ -118,6 +118,8 @@ class Engine:
         self.needs_recheck = False
         """True when the last cycle left something to look at again soon (see RECHECK_SECONDS)."""
         self.positions: dict[str, Position] = {}
+        self._next_funding: datetime | None = None
+        """No funding is paid before this (streamed at the last funding read); None: read."""
         """The legs as the last cycle left them (read after acting), liquidation prices too."""
 
     async def observe(self) -> Observation:
@@ -135,15 +137,36 @@ class Engine:
         """Decide on ``seen`` (see `Decider.decide`)."""
         return self.decider.decide(rebalance_id, seen, turnover_used, resting, blocked)
 
-    async def sync_journal(self) -> tuple[int, int]:
-        """Journal fills and funding the venue reports since the last journaled ones."""
+    async def sync_journal(self, *, funding_due: bool = False) -> tuple[int, int]:
+        """Journal fills and funding the venue reports since the last journaled ones.
+
+        Funding is read unless the streams announced, at the last read, a next funding time
+        of every held leg that has not come yet (``funding_due`` reads it anyway).
+        """
         venue = self.venue.name
         if self._traded is None:  # a new process: every symbol we ever traded may have news
             self._traded = self.journal.traded_symbols(venue)
         symbols = sorted(set(self.observer.markets) | self._traded)
         fills = await self.venue.fetch_fills(symbols, self.journal.last_fill_times(venue))
+        new_fills = self.journal.record_fills(fills)
+        skip_until = None if funding_due else self._next_funding
+        if skip_until is not None and self.clock.now() < skip_until:
+            return new_fills, 0
+        announced = self._announced_funding()
         funding = await self.venue.fetch_funding(self.journal.last_funding_time(venue))
-        return self.journal.record_fills(fills), self.journal.record_funding(funding)
+        self._next_funding = announced
+        return new_fills, self.journal.record_funding(funding)
+
+    def _announced_funding(self) -> datetime | None:
+        """Return the earliest next funding time the streams announce for the held legs.
+
+        None (read every cycle) without streams, without legs, or when a leg has no fresh one.
+        """
+        streamed = self.observer.stream_prices() if self.observer.stream_prices else {}
+        times = [streamed[s].next_funding_ms if s in streamed else None for s in self.positions]
+        if not times or None in times:
+            return None
+        return from_ms(min(t for t in times if t is not None))
 
     # -- ids -------------------------------------------------------------------------------
     def slot_id(self, now: datetime) -> str:
@@ -370,9 +393,10 @@ class Engine:
             report.reason,
         )
         if snapshot:
-            after = await self._snapshot(report.rebalance_id, report.targets, report.observation)
-            # Fills journaled from now on were not in this snapshot (``since`` is inclusive).
-            self.watch.after_cycle(after, self.clock.now() + timedelta(microseconds=1))
+            after, since = await self._snapshot(
+                report.rebalance_id, report.targets, report.observation
+            )
+            self.watch.after_cycle(after, since)
         return report
 
     def _record(self, report: CycleReport, decision: HedgeDecision | None) -> None:
@@ -400,12 +424,23 @@ class Engine:
 
     async def _snapshot(
         self, rebalance_id: str, targets: Sequence[HedgeTarget], seen: Observation
-    ) -> dict[str, Decimal]:
-        """Journal each leg's position after acting; return signed contracts per symbol."""
+    ) -> tuple[dict[str, Decimal], datetime]:
+        """Journal each leg's position after acting.
+
+        Return signed contracts per symbol, and the time from which a journaled fill is news to
+        them. When the cycle sent nothing since ``seen``'s positions were read, that read is
+        still the account as we left it: it is the snapshot, and fills from its time on are news.
+        """
         symbols = sorted({t.symbol for t in targets} | set(seen.positions))
+        read = seen.positions_read
+        if read is not None and read[1] == self.venue.writes:
+            positions, since = dict(seen.positions), read[0]
+        else:
+            since = self.clock.now()
+            positions = await self.venue.fetch_positions(symbols) if symbols else {}
+        since += timedelta(microseconds=1)  # ``since`` is inclusive: the read saw what was then
         if not symbols:
-            return {}
-        positions = await self.venue.fetch_positions(symbols)
+            return {}, since
         self.positions = dict(positions)
         leverage = self.config.risk.leverage
         self.journal.record_snapshots(
@@ -420,7 +455,7 @@ class Engine:
                 leverage,
             )
         )
-        return {s: p.signed_contracts for s, p in positions.items()}
+        return {s: p.signed_contracts for s, p in positions.items()}, since
 
     # -- the loop --------------------------------------------------------------------------
     async def run(
@@ -430,8 +465,13 @@ class Engine:
         on_cycle: Callable[[CycleReport], Awaitable[None] | None] | None = None,
         max_cycles: int | None = None,
         reactor: Reactor | None = None,
+        recheck_seconds: float = RECHECK_SECONDS,
     ) -> int:
         """Repeat `cycle` every interval until stopped, past ``until`` or after ``max_cycles``.
+
+        A cycle that left something unsettled (an order in flight, a doubt, stale prices) is
+        followed by another after ``recheck_seconds``; a replay passes its bar length, since
+        nothing it reads changes sooner.
 
         With a ``reactor`` (the exchange's streams), a cycle also runs as soon as it asks for
         one, and the loop waits at most its poll period while the streams are down.
@@ -439,7 +479,7 @@ class Engine:
         cycles = 0
         interval = self.config.interval_seconds
         failures = 0
-        self.observer.stream_marks = reactor.fresh_marks if reactor is not None else None
+        self.observer.stream_prices = reactor.fresh_prices if reactor is not None else None
         while not stop.is_set() and (until is None or self.clock.now() <= until):
             if reactor is not None:
                 reactor.cycle_started()
@@ -461,6 +501,7 @@ class Engine:
                 continue
             failures = 0
             if reactor is not None:
+                reactor.watch(self.observer.markets)
                 reactor.cycle_finished(self.positions, self.needs_recheck)
             cycles += 1
             if on_cycle is not None:
@@ -472,13 +513,13 @@ class Engine:
             next_slot = rebalance_slot(self.clock.now(), interval) + timedelta(seconds=interval)
             wait = (next_slot - self.clock.now()).total_seconds()
             if self.needs_recheck:  # an order in flight or a doubt: look again soon
-                wait = min(wait, RECHECK_SECONDS)
+                wait = min(wait, recheck_seconds)
             if reactor is None:
                 await self._sleep(wait, stop)
             elif await self._sleep(reactor.longest_wait(wait), stop, reactor.woken()):
                 log.info("reacting to the streams: %s", "; ".join(await reactor.settle()))
         try:
-            await self.sync_journal()
+            await self.sync_journal(funding_due=True)
         except HedgebotError as error:
             log.error("final journal sync failed: %s", error)
         return cycles

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from bot.core.clock import Clock
+from bot.core.clock import Clock, from_ms
 from bot.core.domain import Market, Position, Quote, base_of, perp_symbol, spot_symbol
 from bot.core.limits import stale_quotes
 from bot.settings.config import Config
 from bot.venue.base import Venue
+from bot.venue.streams import MarkEvent
 from strategies.base import HoldingView, StrategyNeeds
 from strategies.baskets import (
     BasketRules,
@@ -42,6 +43,8 @@ class Observation:
     """Perp asset -> 24h quote volume, from the perps' quotes that carry one."""
     funding_rates: Mapping[str, Decimal] = field(default_factory=dict)
     """Perp symbol -> current funding rate, fetched only for strategies that use it."""
+    positions_read: tuple[datetime, int] | None = None
+    """When ``positions`` were asked for, and the venue's `Venue.writes` count then."""
 
 
 def with_position_marks(
@@ -88,7 +91,7 @@ class Observer:
         }
         self.baskets: BasketRules = config.hedge.baskets.rules(venue.bar_seconds)
         """Basket rules, their lookbacks counted in the venue's history bars."""
-        self.stream_marks: Callable[[], Mapping[str, Decimal]] | None = None
+        self.stream_prices: Callable[[], Mapping[str, MarkEvent]] | None = None
         """Fresh marks from the exchange's streams (set by `Engine.run` with a reactor)."""
 
     def _marked(
@@ -99,30 +102,58 @@ class Observer:
         Streamed first (REST may lag a squeeze), else the ticker's own, else its position read's.
         """
         marked = with_position_marks(quotes, positions)
-        streamed = self.stream_marks() if self.stream_marks is not None else {}
-        for symbol, mark in streamed.items():
+        for symbol, event in self._streamed().items():
             if symbol in marked:
-                marked[symbol] = replace(marked[symbol], mark=mark)
+                marked[symbol] = replace(marked[symbol], mark=event.mark)
         return marked
+
+    def _streamed(self) -> Mapping[str, MarkEvent]:
+        return self.stream_prices() if self.stream_prices is not None else {}
+
+    def streamed_quotes(self, symbols: Sequence[str]) -> dict[str, Quote] | None:
+        """Return quotes of ``symbols`` from the streams alone; None unless they price them all.
+
+        A perp is priced by its streamed mark; a spot asset by its perp's streamed index (the
+        spot price across exchanges that the mark is built on), so spot and perp are still two
+        prices to check against each other. A symbol without a fresh streamed mark and index,
+        or legs chosen by 24h volume (``hedge.baskets.min_volume``: the streams carry none),
+        leave it to REST.
+        """
+        streamed = self._streamed()
+        if not streamed or self.baskets.min_volume is not None:
+            return None
+        quote = self.config.hedge.quote
+        quotes = {}
+        for symbol in symbols:
+            perp = symbol if ":" in symbol else perp_symbol(base_of(symbol), quote)
+            event = streamed.get(perp)
+            if event is None or event.index is None or event.time_ms is None:
+                return None
+            price = event.mark if ":" in symbol else event.index
+            mark = event.mark if ":" in symbol else None
+            quotes[symbol] = Quote(symbol, price, from_ms(event.time_ms), mark)
+        return quotes
 
     async def observe(self) -> Observation:
         """Read holdings, prices, positions, collateral and the history the strategy needs."""
         quote = self.config.hedge.quote
-        raw = [h for h in await self.venue.fetch_holdings() if h.asset not in STABLECOINS]
+        wallets = await self.venue.fetch_wallets()
+        raw = [h for h in wallets.holdings if h.asset not in STABLECOINS]
         assets = [h.asset for h in raw if h.amount > 0]
         await self._ensure_markets(assets)
         spot = [spot_symbol(a, quote) for a in assets]
         position_symbols = sorted(self.markets)  # every possible leg is a loaded market
         # Each leg's own spot price is read too (one batched call): its perp is checked against it.
         leg_spots = [spot_symbol(base_of(s), quote) for s in position_symbols]
-        quotes = await self.venue.fetch_quotes(sorted(set(spot + leg_spots + position_symbols)))
+        priced = sorted(set(spot + leg_spots + position_symbols))
+        quotes = self.streamed_quotes(priced) or await self.venue.fetch_quotes(priced)
         volumes = self._volumes(quotes)  # the liquidity the legs are chosen by
         perp_assets = {m.base for m in self.markets.values()}
         universe = Universe(perp_assets, self.proxies, self.baskets, volumes=volumes)
         legs = self._leg_symbols(assets, universe)
+        positions_read = (self.clock.now(), self.venue.writes)
         positions = await self.venue.fetch_positions(position_symbols)
         quotes = self._marked(quotes, positions)
-        collateral = await self.venue.fetch_collateral()
         now = self.clock.now()
         stale = stale_quotes(quotes, spot + legs, now, self.config.risk.max_price_age_seconds)
         holdings = tuple(
@@ -141,12 +172,13 @@ class Observer:
             holdings,
             quotes,
             positions,
-            collateral,
+            wallets.collateral,
             history,
             self.venue.bar_seconds,
             tuple(stale),
             volumes,
             rates,
+            positions_read,
         )
 
     async def _ensure_markets(self, assets: Sequence[str]) -> None:

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from decimal import Decimal
 
 from bot.core.domain import Position
@@ -84,19 +84,24 @@ class Reactor:
         self._legs: dict[str, Position] | None = None
         """The legs the last cycle left held (None before the first cycle ends)."""
         self._mark_levels: dict[str, tuple[Decimal, float]] = {}
-        self._marks: dict[str, tuple[Decimal, float]] = {}
+        self._marks: dict[str, tuple[MarkEvent, float]] = {}
+        self._watched: frozenset[str] = frozenset()
 
     # -- the run loop's side ---------------------------------------------------------------
     def symbols(self) -> list[str]:
-        """Return the perps whose marks matter: the legs the last cycle saw held."""
-        return sorted(self._legs or {})
+        """Return the perps whose marks matter: the legs held and every leg a cycle may price."""
+        return sorted(set(self._legs or {}) | self._watched)
 
-    def fresh_marks(self) -> dict[str, Decimal]:
+    def watch(self, symbols: Iterable[str]) -> None:
+        """Stream the marks of ``symbols`` too (the perps a cycle prices), from the next batch."""
+        self._watched = frozenset(symbols)
+
+    def fresh_prices(self) -> dict[str, MarkEvent]:
         """Return the streamed marks at most `MARK_FRESH_SECONDS` old (none while down)."""
         if not self.streams_up:
             return {}
         oldest = time.monotonic() - MARK_FRESH_SECONDS
-        return {s: mark for s, (mark, at) in self._marks.items() if at >= oldest}
+        return {s: event for s, (event, at) in self._marks.items() if at >= oldest}
 
     def longest_wait(self, seconds: float) -> float:
         """Return ``seconds``, capped at `POLL_SECONDS` while the streams are not up."""
@@ -182,7 +187,7 @@ class Reactor:
             self._trigger(f"{event.symbol}: our order {event.client_order_id} {event.status}")
 
     def _mark(self, event: MarkEvent) -> None:
-        self._marks[event.symbol] = (event.mark, time.monotonic())
+        self._marks[event.symbol] = (event, time.monotonic())
         leg = (self._legs or {}).get(event.symbol)
         if leg is None or leg.liquidation_price is None:
             return

@@ -8,7 +8,6 @@ the configured amounts; the futures wallet holds only the configured stablecoin 
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from bot.core.domain import (
     OrderResult,
     Position,
     Quote,
+    Wallets,
     base_of,
     perp_symbol,
 )
@@ -35,29 +35,10 @@ from bot.core.errors import InsufficientMargin, InvalidOrderError, RejectedError
 from bot.margin.binance import bundled_brackets
 from bot.margin.venues import LiquidationMethod
 from bot.market.series import BarSeries, FundingEvent, MarketData
+from bot.sim.contracts import paper_market
 from bot.sim.exchange import MARGIN_INSUFFICIENT, SimExchange, SimOrder, SimRejected, SimTrade
 
-MIN_NOTIONAL_OVERRIDES = {"BTC": Decimal(100), "ETH": Decimal(20)}
-"""Binance USDⓈ-M minimum notionals that differ from the usual 5 USDT."""
 DAY_MS = 86_400_000
-
-
-def paper_market(asset: str, reference_price: Decimal, quote: str = "USDT") -> Market:
-    """Return Binance-like trading rules for ``asset``, scaled to its price."""
-    magnitude = math.floor(math.log10(float(reference_price)))
-    step = Decimal(1).scaleb(-min(max(magnitude, 0), 3))
-    tick = Decimal(1).scaleb(magnitude - 4)
-    return Market(
-        symbol=perp_symbol(asset, quote),
-        base=asset,
-        quote=quote,
-        contract_size=Decimal(1),
-        amount_step=step,
-        min_amount=step,
-        min_notional=MIN_NOTIONAL_OVERRIDES.get(asset, Decimal(5)),
-        price_tick=tick,
-        max_leverage=20,
-    )
 
 
 def day_quote_volume(series: BarSeries, now_ms: int) -> Decimal | None:
@@ -110,8 +91,13 @@ class PaperVenue:
         slippage_bps: Decimal,
         quote: str = "USDT",
         name: str = "paper",
+        contracts: str = "binance",
     ) -> None:
-        """Open a paper account with spot ``holdings`` and ``collateral`` in the futures wallet."""
+        """Open a paper account with spot ``holdings`` and ``collateral`` in the futures wallet.
+
+        Its perps follow the order rules ``contracts`` (``binance`` or ``bybit``) published
+        (`bot.sim.contracts`).
+        """
         self.name = name
         self.data = data
         self.clock = clock
@@ -123,7 +109,7 @@ class PaperVenue:
             bar = series.last_closed(start_ms) or (series.bars[0] if series.bars else None)
             if bar is None:  # no bar in the loaded period: nothing to list, nothing to trade
                 continue
-            market = paper_market(asset, bar.close, quote)
+            market = paper_market(asset, bar.close, quote, contracts)
             markets[market.symbol] = market
         self.exchange = SimExchange(
             markets=markets,
@@ -140,6 +126,8 @@ class PaperVenue:
         self._funding_times = _TimeIndex()
         self._trades_by_order: dict[str, list[SimTrade]] = {}
         self._indexed_trades = 0
+        self.writes = 0
+        """Orders, cancels, margin moves and leg settings asked of the simulation so far."""
         self._prime(start_ms)
 
     # -- time ------------------------------------------------------------------------------
@@ -235,9 +223,11 @@ class PaperVenue:
         markets = self.exchange.markets
         return {s: markets[s] for s in symbols if s in markets}
 
-    async def fetch_holdings(self) -> list[Holding]:
-        """Return the configured spot holdings."""
-        return [Holding(asset, amount) for asset, amount in sorted(self.holdings.items())]
+    async def fetch_wallets(self) -> Wallets:
+        """Return the configured spot holdings and the futures wallet's free USDT."""
+        self.catch_up()
+        holdings = tuple(Holding(a, n) for a, n in sorted(self.holdings.items()))
+        return Wallets(holdings, self.exchange.wallet)
 
     async def fetch_collateral(self) -> Decimal:
         """Return the futures wallet's free USDT."""
@@ -319,6 +309,7 @@ class PaperVenue:
 
     async def setup_leg(self, symbol: str, leverage: int) -> None:
         """Set isolated margin and leverage; already isolated is success."""
+        self.writes += 1
         try:
             self.exchange.set_isolated(symbol)
         except SimRejected as rejection:
@@ -328,6 +319,7 @@ class PaperVenue:
 
     async def add_margin(self, symbol: str, amount: Decimal) -> None:
         """Move collateral into ``symbol``'s isolated margin."""
+        self.writes += 1
         self.catch_up()
         try:
             self.exchange.add_margin(symbol, amount)
@@ -344,6 +336,7 @@ class PaperVenue:
 
     async def place_order(self, intent: OrderIntent) -> OrderResult:
         """Fill a market order at the last price plus slippage, with the taker fee."""
+        self.writes += 1
         self.catch_up()
         if intent.symbol not in self._last:
             raise InvalidOrderError(f"no price for {intent.symbol} at {self.clock.now():%F %R}")
@@ -372,6 +365,7 @@ class PaperVenue:
         self, client_order_id: str, symbol: str, venue_order_id: str | None
     ) -> None:
         """Orders never rest in the simulation: there is nothing to cancel."""
+        self.writes += 1
 
     async def fetch_fills(
         self, symbols: Sequence[str], since: Mapping[str, datetime]

@@ -11,12 +11,12 @@ from bot.core.domain import (
     Bracket,
     Fill,
     FundingPayment,
-    Holding,
     Market,
     OrderIntent,
     OrderResult,
     Position,
     Quote,
+    Wallets,
 )
 from bot.margin.venues import LiquidationMethod
 
@@ -27,6 +27,15 @@ class Venue(Protocol):
     name: str
 
     @property
+    def writes(self) -> int:
+        """Return how many state-changing requests were sent so far, answered or not.
+
+        Orders, cancels, margin moves and leg settings: a read taken while the count was ``n``
+        still shows the account as we left it while the count is still ``n``.
+        """
+        ...
+
+    @property
     def liquidation_method(self) -> LiquidationMethod:
         """Return whose liquidation-price formula the venue applies (the guard sizes with it)."""
         ...
@@ -35,8 +44,11 @@ class Venue(Protocol):
         """Return the trading rules of the given perp symbols."""
         ...
 
-    async def fetch_holdings(self) -> list[Holding]:
-        """Return the spot balances (the insured portfolio), stablecoins excluded."""
+    async def fetch_wallets(self) -> Wallets:
+        """Return the spot balances (the insured portfolio) and the free futures collateral.
+
+        One read where one wallet holds both (Bybit's unified account).
+        """
         ...
 
     async def fetch_collateral(self) -> Decimal:

@@ -33,6 +33,7 @@ from bot.core.domain import (
     Position,
     Quote,
     Side,
+    Wallets,
 )
 from bot.core.errors import HedgebotError, MalformedResponse, RejectedError
 from bot.margin.binance import brackets_from_ccxt_tiers
@@ -55,6 +56,10 @@ log = logging.getLogger(__name__)
 BPS = Decimal("0.0001")
 ACCOUNT_MODE_LOCKED = "3400045"
 """Bybit's "Set margin mode failed": the account-wide mode cannot change with positions open."""
+
+
+MAX_CANDLES_PER_READ = 1000
+"""The most candles one kline read returns (Binance spot and Bybit refuse a larger limit)."""
 
 
 class CcxtVenue:
@@ -91,6 +96,11 @@ class CcxtVenue:
         self._seen_orders: set[tuple[str, str]] = set()  # (symbol, order id) looked up as forced
         self._account_mode: str | None = None  # account-wide margin mode as last read (Bybit)
         self._verified_leverage: dict[str, int] = {}  # leverage seen with that account mode
+
+    @property
+    def writes(self) -> int:
+        """Return the state-changing requests sent through the gate so far."""
+        return self.gate.writes
 
     @property
     def liquidation_method(self) -> LiquidationMethod:
@@ -131,19 +141,28 @@ class CcxtVenue:
             if s in markets and markets[s].get("linear") and markets[s].get("active", True)
         }
 
-    async def fetch_holdings(self) -> list[Holding]:
-        """Return the spot wallet's balances (the insured portfolio)."""
-        balance = await self._read("fetch_spot_balance", self.spot.fetch_balance)
+    async def fetch_wallets(self) -> Wallets:
+        """Return the spot balances and the futures wallet's free stablecoin.
+
+        Two reads, or one where a single client reads one wallet for both (Bybit's unified).
+        """
+        spot = await self._read("fetch_spot_balance", self.spot.fetch_balance)
+        if self.spot is self.futures:
+            futures = spot
+        else:
+            futures = await self._read("fetch_balance", self.futures.fetch_balance)
         holdings = []
-        for asset, total in sorted((balance.get("total") or {}).items()):
+        for asset, total in sorted((spot.get("total") or {}).items()):
             amount = parse.dec(total, f"{asset} balance", allow_none=True)
             if amount is not None and amount > 0:
                 holdings.append(Holding(asset, amount))
-        return holdings
+        return Wallets(tuple(holdings), self._free(futures))
 
     async def fetch_collateral(self) -> Decimal:
         """Return the futures wallet's free stablecoin."""
-        balance = await self._read("fetch_balance", self.futures.fetch_balance)
+        return self._free(await self._read("fetch_balance", self.futures.fetch_balance))
+
+    def _free(self, balance: dict[str, Any]) -> Decimal:
         free = (balance.get("free") or {}).get(self.quote)
         return parse.dec(free, f"free {self.quote}", allow_none=True) or Decimal(0)
 
@@ -162,13 +181,17 @@ class CcxtVenue:
         return {s: parse.quote(tickers[s]) for s in wanted if s in tickers}
 
     async def fetch_closes(self, assets: Iterable[str], count: int) -> dict[str, list[Decimal]]:
-        """Return up to ``count`` recent spot closes per asset at the loop timeframe."""
+        """Return up to ``count`` recent spot closes per asset at the loop timeframe.
+
+        One read per asset: at most `MAX_CANDLES_PER_READ` of them (what Binance and Bybit serve).
+        """
         closes: dict[str, list[Decimal]] = {}
+        limit = min(count, MAX_CANDLES_PER_READ)
         for asset in assets:
             symbol = f"{asset}/{self.quote}"
             if symbol not in self.spot.markets:
                 continue
-            fetch = partial(self.spot.fetch_ohlcv, symbol, self.timeframe, None, count)
+            fetch = partial(self.spot.fetch_ohlcv, symbol, self.timeframe, None, limit)
             candles = await self._read("fetch_ohlcv", fetch)
             closes[asset] = [parse.positive(c[4], f"{symbol} close") for c in candles]
         return closes

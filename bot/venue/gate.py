@@ -54,6 +54,8 @@ class RequestGate:
         self._clock = clock
         self._cool_until = 0.0
         self.calls: Counter[str] = Counter()
+        self.writes = 0
+        """State-changing calls sent since the gate was made (never reset)."""
 
     @property
     def total_calls(self) -> int:
@@ -95,6 +97,7 @@ class RequestGate:
         headers: Callable[[], Mapping[str, str]] = dict,
     ) -> T:
         """Send a state-changing call once; errors come back mapped, never retried."""
+        self.writes += 1  # counted before it is sent: its outcome may be unknown
         return await self._send(name, call, headers)
 
     async def read(

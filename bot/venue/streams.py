@@ -56,10 +56,16 @@ class PositionEvent:
 
 @dataclass(frozen=True, slots=True)
 class MarkEvent:
-    """A perp's mark price."""
+    """A perp's mark price, with what the same message says beside it (None when it does not)."""
 
     symbol: str
     mark: Decimal
+    index: Decimal | None = None
+    """The spot index the mark is built on: the asset's spot price across exchanges."""
+    time_ms: int | None = None
+    """When the exchange sent it (its own clock)."""
+    next_funding_ms: int | None = None
+    """The perp's next funding time as announced."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +116,31 @@ def order_event(raw: dict[str, Any]) -> OrderEvent | None:
     )
 
 
+def _positive(value: Any) -> Decimal | None:
+    number = _decimal(value)
+    return number if number is not None and number > 0 else None
+
+
+def _millis(value: Any) -> int | None:
+    number = _decimal(value)
+    return int(number) if number is not None and number > 0 else None
+
+
 def mark_events(tickers: dict[str, Any]) -> list[MarkEvent]:
-    """Return the marks of a ccxt ticker map (mark-price tickers, or Bybit's with markPrice)."""
+    """Return the marks of a ccxt ticker map (mark-price tickers, or Bybit's with markPrice).
+
+    Binance's ``markPriceUpdate`` and Bybit's linear ticker both carry the index price and the
+    next funding time (``T`` / ``nextFundingTime``) beside the mark.
+    """
     events = []
     for symbol, ticker in tickers.items():
         info = ticker.get("info") or {}
-        mark = _decimal(ticker.get("markPrice")) or _decimal(info.get("markPrice"))
-        if mark is not None and mark > 0:
-            events.append(MarkEvent(symbol, mark))
+        mark = _positive(ticker.get("markPrice")) or _positive(info.get("markPrice"))
+        if mark is None:
+            continue
+        index = _positive(ticker.get("indexPrice")) or _positive(info.get("indexPrice"))
+        funding = _millis(info.get("T")) or _millis(info.get("nextFundingTime"))
+        events.append(MarkEvent(symbol, mark, index, _millis(ticker.get("timestamp")), funding))
     return events
 
 

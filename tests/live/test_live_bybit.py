@@ -149,10 +149,23 @@ async def test_steady_state_cycle_costs_a_fixed_number_of_requests(rig: LiveRig)
     await rig.clock.sleep(4 * 3600)
     report = await rig.engine.cycle()
     assert report.status == "held"
-    # One unified wallet read twice (holdings, collateral), linear and spot tickers, positions
-    # before and after, the execution list for funding.
-    assert rig.venue.gate.total_calls == len(rig.emulator.requests) == 7, rig.emulator.requests
-    assert rig.emulator.requests.count(("GET", "/v5/account/wallet-balance")) == 2
+    # One unified wallet read once (holdings and collateral), linear and spot tickers, positions
+    # once (a cycle that sent nothing snapshots what it observed), the execution list for funding.
+    assert rig.venue.gate.total_calls == len(rig.emulator.requests) == 5, rig.emulator.requests
+    assert rig.emulator.requests.count(("GET", "/v5/account/wallet-balance")) == 1
+    assert rig.emulator.requests.count(("GET", "/v5/position/list")) == 1
+
+
+async def test_a_long_history_is_read_in_one_request_of_the_most_candles_served(
+    rig: LiveRig,
+) -> None:
+    await rig.engine.cycle()  # markets loaded
+    rig.emulator.requests.clear()
+    closes = await rig.venue.fetch_closes(
+        ["BTC"], 6570
+    )  # three years of 4h bars: Bybit serves 1000 at most
+    assert rig.emulator.requests == [("GET", "/v5/market/kline")]
+    assert 0 < len(closes["BTC"]) <= 1000
 
 
 async def test_rate_limit_backs_off_without_earning_a_ban(rig: LiveRig) -> None:

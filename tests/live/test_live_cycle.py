@@ -93,10 +93,12 @@ async def test_steady_state_cycle_costs_a_fixed_number_of_requests(rig: LiveRig)
     await rig.clock.sleep(4 * 3600)
     report = await rig.engine.cycle()
     assert report.status == "held"
-    # spot balance, futures balance, futures tickers, spot tickers, positions ×2 (before and
-    # after), funding income and, as this cycle's payments settled, the funding-rate history
-    # they were charged at (one call for every leg): no per-leg calls when nothing traded.
-    assert rig.venue.gate.total_calls == len(rig.emulator.requests) == 8, rig.emulator.requests
+    # spot balance, futures balance, futures tickers, spot tickers, positions (once: a cycle
+    # that sent nothing snapshots the read it observed), funding income and, as this cycle's
+    # payments settled, the funding-rate history they were charged at (one call for every leg):
+    # no per-leg calls when nothing traded.
+    assert rig.venue.gate.total_calls == len(rig.emulator.requests) == 7, rig.emulator.requests
+    assert rig.emulator.requests.count(("GET", "/fapi/v2/positionRisk")) == 1
     assert rig.emulator.requests.count(("GET", "/fapi/v1/fundingRate")) == 1
 
 

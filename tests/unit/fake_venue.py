@@ -45,6 +45,7 @@ from bot.core.domain import (
     PositionSide,
     Quote,
     Side,
+    Wallets,
     base_of,
     perp_symbol,
 )
@@ -150,6 +151,8 @@ class FakeVenue:
         """Open an account: spot ``holdings``, ``collateral`` USDT in the futures wallet."""
         self.name = name
         self.clock = clock
+        self.writes = 0
+        """Orders, cancels, margin moves and leg settings asked so far (the `Venue` count)."""
         self.prices: dict[str, Decimal] = dict(prices)
         """Asset -> price: its spot price, its perp's last and mark price."""
         self.holdings: dict[str, Decimal] = dict(holdings)
@@ -388,9 +391,10 @@ class FakeVenue:
         """Return the rules of the listed perps among ``symbols``."""
         return {s: self.markets[s] for s in symbols if s in self.markets}
 
-    async def fetch_holdings(self) -> list[Holding]:
-        """Return the spot balances."""
-        return [Holding(asset, amount) for asset, amount in sorted(self.holdings.items())]
+    async def fetch_wallets(self) -> Wallets:
+        """Return the spot balances and the futures wallet's free USDT."""
+        holdings = tuple(Holding(a, n) for a, n in sorted(self.holdings.items()))
+        return Wallets(holdings, self.free_collateral())
 
     async def fetch_collateral(self) -> Decimal:
         """Return the free USDT of the futures wallet."""
@@ -438,6 +442,7 @@ class FakeVenue:
 
     async def setup_leg(self, symbol: str, leverage: int) -> None:
         """Set isolated margin and leverage."""
+        self.writes += 1
         if symbol not in self.markets:
             raise InvalidOrderError(f"Invalid symbol {symbol}")
         self.isolated.add(symbol)
@@ -445,6 +450,7 @@ class FakeVenue:
 
     async def add_margin(self, symbol: str, amount: Decimal) -> None:
         """Move free collateral into ``symbol``'s isolated margin."""
+        self.writes += 1
         held = self.positions.get(symbol)
         if held is None or held.contracts == 0:
             raise InvalidOrderError(f"no position on {symbol}")
@@ -466,6 +472,7 @@ class FakeVenue:
 
     async def place_order(self, intent: OrderIntent) -> OrderResult:
         """Book a market order; it fills at once at the current price unless told to rest."""
+        self.writes += 1
         self.sent.append(intent.client_order_id)
         if self._reject.take():
             raise self._reject_error or InvalidOrderError("Order would immediately trigger.")
@@ -497,6 +504,7 @@ class FakeVenue:
         self, client_order_id: str, symbol: str, venue_order_id: str | None
     ) -> None:
         """Cancel a resting order; a settled or unknown one is left as it is."""
+        self.writes += 1
         order = self.orders.get(client_order_id)
         if order is None or order.status is not OrderStatus.OPEN:
             return
