@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = 30.0
 """Seconds before retrying a failed cycle; doubles per failure, capped at the interval."""
 
+MAX_FUNDING_INTERVAL = timedelta(hours=8)
+"""The longest time between fundings on Binance and Bybit: a later announced one is not trusted."""
 RECHECK_SECONDS = 10.0
 """Seconds before looking again when a cycle left something unsettled (an order in flight, an
 implausible answer, a position change awaiting confirmation); capped at the interval."""
@@ -160,13 +162,16 @@ class Engine:
     def _announced_funding(self) -> datetime | None:
         """Return the earliest next funding time the streams announce for the held legs.
 
-        None (read every cycle) without streams, without legs, or when a leg has no fresh one.
+        None (read every cycle) without streams, without legs, when a leg has no fresh one, or
+        when it is not within `MAX_FUNDING_INTERVAL` from now (implausible: not trusted).
         """
         streamed = self.observer.stream_prices() if self.observer.stream_prices else {}
         times = [streamed[s].next_funding_ms if s in streamed else None for s in self.positions]
         if not times or None in times:
             return None
-        return from_ms(min(t for t in times if t is not None))
+        earliest = from_ms(min(t for t in times if t is not None))
+        now = self.clock.now()
+        return earliest if now < earliest <= now + MAX_FUNDING_INTERVAL else None
 
     # -- ids -------------------------------------------------------------------------------
     def slot_id(self, now: datetime) -> str:

@@ -3,7 +3,8 @@
 ``bot/data/contract_specs.json`` holds, per venue (``binance``, ``bybit``), the tick size, lot
 step, minimum quantity and minimum notional each exchange published for the perps hedgebot
 replays, with the snapshot's source and date. A symbol the snapshot does not hold gets rules
-generated from its price (`generated_market`), and a warning says so once per venue and symbol.
+generated from its price (`generated_market`), and the log says so once per venue and symbol
+(INFO: the fallback is expected for an asset outside the snapshot; nothing for the user to do).
 """
 
 from __future__ import annotations
@@ -80,13 +81,13 @@ def generated_market(asset: str, reference_price: Decimal, quote: str = "USDT") 
 def paper_market(
     asset: str, reference_price: Decimal, quote: str = "USDT", venue: str = "binance"
 ) -> Market:
-    """Return ``venue``'s published rules for ``asset``'s perp, else generated ones (warned)."""
+    """Return ``venue``'s published rules for ``asset``'s perp, else generated ones (logged)."""
     spec = specs_of(venue).get(f"{asset}{quote}")
     if spec is None:
         market = generated_market(asset, reference_price, quote)
         if (venue, market.symbol) not in _warned:
             _warned.add((venue, market.symbol))
-            log.warning(
+            log.info(
                 "no %s contract rules for %s in the bundled snapshot (%s): using generated ones "
                 "(lot %s, minimum notional %s, tick %s)",
                 venue,

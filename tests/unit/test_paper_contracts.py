@@ -63,10 +63,10 @@ def test_the_snapshot_names_its_source_and_date() -> None:
     assert "0dca8ac0a3ce97d642fd9973b3121c2d6e3e3063" in json.loads(text)["_source"]
 
 
-def test_a_perp_outside_the_snapshot_gets_generated_rules_and_one_warning(
+def test_a_perp_outside_the_snapshot_gets_generated_rules_and_one_log_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="bot.sim.contracts"):
+    with caplog.at_level(logging.INFO, logger="bot.sim.contracts"):
         first = paper_market("WXYZ", D("2.5"), venue="bybit")
         again = paper_market("WXYZ", D("2.6"), venue="bybit")
     assert first == again == generated_market("WXYZ", D("2.5"))

@@ -125,6 +125,21 @@ async def test_funding_is_read_after_the_announced_time_and_journaled_once(
     assert again.new_funding == 0 and len(journal.funding(venue=venue.name)) == 2
 
 
+async def test_an_implausible_announced_funding_time_is_not_trusted(
+    tmp_path: Path, venue: FakeVenue, journal: Journal, clock: ReplayClock
+) -> None:
+    stream = Stream(venue, clock, 30 * 24 * HOUR)  # "next funding in a month": not believed
+    bot = streamed_engine(tmp_path, venue, journal, clock, stream)
+    await bot.cycle()
+    await clock.sleep(HOUR.total_seconds())
+    await bot.cycle()
+    paid = venue.pay_funding(BTC, Decimal("0.0001"))
+    await clock.sleep(HOUR.total_seconds())
+    report = await bot.cycle()
+    assert report.new_funding == 1
+    assert [p.payment_id for p in journal.funding(venue=venue.name)] == [paid.payment_id]
+
+
 async def test_without_streams_funding_is_read_every_cycle(
     tmp_path: Path, venue: FakeVenue, journal: Journal, clock: ReplayClock
 ) -> None:
