@@ -268,6 +268,7 @@ class LegKeeper:
         short_of = {c.symbol for c in coverage if not c.reachable}
         if not self._refreshed and short_of == self._short_of:
             return
+        newly_short = short_of - (self._short_of or set())
         self._refreshed, self._short_of = False, short_of
         legs, notes = [], []
         for item in coverage:
@@ -289,6 +290,7 @@ class LegKeeper:
             )
         message = "; ".join(notes)
         data = {"collateral": seen.collateral, "legs": legs}
-        if short_of:
-            log.warning("margin policy: %s", message)
+        if newly_short:  # said once when a leg falls short, not at every re-read
+            short = "; ".join(str(leg["note"]) for leg in legs if leg["symbol"] in newly_short)
+            log.warning("margin policy: %s", short)
         self.journal.record_event("margin_policy", seen.time, message, data, venue=self.venue.name)
