@@ -1,7 +1,7 @@
 """The `hedgebot` command line.
 
 Commands: run, rebalance, status, journal, report, halt, resume, backtest, stress, emulator,
-check-config.
+notify, check-config.
 Every failure ends in one line on stderr, ``hedgebot: <what is wrong>; <how to fix it>``, and a
 non-zero exit code (see `bot.core.errors` for the table: 1 nothing done, 2 bad input, 3 lease held,
 4 halted, 5 keys refused, 70 a bug); never a traceback (``-v`` shows one for a bug).
@@ -282,6 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     stress.add_argument("--log-json", action="store_true", help="log JSON lines (for collectors)")
     stress.set_defaults(handler=start_stress)
 
+    notify = commands.add_parser(
+        "notify", help="list the alert targets ($HEDGEBOT_NOTIFY_URLS), or --test each one"
+    )
+    _add_common(notify)
+    notify.add_argument("--test", action="store_true", help="send one message to every target")
+    notify.set_defaults(handler=start_notify)
+
     check = commands.add_parser("check-config", help="validate a config and print it")
     check.add_argument("file", help="TOML config file")
     check.set_defaults(handler=start_check_config)
@@ -419,16 +426,17 @@ def _check_journal_writable(config: Config) -> None:
 
 # -- the commands -------------------------------------------------------------------------------
 async def _run_checked(config: Config, args: argparse.Namespace) -> int:
-    from bot.cli.commands.run import run_loop
+    from bot.cli.commands.run import alerting, run_loop
     from bot.cli.session import check_access, open_session
 
-    if not config.is_paper:  # wrong or revoked keys: say so now, not after a lease and retries
-        session = open_session(config, None)
-        try:
-            await check_access(session)
-        finally:
-            await session.venue.close()
-    return await run_loop(config, args)
+    async with alerting(config) as notifier:  # refused keys and a crash are alerts too
+        if not config.is_paper:  # wrong or revoked keys: say so now, not after a lease, retries
+            session = open_session(config, None)
+            try:
+                await check_access(session)
+            finally:
+                await session.venue.close()
+        return await run_loop(config, args, notifier)
 
 
 def start_run(args: argparse.Namespace) -> int:
@@ -436,6 +444,13 @@ def start_run(args: argparse.Namespace) -> int:
     config = _config(args)
     _check_journal_writable(config)
     return asyncio.run(_run_checked(config, args))
+
+
+def start_notify(args: argparse.Namespace) -> int:
+    """List the alert targets, or send a test message to each."""
+    from bot.cli.commands.notify import run_notify
+
+    return run_notify(_config(args), args)
 
 
 def start_rebalance(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from bot.core.errors import ConfigError
 from bot.settings.secrets import KEY_ENV, SECRET_ENV, mask, remember
 from strategies import units
 from strategies.baskets import DEFAULT_CANDIDATES, BasketRules
+from strategies.estimators import Estimator
 from strategies.registry import create_strategy
 
 HARD_MAX_LEVERAGE = 3
@@ -84,6 +85,10 @@ class BasketConfig(_Model):
     min_variance: bool = False
     """Size a multi-leg proxy by one joint regression (minimum-variance hedge) instead."""
     beta_range: tuple[Positive, Positive] = (Decimal("0.5"), Decimal(2))
+    estimator: Estimator = "downside"
+    """Beta from the basket's worst bars (``downside``, crash-conditional) or from all (``ols``)."""
+    downside_quantile: Annotated[float, Field(gt=0, le=1)] = 0.2
+    """The share of the lookback's bars, the basket's worst, a downside beta is read from."""
 
     @field_validator("beta_range")
     @classmethod
@@ -106,6 +111,8 @@ class BasketConfig(_Model):
             min_variance=self.min_variance,
             beta_min=self.beta_range[0],
             beta_max=self.beta_range[1],
+            estimator=self.estimator,
+            downside_quantile=self.downside_quantile,
         )
 
 
@@ -350,6 +357,53 @@ class JournalConfig(_Model):
     url: str = "sqlite:///hedgebot.sqlite"
 
 
+class NotifyConfig(_Model):
+    """Alerts through apprise: what is sent, to whom at least, and how often.
+
+    The targets come from $HEDGEBOT_NOTIFY_URLS or the secrets file (``notify_urls``), never from
+    a config: their URLs carry tokens.
+    """
+
+    min_severity: Literal["info", "warning", "error", "critical"] = "warning"
+    """Least severity sent to a target that does not name its own (``error=URL``)."""
+    timeout: DurationText = "10s"
+    """How long one send may take; it runs beside the cycle, which never waits for it."""
+    retry_after: DurationText = "5m"
+    """A message a target did not take is sent again after this (at most `retries` times)."""
+    retries: Annotated[int, Field(ge=0, le=20)] = 3
+    dedup_window: DurationText = "1h"
+    """The same alert (kind, leg, what) is sent once in this window."""
+    rate_limit: Annotated[int, Field(ge=1)] = 20
+    """At most this many messages per target in `rate_window`; the next one says how many were
+    held back. Critical alerts are never held back."""
+    rate_window: DurationText = "1h"
+    stale_cycles: Annotated[int, Field(ge=1)] = 3
+    """Alert when this many cycles in a row refused to act on stale or missing prices."""
+    digest_hour: Annotated[int, Field(ge=0, le=23)] | None = 8
+    """UTC hour of the daily digest (hedge ratios, liquidation distances, carry, funding);
+    unset = no digest."""
+
+    @property
+    def timeout_seconds(self) -> int:
+        """Return the send timeout in seconds."""
+        return parse_duration(self.timeout)
+
+    @property
+    def retry_seconds(self) -> int:
+        """Return the wait before a failed send is tried again, in seconds."""
+        return parse_duration(self.retry_after)
+
+    @property
+    def dedup_seconds(self) -> int:
+        """Return the deduplication window in seconds."""
+        return parse_duration(self.dedup_window)
+
+    @property
+    def rate_window_seconds(self) -> int:
+        """Return the rate-limit window in seconds."""
+        return parse_duration(self.rate_window)
+
+
 class Config(_Model):
     """The whole configuration file."""
 
@@ -359,6 +413,7 @@ class Config(_Model):
     hedge: HedgeConfig = Field(default_factory=HedgeConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     journal: JournalConfig = Field(default_factory=JournalConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     inputs: dict[str, Decimal] = Field(default_factory=dict)
     """Outside figures handed to the strategy, e.g. ``implied_vol = 0.65`` (an IV index of 65)."""
     interval: DurationText = "4h"

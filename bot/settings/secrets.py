@@ -3,6 +3,8 @@
 API keys come from the environment or a secrets file, never from a config in the repository.
 Order of precedence: ``HEDGEBOT_API_KEY`` / ``HEDGEBOT_API_SECRET``, then a TOML secrets file
 (``exchange.secrets_file`` or ``HEDGEBOT_SECRETS_FILE``) holding ``api_key`` and ``api_secret``.
+Alert targets (apprise URLs, which carry tokens) come the same way: ``HEDGEBOT_NOTIFY_URLS``
+(entries separated by whitespace), then ``notify_urls`` (a string or a list) in the secrets file.
 The file should be readable by its owner only; a warning says so otherwise. Values are kept in
 pydantic `SecretStr`, whose ``repr`` and ``str`` print ``**********``.
 
@@ -29,6 +31,7 @@ import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 from pydantic import SecretStr
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 KEY_ENV = "HEDGEBOT_API_KEY"
 SECRET_ENV = "HEDGEBOT_API_SECRET"
 FILE_ENV = "HEDGEBOT_SECRETS_FILE"
+NOTIFY_ENV = "HEDGEBOT_NOTIFY_URLS"
 MASK = "***"
 SUBSTRING_MIN_LENGTH = 12
 """Secrets this long are masked wherever they occur; shorter ones only as whole tokens."""
@@ -106,7 +110,7 @@ def mask_url(url: str) -> str:
     return mask(url, url_password(url))
 
 
-def _from_file(path: Path) -> ApiCredentials:
+def _read_secrets(path: Path) -> dict[str, Any]:
     try:
         mode = path.stat().st_mode
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -116,6 +120,11 @@ def _from_file(path: Path) -> ApiCredentials:
         raise ConfigError(f"secrets file {path} is not valid TOML: {error}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("secrets file %s is readable by others; run: chmod 600 %s", path, path)
+    return data
+
+
+def _from_file(path: Path) -> ApiCredentials:
+    data = _read_secrets(path)
     missing = [k for k in ("api_key", "api_secret") if not data.get(k)]
     if missing:
         raise ConfigError(f"secrets file {path} lacks {', '.join(missing)}")
@@ -143,3 +152,36 @@ def load_credentials(secrets_file: str | None) -> ApiCredentials:
         f"no API keys: set {KEY_ENV} and {SECRET_ENV}, or point exchange.secrets_file "
         f"(or {FILE_ENV}) to a TOML file with api_key and api_secret (chmod 600)"
     )
+
+
+_URL_PART = re.compile(r"[/?&=:@#]+")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def _remember_notify_url(entry: str) -> None:
+    """Remember an alert URL whole and each part of it that may be a token.
+
+    A part counts as a token at 8 or more characters when it is not a dotted host name and has a
+    digit or 16 or more characters: apprise writes a URL's parts apart in its logs.
+    """
+    remember(entry)
+    for part in _URL_PART.split(entry.partition("://")[2]):
+        token_like = len(part) >= 16 or any(ch.isdigit() for ch in part)
+        if len(part) >= 8 and token_like and not _HOST_NAME.match(part):
+            remember(part)
+
+
+def load_notify_urls(secrets_file: str | None) -> list[str]:
+    """Return the alert target entries from the environment or the secrets file (maybe none).
+
+    Each entry is remembered for `mask`, whole and by its token-like parts.
+    """
+    entries = os.environ.get(NOTIFY_ENV, "").split()
+    path = secrets_file or os.environ.get(FILE_ENV)
+    if not entries and path:
+        data = _read_secrets(Path(path).expanduser())
+        urls = data.get("notify_urls", [])
+        entries = urls.split() if isinstance(urls, str) else [str(url) for url in urls]
+    for entry in entries:
+        _remember_notify_url(entry)
+    return entries

@@ -215,6 +215,18 @@ CASES: dict[str, Case] = {
     "emulator, zero speed": Case(("emulator", "--speed", "0"), 2, "use a positive number"),
     "emulator, no assets": Case(("emulator", "--assets", ","), 2, "write assets like BTC"),
     "emulator, bad asset": Case(("emulator", "--assets", "BTC,$$"), 2, "$$ is not an asset"),
+    "notify, unknown severity": Case(
+        c("notify", "--test"),
+        2,
+        "notify target 1 (from HEDGEBOT_NOTIFY_URLS or notify_urls): unknown severity 'loud'",
+        env={"HEDGEBOT_NOTIFY_URLS": "loud=json://127.0.0.1:9/hook/tokenTOKEN1234"},
+    ),
+    "run, malformed notify URL": Case(
+        c("run"),
+        2,
+        "notify target 2 (from HEDGEBOT_NOTIFY_URLS or notify_urls) is not a URL",
+        env={"HEDGEBOT_NOTIFY_URLS": "json://127.0.0.1:9/hook tokenTOKEN1234"},
+    ),
     # -- market history: missing directory (option, config, environment), bad files, periods
     "run, data dir missing": Case(
         c("run", "--data-dir", "nowhere"), 2, "--data-dir: data directory nowhere does not exist"

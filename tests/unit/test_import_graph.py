@@ -31,6 +31,8 @@ DEFERRED = {
     ("bot.cli.main", "bot.cli.commands.report"): "loaded by `report` alone",
     ("bot.cli.main", "bot.cli.commands.run"): "ccxt only for `run`",
     ("bot.cli.main", "bot.cli.commands.status"): "loaded by `status` alone",
+    ("bot.cli.main", "bot.cli.commands.notify"): "apprise (~0.2 s) only for `notify`",
+    ("bot.notify.notifier", "bot.notify.sender"): "apprise (~0.2 s) only once an alert is sent",
     ("bot.cli.main", "bot.cli.commands.stress"): "ccxt and the market data only for `stress`",
     ("bot.cli.commands.stress", "bot.reporting.stress_plot"): "matplotlib only with --plot",
     ("bot.cli.main", "bot.emulator.standalone"): "aiohttp only for `emulator`",
@@ -175,6 +177,7 @@ ROOMS = (
     "bot.sim",
     "bot.runtime",
     "bot.reporting",
+    "bot.notify",
     "bot.backtest",
     "bot.cli",
 )

@@ -12,14 +12,19 @@ from decimal import Decimal
 from typing import Any
 
 from bot.cli.session import Session, open_session
+from bot.core.errors import AuthError
 from bot.journal.account_lock import lock_directory
 from bot.journal.records import RebalanceStatus, RunMode
 from bot.journal.store import Journal
+from bot.notify.alerts import Severity, lifecycle_alert
+from bot.notify.notifier import Notifier, tell_new
+from bot.notify.targets import parse_targets
+from bot.notify.watch import JournalWatch
 from bot.reporting.display import cycle_line, money, percent, signed
 from bot.runtime.engine import CycleReport, Engine
 from bot.runtime.reaction import Reactor, streaming
 from bot.settings.config import Config
-from bot.settings.secrets import load_credentials, mask, mask_url
+from bot.settings.secrets import load_credentials, load_notify_urls, mask, mask_url
 from bot.sim.paper_account import PaperSetup
 from bot.venue.factory import build_streams
 
@@ -143,21 +148,73 @@ def install_stop_signals(stop: asyncio.Event) -> None:
             signal.signal(signum, lambda *_: stop.set())
 
 
-async def run_loop(config: Config, args: argparse.Namespace) -> int:
-    """Run the engine until a signal arrives (or the paper replay's data ends)."""
+@contextlib.asynccontextmanager
+async def alerting(config: Config) -> AsyncIterator[Notifier | None]:
+    """Alerts for the block (None without targets): refused keys and a crash are told at the end.
+
+    The sends still in flight when the block ends get at most the send timeout.
+    """
+    entries = load_notify_urls(config.exchange.secrets_file)
+    targets = parse_targets(entries, Severity.named(config.notify.min_severity))
+    if not targets:
+        yield None
+        return
+    notifier = Notifier(targets, config.notify)
+    notifier.check()
+    account = f"{config.exchange.name}:{config.exchange.account}"
+    try:
+        yield notifier
+    except AuthError as error:
+        notifier.notify(lifecycle_alert("auth_failed", account, str(error)))
+        raise
+    except Exception as error:
+        notifier.notify(lifecycle_alert("crashed", account, f"{type(error).__name__}: {error}"))
+        raise
+    finally:
+        await notifier.drain()
+
+
+def _watch(
+    notifier: Notifier | None, config: Config, journal: Journal, venue: str
+) -> JournalWatch | None:
+    """Follow ``venue``'s journal for ``notifier`` from now on and say the run started."""
+    if notifier is None:
+        return None
+    watch = JournalWatch(journal, venue, config.notify.stale_cycles, config.notify.digest_hour)
+    watch.prime()
+    notifier.notify(lifecycle_alert("started", venue, f"hedgebot run started on {venue}"))
+    return watch
+
+
+def _stopped(notifier: Notifier | None, venue: str, cycles: int) -> None:
+    if notifier is not None:
+        notifier.notify(lifecycle_alert("stopped", venue, f"stopped after {cycles} cycles"))
+
+
+async def run_loop(
+    config: Config, args: argparse.Namespace, notifier: Notifier | None = None
+) -> int:
+    """Run the engine until a signal arrives (or the paper replay's data ends).
+
+    With a ``notifier`` the journal is followed after each cycle for alerts (`bot.notify`).
+    """
     session = open_session(config, args.data_dir, args.speed)
     stop = asyncio.Event()
     install_stop_signals(stop)
     try:
         if session.paper is None:
-            return await _run_live(config, args, session, stop)
-        return await _run_paper(config, args, session, session.paper, stop)
+            return await _run_live(config, args, session, stop, notifier)
+        return await _run_paper(config, args, session, session.paper, stop, notifier)
     finally:
         await session.venue.close()
 
 
 async def _run_live(
-    config: Config, args: argparse.Namespace, session: Session, stop: asyncio.Event
+    config: Config,
+    args: argparse.Namespace,
+    session: Session,
+    stop: asyncio.Event,
+    notifier: Notifier | None,
 ) -> int:
     print(
         f"hedgebot run — {session.label}, every {config.interval}, "
@@ -173,16 +230,20 @@ async def _run_live(
         engine = Engine(
             config, session.venue, journal, session.strategy, session.clock, session.mode
         )
+        watch = _watch(notifier, config, journal, session.venue.name)
 
         def progress(report: CycleReport) -> None:
             lease.renew_if_due()
             print(progress_line(report), flush=True)
             for line in note_lines(report):
                 print(line, flush=True)
+            if notifier is not None and watch is not None:
+                tell_new(notifier, watch)
 
         async with live_streams(config) as reactor:
             cycles = await engine.run(stop, None, progress, args.max_cycles, reactor)
         lease.check()
+        _stopped(notifier, session.venue.name, cycles)
         totals = journal.totals(venue=session.venue.name)
         print(
             f"stopped after {cycles} cycles: {totals.orders} orders, {totals.fills} fills, "
@@ -210,6 +271,7 @@ async def _run_paper(
     session: Session,
     setup: PaperSetup,
     stop: asyncio.Event,
+    notifier: Notifier | None,
 ) -> int:
     strategy = session.strategy
     tally = RunTally()
@@ -224,6 +286,7 @@ async def _run_paper(
     with Journal.open(config.journal.url) as journal, journal.lease(setup.venue.name) as lease:
         lease.keep_alive(stop)
         engine = Engine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)
+        watch = _watch(notifier, config, journal, setup.venue.name)
         every = max(1, (span_days * 86400 // config.interval_seconds) // 20)
 
         previous: list[tuple[RebalanceStatus, str]] = []  # the last cycle's status and reason
@@ -235,6 +298,8 @@ async def _run_paper(
             halted = report.status == RebalanceStatus.HALTED
             halt_begins = halted and previous != [outcome]  # a halt is said when it begins
             previous[:] = [outcome]
+            if notifier is not None and watch is not None:
+                tell_new(notifier, watch)
             if args.quiet:
                 return
             if (
@@ -248,6 +313,7 @@ async def _run_paper(
             stop, setup.end, progress, args.max_cycles, recheck_seconds=setup.venue.bar_seconds
         )
         lease.check()
+        _stopped(notifier, setup.venue.name, cycles)
         if tally.first is not None and tally.last is not None:
             print(summary(config, setup, journal, tally.first, tally.last, cycles))
     return 0
