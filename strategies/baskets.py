@@ -11,7 +11,9 @@ A holding is hedged, in this order, by
 otherwise it stays unhedged and the mapping says why.
 
 Leg notional = ratio × weight × value. With ``beta`` weighting, × the holding's beta to its basket
-(regression of its returns on the basket's over the lookback, clamped to ``[beta_min, beta_max]``);
+(its returns regressed on the basket's over the lookback, by default on the basket's worst bars
+only: ``estimator`` and ``downside_quantile``, see `strategies.estimators`; clamped to
+``[beta_min, beta_max]``);
 a holding hedged by its own perp has beta 1 by construction. With ``min_variance`` the weights of a
 basket of several legs come from one joint regression on all legs (the minimum-variance hedge; for
 one leg that is the beta). Too little history → beta 1, and the leg's reason says so.
@@ -27,13 +29,13 @@ from decimal import Decimal
 from bot.core.domain import ZERO, HedgeTarget, perp_symbol
 from strategies.analytics import (
     aligned,
-    beta,
     correlation,
     log_returns,
     min_variance_weights,
     weighted_sum,
 )
 from strategies.base import HedgeDecision, HoldingView
+from strategies.estimators import Estimator, hedge_beta
 from strategies.units import percent
 
 ONE = Decimal(1)
@@ -71,6 +73,10 @@ class BasketRules:
     min_variance: bool = False
     beta_min: Decimal = Decimal("0.5")
     beta_max: Decimal = Decimal(2)
+    estimator: Estimator = "downside"
+    """How a beta is estimated: on the basket's worst bars (``downside``) or on all (``ols``)."""
+    downside_quantile: float = 0.2
+    """The share of the lookback's bars, the basket's worst, a downside beta reads."""
 
     @property
     def min_points(self) -> int:
@@ -251,12 +257,14 @@ def size_basket(asset: str, basket: Basket, universe: Universe) -> Basket:
                 mix = ", ".join(f"{leg.asset} {leg.weight:.2f}" for leg in legs)
                 words = f"minimum-variance sizes over {rules.lookback}: {mix}"
                 return _noted(basket, words, legs=legs)
-    estimate = beta(target, weighted_sum(factors, [float(leg.weight) for leg in basket.legs]))
+    factor = weighted_sum(factors, [float(leg.weight) for leg in basket.legs])
+    estimate = hedge_beta(target, factor, rules.estimator, rules.downside_quantile)
     if estimate is None:
         return _noted(basket, "β 1 (fallback: the legs did not move)")
     raw = Decimal(f"{estimate:.4f}")
     clamped = min(max(raw, rules.beta_min), rules.beta_max)
-    words = f"β {clamped:.2f} to its legs over {rules.lookback}"
+    worst = "' worst bars" if rules.estimator == "downside" else ""
+    words = f"β {clamped:.2f} to its legs{worst} over {rules.lookback}"
     if clamped != raw:
         words += f" (estimate {raw:.2f} clamped to {rules.beta_min}–{rules.beta_max})"
     return _noted(basket, words, scale=clamped)

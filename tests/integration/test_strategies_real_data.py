@@ -108,7 +108,7 @@ def test_small_caps_have_a_beta_above_one_to_btc_over_2021_2022(market: MarketDa
     end = to_ms(utc(2023, 1, 1))
     bars = 2 * 365 * 6 + 1
     btc = [b.close for b in market.spot["BTC"].closes_until(end, bars)]
-    rules = BasketRules(beta=True, lookback_bars=bars - 1, beta_max=Decimal(3))
+    rules = BasketRules(beta=True, lookback_bars=bars - 1, beta_max=Decimal(3), estimator="ols")
     betas = {}
     for asset in SMALL_CAPS:
         closes = [b.close for b in market.spot[asset].closes_until(end, bars)]
