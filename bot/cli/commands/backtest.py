@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from bot.backtest.insurance import backtest_effectiveness
 from bot.backtest.metrics import measure
 from bot.backtest.output import render_table, write_csv, write_curves, write_json
 from bot.backtest.runner import (
@@ -253,6 +254,8 @@ def run_backtest(config: Config, args: argparse.Namespace) -> int:
     metrics = [measured[0][0], *(hedged for _, hedged in measured)]  # one unhedged column
     print()
     print(render_table(metrics))
+    for line in backtest_effectiveness(config, base):
+        print(f"note: {line} (closes before the start)")
     write_json(out / "metrics.json", metrics, _about(config, args, base, period, results))
     write_csv(out / "metrics.csv", metrics)
     write_curves(out / "curves.csv", results)
