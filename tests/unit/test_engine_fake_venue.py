@@ -7,7 +7,6 @@ outcome: what the exchange holds and what the journal says, never call counts al
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -26,11 +25,8 @@ from strategies.registry import create_strategy
 from tests.unit.fake_venue import (
     BTC,
     ETH,
-    NOW,
     FakeVenue,
     fake_config,
-    fake_venue,
-    open_journal,
 )
 
 LEGS = (BTC, ETH)
@@ -40,22 +36,6 @@ DEADBAND = Decimal("0.05")
 
 class ProcessKilled(Exception):
     """The process died while an order request was on its way."""
-
-
-@pytest.fixture
-def clock() -> ReplayClock:
-    return ReplayClock(NOW)
-
-
-@pytest.fixture
-def venue(clock: ReplayClock) -> FakeVenue:
-    return fake_venue(clock)
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    with open_journal(tmp_path) as opened:
-        yield opened
 
 
 def engine(

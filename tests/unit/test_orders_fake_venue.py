@@ -23,21 +23,10 @@ from tests.unit.fake_venue import (
     NOW,
     PLANNED_RID,
     FakeVenue,
-    fake_venue,
     open_planned_journal,
 )
 
 RID = PLANNED_RID
-
-
-@pytest.fixture
-def clock() -> ReplayClock:
-    return ReplayClock(NOW)
-
-
-@pytest.fixture
-def venue(clock: ReplayClock) -> FakeVenue:
-    return fake_venue(clock)
 
 
 @pytest.fixture

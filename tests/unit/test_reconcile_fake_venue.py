@@ -26,23 +26,12 @@ from tests.unit.fake_venue import (
     NOW,
     PLANNED_RID,
     FakeVenue,
-    fake_venue,
     open_planned_journal,
 )
 
 RID = PLANNED_RID
 SETTLE = 60
 CID = "hb-BTC-0001"
-
-
-@pytest.fixture
-def clock() -> ReplayClock:
-    return ReplayClock(NOW)
-
-
-@pytest.fixture
-def venue(clock: ReplayClock) -> FakeVenue:
-    return fake_venue(clock)
 
 
 @pytest.fixture

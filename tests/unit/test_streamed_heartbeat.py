@@ -7,12 +7,9 @@ after the funding time the stream announced, and every payment is journaled exac
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-
-import pytest
 
 from bot.core.clock import ReplayClock, to_ms
 from bot.core.domain import base_of
@@ -21,25 +18,9 @@ from bot.journal.store import Journal
 from bot.runtime.engine import Engine
 from bot.venue.streams import MarkEvent, mark_events
 from strategies.registry import create_strategy
-from tests.unit.fake_venue import BTC, ETH, NOW, FakeVenue, fake_config, fake_venue, open_journal
+from tests.unit.fake_venue import BTC, ETH, NOW, FakeVenue, fake_config
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-def clock() -> ReplayClock:
-    return ReplayClock(NOW)
-
-
-@pytest.fixture
-def venue(clock: ReplayClock) -> FakeVenue:
-    return fake_venue(clock)
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    with open_journal(tmp_path) as opened:
-        yield opened
 
 
 class Stream:
