@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -69,6 +70,20 @@ def fresh_decimal_context() -> Iterator[None]:
     """Give every test Python's default decimal context (ccxt rewrites the current one)."""
     with decimal.localcontext(decimal.DefaultContext):
         yield
+
+
+@pytest.fixture(autouse=True)
+def root_logging_restored() -> Iterator[None]:
+    """Take away the handlers a command run in-process installs (`bot.cli.main` logging).
+
+    They write to the test's captured stream, closed once the test ends: a later test's log
+    record would print "--- Logging error ---".
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

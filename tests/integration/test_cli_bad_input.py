@@ -11,7 +11,6 @@ taken by another program, a read-only journal (SIGBUS in earlier versions), a fi
 
 from __future__ import annotations
 
-import logging
 import os
 import resource
 import socket
@@ -57,16 +56,6 @@ url = "sqlite:///{JOURNAL}"
 BAR_MS = 4 * 3600 * 1000
 JAN_2022 = 1_640_995_200_000
 CANDLES = "timestamp_ms,open,high,low,close,volume\n"
-
-
-@pytest.fixture(autouse=True)
-def _root_logging_restored() -> Iterator[None]:
-    """Take away the handlers `main` installs: they write to this test's captured stream."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 # -- what a case prepares (in the working directory) ---------------------------------------------
@@ -382,6 +371,9 @@ CASES: dict[str, Case] = {
         2,
         "cannot remove the kill switch var/halt/paper-tiny.halt",
         directory("var/halt/paper-tiny.halt"),
+    ),
+    "run, --http on a public address without a token": Case(
+        c("run", "--http", "0.0.0.0:9108"), 2, "0.0.0.0:9108 is not a loopback address"
     ),
     "halt, switch path is a directory": Case(
         c("halt"),
