@@ -40,6 +40,7 @@ from bot.core.errors import (
 from bot.journal.records import to_jsonable
 from bot.journal.store import Journal
 from bot.journal.urls import database_url
+from bot.observability.access import HttpAccess, http_access, parse_address
 from bot.runtime.kill_switch import kill_switch_for, with_kill_switch
 from bot.runtime.logs import configure_logging
 from bot.settings.config import Config, load_config
@@ -100,6 +101,13 @@ def _port(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{text}: use a TCP port, 1..65535")
     return int(value)
+
+
+def _address(text: str) -> tuple[str, int]:
+    try:
+        return parse_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 _ASSET = re.compile(r"^[A-Z0-9]{2,15}$")
@@ -170,6 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--max-cycles", type=_positive_int, help="stop after this many cycles")
     run.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    run.add_argument(
+        "--http",
+        type=_address,
+        metavar="HOST:PORT",
+        help="serve /metrics (Prometheus) and /healthz there, e.g. 127.0.0.1:9108 (default: off; "
+        "a non-loopback address needs a token)",
+    )
+    run.add_argument(
+        "--http-token",
+        help="bearer token the HTTP endpoints require (prefer $HEDGEBOT_HTTP_TOKEN: a flag "
+        "shows in the process list)",
+    )
     run.set_defaults(handler=start_run)
 
     rebalance = commands.add_parser("rebalance", help="plan, show, place once, exit")
@@ -425,7 +445,9 @@ def _check_journal_writable(config: Config) -> None:
 
 
 # -- the commands -------------------------------------------------------------------------------
-async def _run_checked(config: Config, args: argparse.Namespace) -> int:
+async def _run_checked(
+    config: Config, args: argparse.Namespace, http: HttpAccess | None = None
+) -> int:
     from bot.cli.commands.run import alerting, run_loop
     from bot.cli.session import check_access, open_session
 
@@ -436,14 +458,15 @@ async def _run_checked(config: Config, args: argparse.Namespace) -> int:
                 await check_access(session)
             finally:
                 await session.venue.close()
-        return await run_loop(config, args, notifier)
+        return await run_loop(config, args, notifier, http)
 
 
 def start_run(args: argparse.Namespace) -> int:
     """Run the loop until the replay ends or a signal arrives."""
     config = _config(args)
+    http = None if args.http is None else http_access(args.http, args.http_token)
     _check_journal_writable(config)
-    return asyncio.run(_run_checked(config, args))
+    return asyncio.run(_run_checked(config, args, http))
 
 
 def start_notify(args: argparse.Namespace) -> int:

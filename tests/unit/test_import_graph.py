@@ -179,6 +179,7 @@ ROOMS = (
     "bot.reporting",
     "bot.notify",
     "bot.backtest",
+    "bot.observability",
     "bot.cli",
 )
 """The rooms of `bot`, lowest first: a room imports only rooms before it (`strategies` sits

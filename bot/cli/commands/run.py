@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,8 +20,11 @@ from bot.notify.alerts import Severity, lifecycle_alert
 from bot.notify.notifier import Notifier, tell_new
 from bot.notify.targets import parse_targets
 from bot.notify.watch import JournalWatch
+from bot.observability.access import HttpAccess
+from bot.observability.metrics import BotMetrics, TimedEngine
+from bot.observability.server import serving
 from bot.reporting.display import cycle_line, money, percent, signed
-from bot.runtime.engine import CycleReport, Engine
+from bot.runtime.engine import CycleReport
 from bot.runtime.reaction import Reactor, streaming
 from bot.settings.config import Config
 from bot.settings.secrets import load_credentials, load_notify_urls, mask, mask_url
@@ -192,19 +195,23 @@ def _stopped(notifier: Notifier | None, venue: str, cycles: int) -> None:
 
 
 async def run_loop(
-    config: Config, args: argparse.Namespace, notifier: Notifier | None = None
+    config: Config,
+    args: argparse.Namespace,
+    notifier: Notifier | None = None,
+    http: HttpAccess | None = None,
 ) -> int:
     """Run the engine until a signal arrives (or the paper replay's data ends).
 
-    With a ``notifier`` the journal is followed after each cycle for alerts (`bot.notify`).
+    With a ``notifier`` the journal is followed after each cycle for alerts (`bot.notify`);
+    with ``http`` the metrics and health are served there (`bot.observability`).
     """
     session = open_session(config, args.data_dir, args.speed)
     stop = asyncio.Event()
     install_stop_signals(stop)
     try:
         if session.paper is None:
-            return await _run_live(config, args, session, stop, notifier)
-        return await _run_paper(config, args, session, session.paper, stop, notifier)
+            return await _run_live(config, args, session, stop, notifier, http)
+        return await _run_paper(config, args, session, session.paper, stop, notifier, http)
     finally:
         await session.venue.close()
 
@@ -215,6 +222,7 @@ async def _run_live(
     session: Session,
     stop: asyncio.Event,
     notifier: Notifier | None,
+    http: HttpAccess | None,
 ) -> int:
     print(
         f"hedgebot run — {session.label}, every {config.interval}, "
@@ -227,7 +235,7 @@ async def _run_live(
     ):
         print(f"lease on {lease.key} held by {lease.holder}", flush=True)
         lease.keep_alive(stop)
-        engine = Engine(
+        engine = TimedEngine(
             config, session.venue, journal, session.strategy, session.clock, session.mode
         )
         watch = _watch(notifier, config, journal, session.venue.name)
@@ -240,8 +248,11 @@ async def _run_live(
             if notifier is not None and watch is not None:
                 tell_new(notifier, watch)
 
-        async with live_streams(config) as reactor:
-            cycles = await engine.run(stop, None, progress, args.max_cycles, reactor)
+        async with (
+            live_streams(config) as reactor,
+            served(http, engine, session.venue.name) as measure,
+        ):
+            cycles = await engine.run(stop, None, each(measure, progress), args.max_cycles, reactor)
         lease.check()
         _stopped(notifier, session.venue.name, cycles)
         totals = journal.totals(venue=session.venue.name)
@@ -250,6 +261,40 @@ async def _run_live(
             f"fees {money(totals.fees)}, funding {signed(totals.funding_net)}"
         )
     return 0
+
+
+OnCycle = Callable[[CycleReport], None]
+
+
+def each(*steps: OnCycle) -> OnCycle:
+    """Return one ``on_cycle`` callback that runs ``steps`` in order."""
+
+    def run(report: CycleReport) -> None:
+        for step in steps:
+            step(report)
+
+    return run
+
+
+def _ignore(_report: CycleReport) -> None:
+    """Take no cycle into anything (no metrics served)."""
+
+
+@contextlib.asynccontextmanager
+async def served(
+    http: HttpAccess | None, engine: TimedEngine, venue: str
+) -> AsyncIterator[OnCycle]:
+    """Serve ``venue``'s metrics and health over ``http`` for the block (`bot.observability`).
+
+    Yield the callback that takes each cycle into them; one that does nothing without ``http``.
+    """
+    if http is None:
+        yield _ignore
+        return
+    metrics = BotMetrics(engine.journal, venue, engine.config.interval_seconds)
+    async with serving(metrics, http) as bound:
+        print(f"metrics on {bound.shown}/metrics, health on {bound.shown}/healthz", flush=True)
+        yield lambda report: metrics.observe(report, engine.last_cycle_seconds)
 
 
 @contextlib.asynccontextmanager
@@ -272,6 +317,7 @@ async def _run_paper(
     setup: PaperSetup,
     stop: asyncio.Event,
     notifier: Notifier | None,
+    http: HttpAccess | None,
 ) -> int:
     strategy = session.strategy
     tally = RunTally()
@@ -285,7 +331,7 @@ async def _run_paper(
         print(f"note: {note}")
     with Journal.open(config.journal.url) as journal, journal.lease(setup.venue.name) as lease:
         lease.keep_alive(stop)
-        engine = Engine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)
+        engine = TimedEngine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)
         watch = _watch(notifier, config, journal, setup.venue.name)
         every = max(1, (span_days * 86400 // config.interval_seconds) // 20)
 
@@ -309,9 +355,14 @@ async def _run_paper(
             ):
                 print(progress_line(report), flush=True)
 
-        cycles = await engine.run(
-            stop, setup.end, progress, args.max_cycles, recheck_seconds=setup.venue.bar_seconds
-        )
+        async with served(http, engine, setup.venue.name) as measure:
+            cycles = await engine.run(
+                stop,
+                setup.end,
+                each(measure, progress),
+                args.max_cycles,
+                recheck_seconds=setup.venue.bar_seconds,
+            )
         lease.check()
         _stopped(notifier, setup.venue.name, cycles)
         if tally.first is not None and tally.last is not None:

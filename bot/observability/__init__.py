@@ -1,0 +1,1 @@
+"""What the running bot serves about itself: Prometheus metrics and a health check over HTTP."""
