@@ -123,5 +123,5 @@ def describe(estimate: Effectiveness) -> str:
     return head + (
         f"removed {estimate.low:.2f} to {estimate.high:.2f} × h of the fall (median "
         f"{estimate.median:.2f}) on its {len(estimate.shares)} worst of the last {estimate.days} "
-        "days; history, not a promise"
+        "days (history, not a promise)"
     )

@@ -7,9 +7,6 @@ from decimal import Decimal
 
 from bot.core.planner import LegAction
 from bot.runtime.engine import CycleReport
-from bot.runtime.observe import Observer
-from strategies.baskets import Universe
-from strategies.effectiveness import describe, proxy_effectiveness
 
 
 def money(value: Decimal | None, places: int = 2) -> str:
@@ -82,19 +79,6 @@ def holdings_table(report: CycleReport) -> str:
     ]
     rows.append(["total", "", "", money(report.spot_value)])
     return table(["asset", "amount", "price", "value"], rows)
-
-
-def effectiveness_notes(report: CycleReport, observer: Observer) -> list[str]:
-    """Return one line per proxied holding: the share of its worst days' falls its basket took back.
-
-    The basket is chosen as the cycle chose it, from the closes the cycle read (no extra request).
-    """
-    seen = report.observation
-    perps = {m.base for m in observer.markets.values()}
-    universe = Universe(perps, observer.proxies, observer.baskets, seen.history, seen.volumes)
-    holdings = [h.asset for h in seen.holdings]
-    estimates = proxy_effectiveness(holdings, universe, seen.history_interval_seconds)
-    return [describe(e) for e in estimates]
 
 
 def cycle_line(report: CycleReport, total_pnl: Decimal | None = None) -> str:

@@ -13,7 +13,8 @@ from bot.core.planner import LegPlan, hold_blocked, plan_rebalance, with_resting
 from bot.runtime.observe import Observation, Observer
 from bot.settings.config import Config
 from strategies.base import HedgeDecision, Strategy, StrategyInput
-from strategies.baskets import map_to_legs
+from strategies.baskets import Universe, map_to_legs
+from strategies.effectiveness import describe, proxy_effectiveness
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,25 @@ class Decider:
         plans, unfunded = fit_to_margin(plans, seen.collateral, risk.leverage, markets)
         plans = [hold_blocked(p, (blocked or {}).get(p.symbol)) for p in plans]
         notes = [*mapping.unhedged, *guarded.notes, *clipped, *churn, *unfunded]
+        notes += self._effectiveness(seen, mapping.picks)
         return Decided(decision, guarded.targets, plans, notes)
+
+    def _effectiveness(self, seen: Observation, picks: Mapping[str, str]) -> list[str]:
+        """Return one line per proxied holding: the share of its worst falls its basket took back.
+
+        From the closes this cycle read and the baskets it chose (no extra request).
+        """
+        universe = Universe(
+            {m.base for m in self.observer.markets.values()},
+            self.observer.proxies,
+            self.observer.baskets,
+            seen.history,
+            seen.volumes,
+            picks,
+        )
+        assets = [h.asset for h in seen.holdings]
+        estimates = proxy_effectiveness(assets, universe, seen.history_interval_seconds)
+        return [describe(estimate) for estimate in estimates]
 
     def commit(self, decision: HedgeDecision) -> None:
         """Keep ``decision``'s strategy state for the next decision (a cycle acted on it)."""

@@ -12,7 +12,7 @@ from bot.core.errors import Halted
 from bot.journal.account_lock import lock_directory
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
-from bot.reporting.display import effectiveness_notes, holdings_table, money, plan_table
+from bot.reporting.display import holdings_table, money, plan_table
 from bot.runtime.engine import Engine
 from bot.runtime.kill_switch import halted_message, kill_switch_for, with_kill_switch
 from bot.settings.config import Config
@@ -55,7 +55,7 @@ async def _rebalance(config: Config, args: argparse.Namespace, session: Session)
         print(holdings_table(plan))
         print(f"\nstrategy: {plan.reason}")
         policy = await engine.legs.policy_notes(plan.observation)
-        for note in [*plan.notes, *effectiveness_notes(plan, engine.observer), *policy]:
+        for note in [*plan.notes, *policy]:
             print(f"note: {note}")
         print()
         print(plan_table(plan))

@@ -148,6 +148,8 @@ def show_status(journal: Journal, venue: str | None, ranks: AdlRanks | None = No
             f"last rebalance {last.id} at {last.time:%Y-%m-%d %H:%M} UTC: "
             f"{last.status} — {last.reason}"
         )
+        # its notes: unhedged holdings, limits, each proxy's effectiveness (journaled "; "-joined)
+        lines += [f"note: {note}" for note in (last.note or "").split("; ") if note]
         holdings = last.inputs.get("holdings", {})
         rows = [
             [asset, h["amount"], money(Decimal(h["price"]), 4), money(Decimal(h["value"]))]
