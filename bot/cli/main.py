@@ -21,6 +21,7 @@ import shutil
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -42,7 +43,7 @@ from bot.journal.store import Journal
 from bot.journal.urls import database_url
 from bot.observability.access import HttpAccess, http_access, parse_address
 from bot.runtime.kill_switch import kill_switch_for, with_kill_switch
-from bot.runtime.logs import configure_logging
+from bot.runtime.logs import configure_logging, log_file
 from bot.settings.config import Config, load_config
 from bot.settings.secrets import mask, mask_url
 
@@ -101,6 +102,18 @@ def _port(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{text}: use a TCP port, 1..65535")
     return int(value)
+
+
+_SIZE = re.compile(r"^(\d+)([KMG]?)$")
+
+
+def _size(text: str) -> int:
+    """Parse a size in bytes, ``K``, ``M`` or ``G`` (binary: 10M = 10 MiB); at least 1 KiB."""
+    found = _SIZE.match(text.strip().upper())
+    value = int(found[1]) << (10 * " KMG".index(found[2] or " ")) if found else 0
+    if value < 1024:
+        raise argparse.ArgumentTypeError(f"{text!r}: write a size of at least 1K, e.g. 10M")
+    return value
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -189,6 +202,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--http-token",
         help="bearer token the HTTP endpoints require (prefer $HEDGEBOT_HTTP_TOKEN: a flag "
         "shows in the process list)",
+    )
+    run.add_argument(
+        "--log-file",
+        metavar="PATH",
+        help="also log to PATH (mode 0600, rotated; stderr then keeps warnings and errors)",
+    )
+    run.add_argument(
+        "--log-max-size",
+        type=_size,
+        default="10M",
+        metavar="SIZE",
+        help="rotate the log file at this size, e.g. 512K, 10M (default: 10M)",
+    )
+    run.add_argument(
+        "--log-backups",
+        type=_positive_int,
+        default=5,
+        metavar="N",
+        help="rotated log files to keep: PATH.1 .. PATH.N (default: 5)",
     )
     run.set_defaults(handler=start_run)
 
@@ -466,7 +498,25 @@ def start_run(args: argparse.Namespace) -> int:
     config = _config(args)
     http = None if args.http is None else http_access(args.http, args.http_token)
     _check_journal_writable(config)
-    return asyncio.run(_run_checked(config, args, http))
+    with ExitStack() as stack:
+        if args.log_file is not None:
+            _open_log_file(args, stack)
+        return asyncio.run(_run_checked(config, args, http))
+
+
+def _open_log_file(args: argparse.Namespace, stack: ExitStack) -> None:
+    """Log to ``--log-file`` until ``stack`` closes; raise `StorageError` if it cannot be opened."""
+    path = Path(args.log_file).expanduser()
+    try:
+        stack.enter_context(log_file(path, args.log_max_size, args.log_backups, args.log_json))
+    except OSError as error:
+        why = error.strerror or str(error)
+        if not path.parent.is_dir():
+            why = f"directory {path.parent} does not exist"
+        raise StorageError(
+            f"--log-file {path}: cannot open it ({why}); create the directory, make it "
+            "writable, or pass --log-file elsewhere"
+        ) from None
 
 
 def start_notify(args: argparse.Namespace) -> int:

@@ -6,15 +6,24 @@ log, whichever library wrote the record.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
 from bot.settings.secrets import mask
 
 rebalance_id: ContextVar[str] = ContextVar("rebalance_id", default="-")
 """The rebalance the current task works on; set by the engine at the start of each cycle."""
+
+LOG_FILE_MODE = 0o600
+"""A log file (and each rotated one) is readable by its owner only: it names the account's legs."""
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s [%(rebalance_id)s] %(name)s: %(message)s"
 
@@ -53,6 +62,42 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack"] = mask(self.formatStack(record.stack_info))
         return json.dumps(entry, ensure_ascii=False)
+
+
+class PrivateRotatingFileHandler(RotatingFileHandler):
+    """A `RotatingFileHandler` whose files are created with mode `LOG_FILE_MODE` (0600)."""
+
+    def _open(self) -> io.TextIOWrapper:
+        """Open (or create, 0600) the current file for appending."""
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, LOG_FILE_MODE)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
+@contextmanager
+def log_file(path: Path, max_bytes: int, backups: int, as_json: bool) -> Iterator[None]:
+    """Also log to ``path`` for the block, rotated at ``max_bytes``, keeping ``backups`` old files.
+
+    The file takes every record at the root logger's level (old files: ``path.1`` … newest
+    first); meanwhile stderr keeps only warnings and errors. Raises `OSError` when ``path``
+    cannot be opened.
+    """
+    handler = PrivateRotatingFileHandler(
+        path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+    )
+    handler.addFilter(RebalanceIdFilter())
+    handler.setFormatter(JsonFormatter() if as_json else MaskingFormatter(PLAIN_FORMAT))
+    root = logging.getLogger()
+    others = {other: other.level for other in root.handlers}
+    for other in others:
+        other.setLevel(max(other.level, logging.WARNING))
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        for other, level in others.items():
+            other.setLevel(level)
 
 
 def configure_logging(verbose: bool, as_json: bool) -> None:

@@ -239,6 +239,11 @@ CASES: dict[str, Case] = {
     "backtest, data dir from the environment missing": Case(
         c("backtest"), 2, "$HEDGEBOT_DATA_DIR", env={"HEDGEBOT_DATA_DIR": "nowhere"}
     ),
+    "run, log file in a missing directory": Case(
+        c("run", "--log-file", "nowhere/bot.log"),
+        2,
+        "--log-file nowhere/bot.log: cannot open it (directory nowhere does not exist)",
+    ),
     "run, data dir is a file": Case(
         c("run", "--data-dir", "data"), 2, "not a directory", plain_file("data")
     ),
