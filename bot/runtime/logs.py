@@ -77,9 +77,9 @@ class PrivateRotatingFileHandler(RotatingFileHandler):
 def log_file(path: Path, max_bytes: int, backups: int, as_json: bool) -> Iterator[None]:
     """Also log to ``path`` for the block, rotated at ``max_bytes``, keeping ``backups`` old files.
 
-    The file takes every record at the root logger's level (old files: ``path.1`` … newest
-    first); meanwhile stderr keeps only warnings and errors. Raises `OSError` when ``path``
-    cannot be opened.
+    The file takes every record from INFO up, each cycle's line included (old files:
+    ``path.1`` … newest first); meanwhile stderr keeps only warnings and errors. Raises
+    `OSError` when ``path`` cannot be opened.
     """
     handler = PrivateRotatingFileHandler(
         path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
@@ -87,15 +87,18 @@ def log_file(path: Path, max_bytes: int, backups: int, as_json: bool) -> Iterato
     handler.addFilter(RebalanceIdFilter())
     handler.setFormatter(JsonFormatter() if as_json else MaskingFormatter(PLAIN_FORMAT))
     root = logging.getLogger()
+    root_level = root.level
     others = {other: other.level for other in root.handlers}
     for other in others:
         other.setLevel(max(other.level, logging.WARNING))
+    root.setLevel(min(root_level, logging.INFO))
     root.addHandler(handler)
     try:
         yield
     finally:
         root.removeHandler(handler)
         handler.close()
+        root.setLevel(root_level)
         for other, level in others.items():
             other.setLevel(level)
 

@@ -36,12 +36,14 @@ url = "sqlite:///var/logs.sqlite"
 """
 
 
+@pytest.mark.parametrize("flags", [[], ["-v"], ["-q"]], ids=["plain", "verbose", "quiet"])
 def test_run_logs_to_a_private_file_with_the_rebalance_id_on_every_line(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], flags: list[str]
 ) -> None:
+    """The file takes every cycle's INFO line whatever stderr shows (-v or not, -q or not)."""
     (tmp_path / "tiny.toml").write_text(TINY, encoding="utf-8")
     (tmp_path / "logs").mkdir()
-    argv = ["run", "-c", "tiny.toml", "-v", "-q", "--max-cycles", "2"]
+    argv = ["run", "-c", "tiny.toml", *flags, "--max-cycles", "2"]
     done = run_cli([*argv, "--log-file", "logs/bot.log"], capfd, cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
