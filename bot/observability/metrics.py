@@ -20,7 +20,7 @@ from bot.core.errors import HedgebotError
 from bot.journal.records import RebalanceStatus
 from bot.journal.store import Journal
 from bot.margin.binance import equity_at, liquidation_distance
-from bot.runtime.engine import CycleReport, Engine
+from bot.runtime.engine import CycleReport
 from bot.settings.secrets import mask
 
 log = logging.getLogger(__name__)
@@ -31,20 +31,6 @@ STALE_INTERVALS = 2
 """Unhealthy once the last successful cycle is older than this many intervals."""
 CYCLE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 """Seconds: a paper cycle takes milliseconds, a live one a few seconds, a retried one minutes."""
-
-
-class TimedEngine(Engine):
-    """The engine, with the wall time its last cycle took (`last_cycle_seconds`)."""
-
-    last_cycle_seconds: float | None = None
-
-    async def cycle(self, *, dry_run: bool = False) -> CycleReport:
-        """Run `Engine.cycle` and time it, failed or not."""
-        started = time.monotonic()
-        try:
-            return await super().cycle(dry_run=dry_run)
-        finally:
-            self.last_cycle_seconds = time.monotonic() - started
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -120,6 +121,8 @@ class Engine:
         self.needs_recheck = False
         """True when the last cycle left something to look at again soon (see RECHECK_SECONDS)."""
         self.positions: dict[str, Position] = {}
+        self.last_cycle_seconds: float | None = None
+        """Wall seconds the loop's last successful cycle took (None before one)."""
         self._next_funding: datetime | None = None
         """No funding is paid before this (streamed at the last funding read); None: read."""
         """The legs as the last cycle left them (read after acting), liquidation prices too."""
@@ -488,6 +491,7 @@ class Engine:
         while not stop.is_set() and (until is None or self.clock.now() <= until):
             if reactor is not None:
                 reactor.cycle_started()
+            started = time.monotonic()
             try:
                 report = await self.cycle()
             except JournalReplaced:  # another journal now: nothing more may be written
@@ -505,6 +509,7 @@ class Engine:
                 await self._sleep(wait, stop)
                 continue
             failures = 0
+            self.last_cycle_seconds = time.monotonic() - started
             if reactor is not None:
                 reactor.watch(self.observer.markets)
                 reactor.cycle_finished(self.positions, self.needs_recheck)

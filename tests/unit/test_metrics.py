@@ -17,9 +17,9 @@ from bot.core.errors import ConfigError
 from bot.journal.records import RebalanceStatus, RunMode
 from bot.journal.store import Journal
 from bot.observability.access import http_access, is_loopback, parse_address
-from bot.observability.metrics import BotMetrics, TimedEngine
+from bot.observability.metrics import BotMetrics
 from bot.observability.server import build_app
-from bot.runtime.engine import CycleReport
+from bot.runtime.engine import CycleReport, Engine
 from bot.settings.config import parse_config
 from bot.settings.secrets import mask
 from bot.sim.paper_account import PaperSetup, build_paper, build_strategy
@@ -54,7 +54,7 @@ def run(tmp_path: Path) -> Iterator[Run]:
     setup = build_paper(config, None, session="m")
     wall = [START]
     with Journal.open(config.journal.url) as journal:
-        engine = TimedEngine(
+        engine = Engine(
             config, setup.venue, journal, build_strategy(config), setup.clock, RunMode.PAPER
         )
         metrics = BotMetrics(journal, setup.venue.name, config.interval_seconds, lambda: wall[0])

@@ -21,10 +21,10 @@ from bot.notify.notifier import Notifier, tell_new
 from bot.notify.targets import parse_targets
 from bot.notify.watch import JournalWatch
 from bot.observability.access import HttpAccess
-from bot.observability.metrics import BotMetrics, TimedEngine
+from bot.observability.metrics import BotMetrics
 from bot.observability.server import serving
 from bot.reporting.display import cycle_line, money, percent, signed
-from bot.runtime.engine import CycleReport
+from bot.runtime.engine import CycleReport, Engine
 from bot.runtime.reaction import Reactor, streaming
 from bot.settings.config import Config
 from bot.settings.secrets import load_credentials, load_notify_urls, mask, mask_url
@@ -235,7 +235,7 @@ async def _run_live(
     ):
         print(f"lease on {lease.key} held by {lease.holder}", flush=True)
         lease.keep_alive(stop)
-        engine = TimedEngine(
+        engine = Engine(
             config, session.venue, journal, session.strategy, session.clock, session.mode
         )
         watch = _watch(notifier, config, journal, session.venue.name)
@@ -281,9 +281,7 @@ def _ignore(_report: CycleReport) -> None:
 
 
 @contextlib.asynccontextmanager
-async def served(
-    http: HttpAccess | None, engine: TimedEngine, venue: str
-) -> AsyncIterator[OnCycle]:
+async def served(http: HttpAccess | None, engine: Engine, venue: str) -> AsyncIterator[OnCycle]:
     """Serve ``venue``'s metrics and health over ``http`` for the block (`bot.observability`).
 
     Yield the callback that takes each cycle into them; one that does nothing without ``http``.
@@ -331,7 +329,7 @@ async def _run_paper(
         print(f"note: {note}")
     with Journal.open(config.journal.url) as journal, journal.lease(setup.venue.name) as lease:
         lease.keep_alive(stop)
-        engine = TimedEngine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)
+        engine = Engine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)
         watch = _watch(notifier, config, journal, setup.venue.name)
         every = max(1, (span_days * 86400 // config.interval_seconds) // 20)
 
