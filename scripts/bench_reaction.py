@@ -30,19 +30,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import SecretStr
-
-from bot.core.clock import WallClock
 from bot.emulator.audit import FILL, ORDER_ACCEPTED
-from bot.journal.records import RunMode
-from bot.journal.store import Journal
-from bot.runtime.engine import CycleReport, Engine
-from bot.runtime.reaction import OUR_PREFIX, Reactor, streaming
-from bot.settings.secrets import ApiCredentials
-from bot.venue.factory import build_ccxt_venue, build_streams
+from bot.runtime.engine import CycleReport
+from bot.runtime.reaction import OUR_PREFIX
 from bot.venue.streams import KEEPALIVE_SECONDS
-from strategies.registry import create_strategy
-from tests.live.streams_rig import BTC, KEY, SECRET, StreamRig, make_emulator, rig_config
+from tests.live.streams_rig import BTC, StreamRig, build_rig, looping
 
 ADL_FRACTION = Decimal("0.5")
 GOAL = 3
@@ -101,41 +93,12 @@ class Steady:
 async def bench_rig(
     workdir: Path, exchange: str, *, streams: bool, interval: int
 ) -> AsyncIterator[Bench]:
-    """Start an emulator and the loop on it (`tests.live.streams_rig.running`, any interval)."""
-    emulator = make_emulator(exchange)
-    url = await emulator.start()
-    config = rig_config(workdir, exchange, url, streams).model_copy(
-        update={"interval": f"{interval}s"}
-    )
-    assert config.interval_seconds == interval
-    credentials = ApiCredentials(SecretStr(KEY), SecretStr(SECRET))
-    venue = build_ccxt_venue(config, credentials)
-    built = build_streams(config, credentials)
-    journal = Journal.open(config.journal.url)
-    strategy = create_strategy(config.strategy.name, config.strategy.params())
-    engine = Engine(config, venue, journal, strategy, WallClock(), RunMode.LIVE)
-    reactor = Reactor(config.risk) if built is not None else None
-    rig = StreamRig(emulator, config, engine, journal, built, reactor)
+    """Start an emulator and the loop on it (`tests.live.streams_rig`, any interval)."""
+    rig = await build_rig(workdir, exchange, streams=streams, interval=interval)
+    assert rig.config.interval_seconds == interval
     bench = Bench(rig, interval)
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            if built is not None and reactor is not None:
-                await stack.enter_async_context(streaming(built, reactor))
-            run = engine.run(rig.halt, on_cycle=bench.record, reactor=reactor)
-            loop = rig.loop = asyncio.ensure_future(run)
-            try:
-                await rig.until(lambda: bool(rig.reports) or loop.done(), 30.0)
-                if loop.done():
-                    loop.result()
-                if built is not None:
-                    await rig.quiet()
-                yield bench
-            finally:
-                await rig.stop()
-    finally:
-        journal.close()
-        await venue.close()
-        await emulator.stop()
+    async with looping(rig, bench.record, first_cycle_wait=30.0):
+        yield bench
 
 
 def adl_seconds_to_our_order(rig: StreamRig, since: int) -> float | None:

@@ -46,22 +46,48 @@ def _local_exceptions(exchange: Any, url: str | None, exact_or_broad: str) -> di
     return {}
 
 
-class EmulatedBinanceUsdm(ccxt_async.binanceusdm):  # type: ignore[misc]
+class _ErrorTableByPath:
+    """Pick Binance's error table by the URL's path on 127.0.0.1, else ccxt's choice by host."""
+
+    def get_exceptions_by_url(self, url: str | None, exactOrBroad: str) -> dict[str, Any]:
+        """Return the error table by path on 127.0.0.1, else ccxt's choice by host."""
+        local = _local_exceptions(self, url, exactOrBroad)
+        if local is not None:
+            return local
+        table: dict[str, Any] = super().get_exceptions_by_url(url, exactOrBroad)  # type: ignore[misc]
+        return table
+
+
+class EmulatedBinanceUsdm(_ErrorTableByPath, ccxt_async.binanceusdm):  # type: ignore[misc]
     """ccxt's binanceusdm with Binance's error-code mapping on a local emulator. TEST-ONLY."""
 
-    def get_exceptions_by_url(self, url: str | None, exactOrBroad: str) -> dict[str, Any]:
-        """Return the error table by path on 127.0.0.1, else ccxt's choice by host."""
-        local = _local_exceptions(self, url, exactOrBroad)
-        return local if local is not None else super().get_exceptions_by_url(url, exactOrBroad)
 
-
-class EmulatedBinance(ccxt_async.binance):  # type: ignore[misc]
+class EmulatedBinance(_ErrorTableByPath, ccxt_async.binance):  # type: ignore[misc]
     """ccxt's binance (spot) with Binance's error-code mapping on a local emulator. TEST-ONLY."""
 
-    def get_exceptions_by_url(self, url: str | None, exactOrBroad: str) -> dict[str, Any]:
-        """Return the error table by path on 127.0.0.1, else ccxt's choice by host."""
-        local = _local_exceptions(self, url, exactOrBroad)
-        return local if local is not None else super().get_exceptions_by_url(url, exactOrBroad)
+
+def binance_futures_options() -> dict[str, Any]:
+    """Return USDⓈ-M options that avoid calls the emulator does not serve (a fresh dict)."""
+    return {
+        "fetchCurrencies": False,
+        "fetchMarkets": {"types": ["linear"]},
+        "fetchPositionsRisk": {"useV2": True},
+    }
+
+
+def client_config(
+    key: str, secret: str, enable_rate_limit: bool, timeout_ms: int | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Return a ccxt client's constructor config: keys, rate limiting, timeout, ``options``."""
+    config: dict[str, Any] = {
+        "apiKey": key,
+        "secret": secret,
+        "enableRateLimit": enable_rate_limit,
+        "options": options,
+    }
+    if timeout_ms is not None:
+        config["timeout"] = timeout_ms
+    return config
 
 
 def make_binance_clients(
@@ -78,33 +104,17 @@ def make_binance_clients(
     ``fetchMarkets.types`` limited to ``linear`` / ``spot``, and
     ``fetchPositionsRisk.useV2`` so positions carry leverage and margin type.
     """
-    common: dict[str, Any] = {
-        "apiKey": api_key,
-        "secret": api_secret,
-        "enableRateLimit": enable_rate_limit,
-    }
-    if timeout_ms is not None:
-        common["timeout"] = timeout_ms
     futures = EmulatedBinanceUsdm(
-        {
-            **common,
-            "options": {
-                "fetchCurrencies": False,
-                "fetchMarkets": {"types": ["linear"]},
-                "fetchPositionsRisk": {"useV2": True},
-            },
-        }
+        client_config(api_key, api_secret, enable_rate_limit, timeout_ms, binance_futures_options())
     )
+    spot_options = {
+        "fetchCurrencies": False,
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchMargins": False,
+        "defaultType": "spot",
+    }
     spot = EmulatedBinance(
-        {
-            **common,
-            "options": {
-                "fetchCurrencies": False,
-                "fetchMarkets": {"types": ["spot"]},
-                "fetchMargins": False,
-                "defaultType": "spot",
-            },
-        }
+        client_config(api_key, api_secret, enable_rate_limit, timeout_ms, spot_options)
     )
     point_at(futures, base_url)
     point_at(spot, base_url)
@@ -127,14 +137,7 @@ def make_bybit_client(
     so no subclass is needed. With keys, ``load_markets`` also asks /v5/asset/coin/query-info
     (``has['fetchCurrencies']``), which the emulator serves.
     """
-    config: dict[str, Any] = {
-        "apiKey": key,
-        "secret": secret,
-        "enableRateLimit": enable_rate_limit,
-        "options": dict(BYBIT.futures_options),
-    }
-    if timeout_ms is not None:
-        config["timeout"] = timeout_ms
+    config = client_config(key, secret, enable_rate_limit, timeout_ms, dict(BYBIT.futures_options))
     client = ccxt_async.bybit(config)
     point_at(client, base_url)
     client.ssl_context = tls_context()
@@ -144,13 +147,8 @@ def make_bybit_client(
 # -- ccxt.pro clients (websocket streams) --------------------------------------------------------
 
 
-class EmulatedProBinanceUsdm(ccxt_pro.binanceusdm):  # type: ignore[misc]
+class EmulatedProBinanceUsdm(_ErrorTableByPath, ccxt_pro.binanceusdm):  # type: ignore[misc]
     """ccxt.pro's binanceusdm with Binance's error-code mapping on a local emulator. TEST-ONLY."""
-
-    def get_exceptions_by_url(self, url: str | None, exactOrBroad: str) -> dict[str, Any]:
-        """Return the error table by path on 127.0.0.1, else ccxt's choice by host."""
-        local = _local_exceptions(self, url, exactOrBroad)
-        return local if local is not None else super().get_exceptions_by_url(url, exactOrBroad)
 
 
 def ws_base(base_url: str) -> str:
@@ -172,19 +170,10 @@ def make_pro_binance_client(
     ``ws://127.0.0.1:PORT/ws``, which ccxt turns into ``/market/ws/<n>`` and
     ``/private/ws?listenKey=K``.
     """
-    config: dict[str, Any] = {
-        "apiKey": api_key,
-        "secret": api_secret,
-        "enableRateLimit": enable_rate_limit,
-        "options": {
-            "fetchCurrencies": False,
-            "fetchMarkets": {"types": ["linear"]},
-            "fetchPositionsRisk": {"useV2": True},
-        },
-    }
-    if timeout_ms is not None:
-        config["timeout"] = timeout_ms
-    client = EmulatedProBinanceUsdm(config)
+    options = binance_futures_options()
+    client = EmulatedProBinanceUsdm(
+        client_config(api_key, api_secret, enable_rate_limit, timeout_ms, options)
+    )
     point_at(client, base_url)
     client.urls["api"]["ws"]["linear"] = ws_base(base_url) + "/ws"
     client.ssl_context = tls_context()
@@ -206,15 +195,10 @@ def make_pro_bybit_client(
     so picking the private URL probes nothing); streams at ``ws.public.linear`` =
     ``ws://127.0.0.1:PORT/v5/public/linear`` and ``ws.private.contract`` = ``…/v5/private``.
     """
-    config: dict[str, Any] = {
-        "apiKey": api_key,
-        "secret": api_secret,
-        "enableRateLimit": enable_rate_limit,
-        "options": dict(BYBIT.futures_options),
-    }
-    if timeout_ms is not None:
-        config["timeout"] = timeout_ms
-    client = ccxt_pro.bybit(config)
+    options = dict(BYBIT.futures_options)
+    client = ccxt_pro.bybit(
+        client_config(api_key, api_secret, enable_rate_limit, timeout_ms, options)
+    )
     point_at(client, base_url)
     ws = client.urls["api"]["ws"]
     ws["public"]["linear"] = ws_base(base_url) + "/v5/public/linear"

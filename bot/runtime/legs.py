@@ -211,15 +211,20 @@ class LegKeeper:
             return []
         brackets = await self.venue.fetch_brackets(sorted(required))
         marks = {s: q.mark_or_last for s, q in seen.quotes.items() if ":" in s}
-        coverage = margin_coverage(
-            positions,
-            marks,
-            brackets.__getitem__,
-            required,
-            seen.collateral,
-            self.venue.liquidation_method,
-        )
+        coverage = self._coverage(positions, marks, brackets, required, seen.collateral)
         return [self._describe(c, seen.collateral) for c in coverage]
+
+    def _coverage(
+        self,
+        positions: Mapping[str, Position],
+        marks: Mapping[str, Decimal],
+        brackets: Mapping[str, Sequence[Bracket]],
+        required: Mapping[str, Decimal],
+        free: Decimal,
+    ) -> list[MarginCoverage]:
+        """Return how far ``free`` collateral takes each short to its ``required`` distance."""
+        method = self.venue.liquidation_method
+        return margin_coverage(positions, marks, brackets.__getitem__, required, free, method)
 
     def _describe(self, item: MarginCoverage, free: Decimal) -> str:
         """Return what the jump policy asks of one leg and whether the collateral reaches it."""
@@ -257,14 +262,7 @@ class LegKeeper:
         """Journal the jump policy's figures when re-read or when the collateral's reach changed."""
         if not required:
             return
-        coverage = margin_coverage(
-            positions,
-            marks,
-            brackets.__getitem__,
-            required,
-            seen.collateral,
-            self.venue.liquidation_method,
-        )
+        coverage = self._coverage(positions, marks, brackets, required, seen.collateral)
         short_of = {c.symbol for c in coverage if not c.reachable}
         if not self._refreshed and short_of == self._short_of:
             return

@@ -8,15 +8,21 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.core.clock import ReplayClock, to_ms
+from bot.emulator.bybit.server import BybitEmulator
 from bot.emulator.faults import FaultInjector
 from bot.emulator.server import BinanceEmulator
 from bot.market.series import MarketData
 from bot.market.simulated import simulate_market
 from bot.sim.paper import PaperVenue
-from tests.emulator_clients import make_binance_clients
+from tests.emulator_clients import (
+    make_binance_clients,
+    make_pro_binance_client,
+    make_pro_bybit_client,
+)
 
 KEY = "emulator-test-key"
 SECRET = "emulator-test-secret"
@@ -68,6 +74,39 @@ async def emulator(venue: PaperVenue, monotonic: FakeMonotonic) -> AsyncIterator
 
 
 @pytest.fixture
+async def bybit_emulator(
+    venue: PaperVenue, monotonic: FakeMonotonic
+) -> AsyncIterator[BybitEmulator]:
+    server = BybitEmulator(venue, KEY, SECRET, faults=FaultInjector(now=monotonic))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def pro_binance(emulator: BinanceEmulator) -> AsyncIterator[Any]:
+    """A ccxt.pro binanceusdm client of the Binance emulator."""
+    client = make_pro_binance_client(emulator.base_url, KEY, SECRET)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def pro_bybit(bybit_emulator: BybitEmulator) -> AsyncIterator[Any]:
+    """A ccxt.pro bybit client of the Bybit emulator."""
+    client = make_pro_bybit_client(bybit_emulator.base_url, KEY, SECRET)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain aiohttp session, for raw frames ccxt hides."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
 async def clients(emulator: BinanceEmulator) -> AsyncIterator[tuple[Any, Any]]:
     futures, spot = make_binance_clients(
         emulator.base_url, KEY, SECRET, enable_rate_limit=False, timeout_ms=3000
@@ -88,9 +127,19 @@ def spot(clients: tuple[Any, Any]) -> Any:
     return clients[1]
 
 
+def decimal(value: Any) -> Decimal:
+    """Return a ccxt number as a Decimal, digit for digit."""
+    return Decimal(str(value))
+
+
+async def isolated_2x(client: Any, symbol: str = BTC) -> None:
+    """Load the markets and set ``symbol``'s leg up: isolated margin, 2x."""
+    await client.load_markets()
+    await client.set_margin_mode("isolated", symbol)
+    await client.set_leverage(2, symbol)
+
+
 async def open_short(futures: Any, symbol: str = BTC, amount: float = 0.5, **params: Any) -> Any:
     """Set the leg up (isolated, 2x) and sell ``amount`` at market."""
-    await futures.load_markets()
-    await futures.set_margin_mode("isolated", symbol)
-    await futures.set_leverage(2, symbol)
+    await isolated_2x(futures, symbol)
     return await futures.create_order(symbol, "market", "sell", amount, None, params)

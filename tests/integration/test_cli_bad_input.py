@@ -27,35 +27,18 @@ import bot.cli.main
 from bot.cli.main import main
 from bot.journal.store import Journal
 from tests.emulator_process import emulator_thread
+from tests.tiny_config import (
+    BAR_MS,
+    CANDLES_HEADER,
+    JAN_2022,
+    TINY_JOURNAL,
+    candle_rows,
+    tiny_config,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-JOURNAL = "var/tiny.sqlite"
-TINY = f"""\
-interval = "4h"
-
-[exchange]
-name = "paper"
-account = "tiny"
-
-[paper]
-collateral = 10000
-simulated_bars = 30
-start = 2022-01-10T00:00:00Z
-end = 2022-02-10T00:00:00Z
-
-[paper.holdings]
-BTC = 1
-
-[strategy]
-name = "static"
-ratio = 0.4
-
-[journal]
-url = "sqlite:///{JOURNAL}"
-"""
-BAR_MS = 4 * 3600 * 1000
-JAN_2022 = 1_640_995_200_000
-CANDLES = "timestamp_ms,open,high,low,close,volume\n"
+JOURNAL = TINY_JOURNAL
+TINY = tiny_config(journal=JOURNAL)
 
 
 # -- what a case prepares (in the working directory) ---------------------------------------------
@@ -79,11 +62,7 @@ def tiny_with(old: str, new: str) -> Callable[[Path], None]:
 
 
 def candles(path: Path, first_ms: int, count: int, price: float = 40_000.0) -> None:
-    rows = (
-        f"{first_ms + i * BAR_MS},{price},{price * 1.01},{price * 0.99},{price},1\n"
-        for i in range(count)
-    )
-    path.write_text(CANDLES + "".join(rows), encoding="utf-8")
+    path.write_text(CANDLES_HEADER + candle_rows(first_ms, [price] * count), encoding="utf-8")
 
 
 def history(perp_first_ms: int = JAN_2022) -> Callable[[Path], None]:
@@ -410,14 +389,6 @@ def snapshot(cwd: Path) -> tuple[set[str], tuple[int, int, int] | None]:
     return files, rows
 
 
-@pytest.fixture()
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("HEDGEBOT_DATA_DIR", raising=False)
-    (tmp_path / "tiny.toml").write_text(TINY, encoding="utf-8")
-    yield tmp_path
-
-
 def one_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -427,14 +398,14 @@ def one_line(err: str) -> str:
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_ends_in_one_line_and_a_non_zero_exit(
-    name: str, workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    name: str, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     case = CASES[name]
     if case.setup is not None:
-        case.setup(workdir)
+        case.setup(tiny_dir)
     for key, value in case.env.items():
         monkeypatch.setenv(key, value)
-    before = snapshot(workdir)
+    before = snapshot(tiny_dir)
     capsys.readouterr()
     if case.disk_full:
         monkeypatch.setattr(
@@ -449,8 +420,8 @@ def test_bad_input_ends_in_one_line_and_a_non_zero_exit(
     assert case.says in line, line
     assert code == case.code, line
     monkeypatch.undo()
-    monkeypatch.chdir(workdir)
-    files, rows = snapshot(workdir)
+    monkeypatch.chdir(tiny_dir)
+    files, rows = snapshot(tiny_dir)
     assert files ^ before[0] <= set(case.writes), "a failed command left or took files"
     assert rows == before[1], "a failed command changed the journal"
 
@@ -506,9 +477,9 @@ def test_emulator_process_on_a_port_in_use_exits_in_one_line(
 
 # -- a read-only journal, a file size limit: the process must end in one line, not a signal -------
 @pytest.fixture()
-def read_only_journal(workdir: Path) -> Iterator[Path]:
-    session(workdir)
-    journal = workdir / JOURNAL
+def read_only_journal(tiny_dir: Path) -> Iterator[Path]:
+    session(tiny_dir)
+    journal = tiny_dir / JOURNAL
     if os.geteuid() == 0:  # root writes read-only files: make it immutable instead
         made = subprocess.run(["chattr", "+i", str(journal)], capture_output=True, check=False)
         if made.returncode != 0:
@@ -529,16 +500,16 @@ def read_only_journal(workdir: Path) -> Iterator[Path]:
 
 @pytest.mark.parametrize("command", [("run", "--max-cycles", "1"), ("rebalance", "--yes")])
 def test_a_read_only_journal_is_refused_in_one_line(
-    read_only_journal: Path, command: tuple[str, ...], workdir: Path
+    read_only_journal: Path, command: tuple[str, ...], tiny_dir: Path
 ) -> None:
-    done = hedgebot(*c(*command), cwd=workdir)
+    done = hedgebot(*c(*command), cwd=tiny_dir)
     assert done.returncode == 2, done.stderr  # not -SIGBUS
     line = one_line(done.stderr)
     assert f"journal {JOURNAL}" in line and "read-only" in line and "--journal" in line
 
 
-def test_a_journal_that_cannot_grow_is_said_in_one_line(workdir: Path) -> None:
-    done = hedgebot(*c("rebalance", "--yes"), cwd=workdir, limit_file_size=0)
+def test_a_journal_that_cannot_grow_is_said_in_one_line(tiny_dir: Path) -> None:
+    done = hedgebot(*c("rebalance", "--yes"), cwd=tiny_dir, limit_file_size=0)
     assert done.returncode == 2, done.stderr
     assert "is its disk full? free some space" in one_line(done.stderr)
 
@@ -574,14 +545,14 @@ WRONG_KEYS: dict[str, tuple[dict[str, str], tuple[str, ...], str]] = {
 def test_refused_keys_stop_at_once_with_exit_code_5(
     name: str,
     emulator_port: int,
-    workdir: Path,
+    tiny_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     keys, command, code_said = WRONG_KEYS[name]
     config = (REPO / "config" / "emulator.toml").read_text(encoding="utf-8")
     config = config.replace("127.0.0.1:8765", f"127.0.0.1:{emulator_port}")
-    (workdir / "emulator.toml").write_text(config, encoding="utf-8")
+    (tiny_dir / "emulator.toml").write_text(config, encoding="utf-8")
     for key, value in keys.items():
         monkeypatch.setenv(key, value)
 
@@ -594,20 +565,20 @@ def test_refused_keys_stop_at_once_with_exit_code_5(
     assert line.startswith("hedgebot: the exchange refused the API keys: binanceusdm:emulator")
     assert code_said in line and "not transient" in line and "HEDGEBOT_API_KEY" in line
     assert keys["HEDGEBOT_API_SECRET"] not in out + err
-    assert not (workdir / JOURNAL).exists()  # no lease, no rebalance row: nothing journaled
+    assert not (tiny_dir / JOURNAL).exists()  # no lease, no rebalance row: nothing journaled
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_an_unreadable_config_says_how_to_read_it(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
+    tiny_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (workdir / "tiny.toml").chmod(0)
+    (tiny_dir / "tiny.toml").chmod(0)
     assert main(list(c("run"))) == 2
     assert "cannot read config tiny.toml: Permission denied" in one_line(capsys.readouterr().err)
 
 
 def test_an_unexpected_error_is_one_line_too_and_exit_code_70(
-    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tiny_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def broken(_: object) -> int:
         raise RuntimeError("something nobody foresaw")

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli_inprocess import run_cli
-from tests.integration.test_cli_bad_input import TINY
+from tests.tiny_config import TINY_JOURNAL, tiny_config
 
 
 def free_port() -> int:
@@ -35,7 +35,7 @@ def get(url: str, token: str) -> tuple[int, str]:
 def test_a_paper_run_serves_health_and_metrics_until_stopped(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "tiny.toml").write_text(TINY, encoding="utf-8")
+    (tmp_path / "tiny.toml").write_text(tiny_config(journal=TINY_JOURNAL), encoding="utf-8")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     token = "a-token-of-the-test-0123"

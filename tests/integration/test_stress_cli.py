@@ -3,52 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from bot.cli.main import main
+from tests.tiny_config import CANDLES_HEADER, JAN_2022, candle_rows
 
-TINY = """\
-interval = "4h"
-
-[exchange]
-name = "paper"
-account = "tiny"
-
-[paper]
-collateral = 10000
-simulated_bars = 30
-start = 2022-01-10T00:00:00Z
-end = 2022-02-10T00:00:00Z
-
-[paper.holdings]
-BTC = 1
-
-[strategy]
-name = "static"
-ratio = 0.4
-"""
-BAR_MS = 4 * 3600 * 1000
-JAN_2022 = 1_640_995_200_000
 NOV_2022 = 1_667_260_800_000
-HEADER = "timestamp_ms,open,high,low,close,volume\n"
-
-
-@pytest.fixture()
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("HEDGEBOT_DATA_DIR", raising=False)
-    (tmp_path / "tiny.toml").write_text(TINY, encoding="utf-8")
-    yield tmp_path
-
-
-def rows(first_ms: int, prices: list[float]) -> str:
-    return "".join(
-        f"{first_ms + i * BAR_MS},{p},{p * 1.01},{p * 0.99},{p},1\n" for i, p in enumerate(prices)
-    )
 
 
 def history(cwd: Path) -> None:
@@ -58,15 +21,17 @@ def history(cwd: Path) -> None:
     data.mkdir()
     november = [20_000.0] * (8 * 6) + [20_000, 19_000, 18_000, 17_000, 16_500, 16_000]
     november += [16_000.0] * (21 * 6)
-    text = HEADER + rows(JAN_2022, [40_000.0] * 360) + rows(NOV_2022, november)
+    text = (
+        CANDLES_HEADER + candle_rows(JAN_2022, [40_000.0] * 360) + candle_rows(NOV_2022, november)
+    )
     (data / "binance_spot_BTCUSDT_4h.csv").write_text(text, encoding="utf-8")
     (data / "binance_perp_BTCUSDT_4h.csv").write_text(
-        HEADER + rows(JAN_2022, [40_000.0] * 360), encoding="utf-8"
+        CANDLES_HEADER + candle_rows(JAN_2022, [40_000.0] * 360), encoding="utf-8"
     )
 
 
 def test_the_table_says_the_hedge_is_planned_and_crash_days_need_history(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
+    tiny_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["stress", "-c", "tiny.toml"]) == 0
     out = capsys.readouterr().out
@@ -78,7 +43,7 @@ def test_the_table_says_the_hedge_is_planned_and_crash_days_need_history(
 
 
 def test_json_carries_every_scenario_with_exact_money(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
+    tiny_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["stress", "-c", "tiny.toml", "--json", "--shock", "btc=-35%"]) == 0
     document = json.loads(capsys.readouterr().out)
@@ -95,16 +60,16 @@ def test_json_carries_every_scenario_with_exact_money(
 
 
 def test_crash_days_come_from_history_and_the_plot_is_written(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
+    tiny_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    history(workdir)
+    history(tiny_dir)
     code = main(["stress", "-c", "tiny.toml", "--data-dir", "data", "--plot", "out.png"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "FTX collapse (6–10 Nov): worst day 2022-11-09" in out
     assert "BTC    -20.0%" in out
     assert "march-2020: no daily candles of the holdings" in out
-    assert (workdir / "out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tiny_dir / "out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize(
@@ -119,7 +84,7 @@ def test_crash_days_come_from_history_and_the_plot_is_written(
     ],
 )
 def test_a_bad_shock_is_one_line_and_exit_code_2(
-    shock: str, says: str, workdir: Path, capsys: pytest.CaptureFixture[str]
+    shock: str, says: str, tiny_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["stress", "-c", "tiny.toml", "--shock", shock]) == 2
     out, err = capsys.readouterr()
@@ -130,7 +95,7 @@ def test_a_bad_shock_is_one_line_and_exit_code_2(
 
 
 def test_an_asset_shocked_twice_is_refused(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
+    tiny_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["stress", "-c", "tiny.toml", "--shock", "BTC=-5%", "--shock", "BTC=-9%"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()

@@ -142,18 +142,23 @@ def rig_config(tmp_path: Path, exchange: str, url: str, streams: bool) -> Config
     )
 
 
-@contextlib.asynccontextmanager
-async def running(
+async def build_rig(
     tmp_path: Path,
     exchange: str = "binanceusdm",
     *,
     streams: bool = True,
     tune: Callable[[Streams], Any] | None = None,
-) -> AsyncIterator[StreamRig]:
-    """Start an emulator and the bot's loop on it; yield once the first cycle hedged."""
+    interval: int | None = None,
+) -> StreamRig:
+    """Start an emulator and build the bot on it (loop not started; `looping` runs it).
+
+    ``interval``: seconds between heartbeat cycles instead of the rig's hour.
+    """
     emulator = make_emulator(exchange)
     url = await emulator.start()
     config = rig_config(tmp_path, exchange, url, streams)
+    if interval is not None:
+        config = config.model_copy(update={"interval": f"{interval}s"})
     credentials = ApiCredentials(SecretStr(KEY), SecretStr(SECRET))
     venue = build_ccxt_venue(config, credentials)
     built = build_streams(config, credentials)
@@ -163,15 +168,26 @@ async def running(
     strategy = create_strategy(config.strategy.name, config.strategy.params())
     engine = Engine(config, venue, journal, strategy, WallClock(), RunMode.LIVE)
     reactor = Reactor(config.risk) if built is not None else None
-    rig = StreamRig(emulator, config, engine, journal, built, reactor)
+    return StreamRig(emulator, config, engine, journal, built, reactor)
+
+
+@contextlib.asynccontextmanager
+async def looping(
+    rig: StreamRig, on_cycle: Callable[[CycleReport], None], first_cycle_wait: float = WAIT
+) -> AsyncIterator[StreamRig]:
+    """Run ``rig``'s loop (and its streams) for the block; yield once the first cycle ended.
+
+    Stops the loop and closes the journal, the venue and the emulator at the end.
+    """
+    built, reactor = rig.streams, rig.reactor
     try:
         async with contextlib.AsyncExitStack() as stack:
             if built is not None and reactor is not None:
                 await stack.enter_async_context(streaming(built, reactor))
-            run = engine.run(rig.halt, on_cycle=rig.reports.append, reactor=reactor)
+            run = rig.engine.run(rig.halt, on_cycle=on_cycle, reactor=reactor)
             loop = rig.loop = asyncio.ensure_future(run)
             try:
-                await rig.until(lambda: bool(rig.reports) or loop.done(), WAIT)
+                await rig.until(lambda: bool(rig.reports) or loop.done(), first_cycle_wait)
                 if loop.done():
                     loop.result()
                 if built is not None:
@@ -180,6 +196,20 @@ async def running(
             finally:
                 await rig.stop()
     finally:
-        journal.close()
-        await venue.close()
-        await emulator.stop()
+        rig.journal.close()
+        await rig.engine.venue.close()
+        await rig.emulator.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(
+    tmp_path: Path,
+    exchange: str = "binanceusdm",
+    *,
+    streams: bool = True,
+    tune: Callable[[Streams], Any] | None = None,
+) -> AsyncIterator[StreamRig]:
+    """Start an emulator and the bot's loop on it; yield once the first cycle hedged."""
+    rig = await build_rig(tmp_path, exchange, streams=streams, tune=tune)
+    async with looping(rig, rig.reports.append) as started:
+        yield started

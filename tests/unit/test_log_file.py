@@ -10,30 +10,9 @@ import pytest
 
 from bot.runtime.logs import PrivateRotatingFileHandler, log_file, rebalance_id
 from tests.cli_inprocess import run_cli
+from tests.tiny_config import tiny_config
 
-TINY = """\
-interval = "4h"
-
-[exchange]
-name = "paper"
-account = "logs"
-
-[paper]
-collateral = 10000
-simulated_bars = 30
-start = 2022-01-10T00:00:00Z
-end = 2022-02-10T00:00:00Z
-
-[paper.holdings]
-BTC = 1
-
-[strategy]
-name = "static"
-ratio = 0.4
-
-[journal]
-url = "sqlite:///var/logs.sqlite"
-"""
+TINY = tiny_config("logs", "var/logs.sqlite")
 
 
 @pytest.mark.parametrize("flags", [[], ["-v"], ["-q"]], ids=["plain", "verbose", "quiet"])
