@@ -1,10 +1,16 @@
 """`volatility_regime`: hedge more as the market gets more volatile, in regimes with hysteresis.
 
-The measure is the annualized realized volatility of the portfolio (holdings weighted by value) or
-of one reference asset over ``window``; an implied-volatility figure from ``[inputs]`` raises it
-when higher. A regime table maps the measure to a band of hedge ratios (the article's defaults:
-calm 0–20%, uncertain 30–50%, extreme 50–75%). The regime changes only once the measure is
-``hysteresis`` beyond a threshold, so a value hovering at a threshold does not flip the hedge.
+The measure is the annualized volatility of the portfolio (holdings weighted by value) or of one
+reference asset over ``window``: by default its downside volatility over 7 days (only the falls
+count, doubled), which reads a crash within days and a rally not at all; ``downside = false``
+counts every move, ``estimator = "ewma"`` weighs recent bars more (`strategies.estimators`).
+The former default (14 days, every move) removed less of the crash losses for the same calm-period
+cost on the tuning periods of docs/frontier.md. An implied-volatility figure from ``[inputs]``
+raises the measure when higher.
+
+A regime table maps the measure to a band of hedge ratios (the article's defaults: calm 0–20%,
+uncertain 30–50%, extreme 50–75%). The regime changes only once the measure is ``hysteresis``
+beyond a threshold, so a value hovering at a threshold does not flip the hedge.
 
 Within a regime the ratio rises linearly with the measure, from the band's low at the regime's
 threshold to the band's high at the next regime's threshold (``full_vol`` for the top regime),
@@ -20,8 +26,9 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from strategies.analytics import log_returns, realized_vol, weighted_sum
+from strategies.analytics import log_returns, weighted_sum
 from strategies.base import HedgeDecision, StrategyInput, StrategyNeeds, StrategyParams
+from strategies.estimators import VolEstimator, volatility
 from strategies.units import FINEST_BAR_SECONDS, Duration, bars_in, describe, parse_duration
 
 PERCENT = Decimal("0.01")
@@ -61,7 +68,13 @@ class VolatilityRegimeParams(StrategyParams):
     """Volatility at which the top regime reaches the high end of its band."""
     hysteresis: Annotated[Decimal, Field(ge=0, le=Decimal("0.5"))] = Decimal("0.05")
     """Volatility points beyond a threshold needed to change regime (0.05 = 5 points)."""
-    window: Duration = parse_duration("14d")
+    window: Duration = parse_duration("7d")
+    estimator: VolEstimator = "realized"
+    """``realized``: every bar of the window alike; ``ewma``: each bar halving every half_life."""
+    half_life: Duration = parse_duration("3d")
+    """How fast an ``ewma`` forgets (ignored by ``realized``)."""
+    downside: bool = True
+    """Count only the falls (doubled), so a rally does not read as risk; false: every move."""
     reference: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,15}$")] | None = None
     """Asset whose volatility decides; unset = the holdings weighted by value."""
     implied_vol_input: str | None = "implied_vol"
@@ -153,6 +166,19 @@ class VolatilityRegime:
         total = sum(weights)
         return what, weighted_sum(series, [w / total for w in weights])
 
+    def _volatility(self, returns: list[float], bar_seconds: int) -> float | None:
+        params = self.params
+        half_life = params.half_life.total_seconds() / bar_seconds
+        return volatility(returns, bar_seconds, params.estimator, half_life, params.downside)
+
+    def _kind(self) -> str:
+        """Return what the measure is, in words: "downside vol", "EWMA vol (half-life 3d)"..."""
+        params = self.params
+        kind = "downside vol" if params.downside else "realized vol"
+        if params.estimator == "ewma":
+            kind += f" (EWMA, half-life {describe(params.half_life)})"
+        return kind
+
     @staticmethod
     def _min_returns(count: int) -> int:
         return max(2, count // 2)
@@ -164,7 +190,7 @@ class VolatilityRegime:
         window = describe(self.params.window)
         realized = None
         if len(returns) >= self._min_returns(count):
-            raw = realized_vol(returns, view.history_interval_seconds)
+            raw = self._volatility(returns, view.history_interval_seconds)
             realized = None if raw is None else Decimal(f"{raw:.4f}")
         inputs: dict[str, Any] = {
             "measured": what,
@@ -175,7 +201,7 @@ class VolatilityRegime:
         if realized is None:
             words = f"only {len(returns)} of {count} bars of history for {what} over {window}"
         else:
-            words = f"realized vol of {what} over {window} is {_pct(realized)} annualized"
+            words = f"{self._kind()} of {what} over {window} is {_pct(realized)} annualized"
         key = self.params.implied_vol_input
         implied = view.external.get(key) if key else None
         if implied is None:

@@ -1,4 +1,8 @@
-"""PNG figures of a backtest (matplotlib, no display needed): one per run, one comparison."""
+"""PNG figures of a backtest (matplotlib, no display needed): per run, comparison, frontier.
+
+The frontier figure puts each compared strategy's crash loss removed against its calm upside
+given up, beside the static line.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from PIL import Image
 
+from bot.backtest.frontier import Frontier
 from bot.backtest.metrics import drawdowns
 from bot.backtest.runner import RunResult
 
@@ -101,3 +106,32 @@ def _draw_comparison(results: Sequence[RunResult], title: str, path: Path) -> No
     ratio.yaxis.set_major_formatter(PercentFormatter(1.0))
     ratio.set_ylabel("short / spot")
     _finish(figure, (value, drawdown, ratio), title, path)
+
+
+def plot_frontier(frontier: Frontier, path: Path) -> Path:
+    """Draw each compared strategy's point beside the static line; return ``path``."""
+    with rc_context({"font.size": 9}):
+        figure = Figure(figsize=(8, 6), layout="constrained")
+        ax = figure.subplots()
+        line = frontier.line()
+        costs, benefits = line.axis("cost"), line.axis("benefit")
+        ax.plot(costs, benefits, marker="o", label="static ratios", **UNHEDGED_STYLE)
+        for cost, benefit, ratio in zip(costs, benefits, line.axis("ratio"), strict=True):
+            ax.annotate(f"{ratio:g}", (cost, benefit), xytext=(6, -10), textcoords="offset points")
+        for index, item in enumerate(frontier.points()):
+            if item.cost is not None and item.benefit is not None:
+                color = f"C{index}"
+                ax.scatter([item.cost], [item.benefit], s=60, color=color, label=item.label)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel("calm-period upside given up (mean; fees and funding included)")
+        ax.set_ylabel("crash loss removed (mean)")
+        ax.legend(loc="upper left")
+        crashes = sum(kind == "crash" for _, kind in frontier.periods)
+        title = (
+            f"insurance frontier over {crashes} crash window(s) and "
+            f"{len(frontier.periods) - crashes} rising period(s)\n"
+            "above the static line: more crash loss removed for the same calm cost"
+        )
+        _finish(figure, (ax,), title, path)
+    return path

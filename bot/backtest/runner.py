@@ -6,22 +6,27 @@ memory unless given) and the kill-switch file (never the live one) differ. After
 spot value and the futures account's equity are read off the venue, with the fees, funding and
 traded notional it booked so far. The in-memory journal is a `MemoryJournal`: the same answers as
 SQLite's, without SQL on every cycle. `replay_in_processes` replays several strategies at once,
-each in a process of its own.
+each in a process of its own. An `OnCycle` callback is told each replayed cycle (from worker
+processes at most every `TELL_EVERY` seconds per replay), for progress only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import re
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from itertools import repeat
+from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 
 from bot.core.clock import ReplayClock
@@ -38,7 +43,14 @@ from bot.sim.paper_account import PaperSetup, build_paper
 from strategies.base import Strategy
 from strategies.registry import create_strategy
 
+log = logging.getLogger(__name__)
+
 MEMORY_JOURNAL = "sqlite:///:memory:"
+TELL_EVERY = 0.1
+"""Seconds between two cycles a worker process tells its parent about (the last is not told)."""
+
+OnCycle = Callable[[str, datetime], None]
+"""Told after each replayed cycle: the replay's venue name and the cycle's time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,13 +168,17 @@ async def run_one(
     spec: RunSpec,
     venue: str,
     journal_url: str = MEMORY_JOURNAL,
+    on_cycle: OnCycle | None = None,
 ) -> RunResult:
-    """Replay ``base``'s period with ``spec``'s strategy; journal under the venue name ``venue``."""
+    """Replay ``base``'s period with ``spec``'s strategy; journal under the venue name ``venue``.
+
+    ``on_cycle`` is told each cycle replayed.
+    """
     config = config.model_copy(update={"strategy": spec.strategy})
     with tempfile.TemporaryDirectory(prefix="hedgebot-backtest-") as scratch:
         # The live bot's kill switch must not halt a replay: its own, on a file never created.
         switch = KillSwitch(Path(scratch) / "halt", account=f"backtest {venue}")
-        return await _replay(config, base, spec, venue, journal_url, switch)
+        return await _replay(config, base, spec, venue, journal_url, switch, on_cycle)
 
 
 async def _replay(
@@ -172,6 +188,7 @@ async def _replay(
     venue: str,
     journal_url: str,
     kill_switch: KillSwitch,
+    on_cycle: OnCycle | None,
 ) -> RunResult:
     setup = fresh_setup(base, config, venue)
     strategy = create_strategy(spec.strategy.name, spec.strategy.params())
@@ -192,6 +209,8 @@ async def _replay(
                 ledger.turnover,
             )
         )
+        if on_cycle is not None:
+            on_cycle(venue, report.time)
 
     started = time.perf_counter()
     with MemoryJournal() if journal_url == MEMORY_JOURNAL else Journal.open(journal_url) as journal:
@@ -217,21 +236,84 @@ async def _replay(
     return RunResult(spec, venue, collateral, tuple(points), totals, seconds, gap, guard_actions)
 
 
+_to_parent: SimpleQueue[tuple[str, datetime] | None] | None = None
+"""A worker process's queue to its parent's `OnCycle` (None: nobody listens)."""
+
+
+def _start_worker(level: int, queue: SimpleQueue[tuple[str, datetime] | None] | None) -> None:
+    """Log at the parent's level; keep the queue the cycles are told through."""
+    global _to_parent
+    logging.getLogger("bot").setLevel(level)
+    _to_parent = queue
+
+
+class _Teller:
+    """An `OnCycle` of a worker process: tells its parent at most every `TELL_EVERY` seconds."""
+
+    def __init__(self, queue: SimpleQueue[tuple[str, datetime] | None]) -> None:
+        self.queue = queue
+        self.told = 0.0
+
+    def __call__(self, venue: str, at: datetime) -> None:
+        """Put ``(venue, at)`` on the queue unless the last one went out just now."""
+        now = time.monotonic()
+        if now - self.told >= TELL_EVERY:
+            self.queue.put((venue, at))
+            self.told = now
+
+
 def _replay_alone(config: Config, base: PaperSetup, spec: RunSpec, venue: str) -> RunResult:
     """Run `run_one` on an event loop of its own, in memory (a worker process's task)."""
-    return asyncio.run(run_one(config, base, spec, venue))
+    teller = None if _to_parent is None else _Teller(_to_parent)
+    return asyncio.run(run_one(config, base, spec, venue, on_cycle=teller))
+
+
+@contextmanager
+def _relayed(
+    queue: SimpleQueue[tuple[str, datetime] | None] | None, on_cycle: OnCycle | None
+) -> Iterator[None]:
+    """Relay what the workers tell through ``queue`` to ``on_cycle``, from a thread."""
+    if queue is None or on_cycle is None:
+        yield
+        return
+
+    def relay() -> None:
+        working = True
+        while (told := queue.get()) is not None:  # drained to the end: no worker ever blocks
+            try:
+                if working:
+                    on_cycle(*told)
+            except Exception:
+                log.exception("backtest progress stopped")
+                working = False
+
+    thread = threading.Thread(target=relay, name="backtest progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        queue.put(None)
+        thread.join()
 
 
 def replay_in_processes(
-    config: Config, base: PaperSetup, runs: Sequence[tuple[RunSpec, str]], workers: int
+    config: Config,
+    base: PaperSetup,
+    runs: Sequence[tuple[RunSpec, str]],
+    workers: int,
+    on_cycle: OnCycle | None = None,
 ) -> Iterator[RunResult]:
     """Replay each (spec, venue) of ``runs`` in memory, ``workers`` processes at a time.
 
     Yield the results in the order of ``runs``, each as `run_one` returns it; the workers log at
-    the level the ``bot`` logger has here.
+    the level the ``bot`` logger has here and tell ``on_cycle`` their cycles.
     """
     logger = logging.getLogger("bot")
     specs, venues = [spec for spec, _ in runs], [venue for _, venue in runs]
-    pool = ProcessPoolExecutor(workers, initializer=logger.setLevel, initargs=(logger.level,))
-    with pool:
+    context = multiprocessing.get_context()
+    queue = None if on_cycle is None else context.SimpleQueue()
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(logger.level, queue)
+    )
+    with _relayed(queue, on_cycle), pool:
         yield from pool.map(_replay_alone, repeat(config), repeat(base), specs, venues)

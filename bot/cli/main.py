@@ -42,8 +42,9 @@ from bot.journal.records import to_jsonable
 from bot.journal.store import Journal
 from bot.journal.urls import database_url
 from bot.observability.access import HttpAccess, http_access, parse_address
+from bot.reporting.terminal import use_color, wants_color
 from bot.runtime.kill_switch import kill_switch_for, with_kill_switch
-from bot.runtime.logs import configure_logging, log_file
+from bot.runtime.logs import configure_logging, log_file, quiet_console
 from bot.settings.config import Config, load_config
 from bot.settings.secrets import mask, mask_url
 
@@ -162,6 +163,15 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--journal", help="journal URL (overrides journal.url)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
     parser.add_argument("--log-json", action="store_true", help="log JSON lines (for collectors)")
+    _add_no_color(parser)
+
+
+def _add_no_color(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-color",
+        action="store_true",
+        help="plain text, no colours (also when stdout is not a terminal or $NO_COLOR is set)",
+    )
 
 
 def _add_paper(parser: argparse.ArgumentParser) -> None:
@@ -195,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--http",
         type=_address,
         metavar="HOST:PORT",
-        help="serve /metrics (Prometheus) and /healthz there, e.g. 127.0.0.1:9108 (default: off; "
-        "a non-loopback address needs a token)",
+        help="serve /metrics (Prometheus), /healthz and the status page (/) there, e.g. "
+        "127.0.0.1:8080 (default: off; a non-loopback address needs a token)",
     )
     run.add_argument(
         "--http-token",
@@ -299,6 +309,29 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--out", default="var/backtest", help="directory for JSON, CSV, PNG")
     backtest.add_argument("--plots", action="store_true", help="write PNG figures (matplotlib)")
     backtest.add_argument("--quiet", "-q", action="store_true", help="print only the table")
+    backtest.add_argument(
+        "--frontier",
+        action="store_true",
+        help="crash loss removed vs calm upside given up, against the static line",
+    )
+    backtest.add_argument(
+        "--crash",
+        nargs="+",
+        metavar="PERIOD",
+        help="--frontier's crash windows: names, tuning, held-out, all or FROM:TO (default all)",
+    )
+    backtest.add_argument(
+        "--calm",
+        nargs="+",
+        metavar="PERIOD",
+        help="--frontier's rising periods: names, tuning, held-out, all or FROM:TO (default all)",
+    )
+    backtest.add_argument(
+        "--static",
+        nargs="+",
+        metavar="RATIO",
+        help="--frontier's static line (default 0.2 0.4 0.6 0.8 1)",
+    )
     backtest.set_defaults(handler=start_backtest)
 
     stress = commands.add_parser(
@@ -332,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     stress.add_argument("--plot", metavar="PNG", help="also draw a PNG figure (matplotlib)")
     stress.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
     stress.add_argument("--log-json", action="store_true", help="log JSON lines (for collectors)")
+    _add_no_color(stress)
     stress.set_defaults(handler=start_stress)
 
     notify = commands.add_parser(
@@ -340,6 +374,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(notify)
     notify.add_argument("--test", action="store_true", help="send one message to every target")
     notify.set_defaults(handler=start_notify)
+
+    serve = commands.add_parser(
+        "serve", help="the status page and its JSON API over a journal (bot not running here)"
+    )
+    _add_common(serve)
+    serve.add_argument("--venue", help="venue/session to show (default: the latest)")
+    serve.add_argument(
+        "--http",
+        type=_address,
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="where to serve (default: 127.0.0.1:8080; a non-loopback address needs a token)",
+    )
+    serve.add_argument(
+        "--http-token",
+        help="token the page and API require (prefer $HEDGEBOT_HTTP_TOKEN: a flag shows in the "
+        "process list)",
+    )
+    serve.add_argument("--out", metavar="DIR", help="also show a `backtest --out` directory")
+    serve.set_defaults(handler=start_serve)
 
     check = commands.add_parser("check-config", help="validate a config and print it")
     check.add_argument("file", help="TOML config file")
@@ -538,14 +592,31 @@ def start_rebalance(args: argparse.Namespace) -> int:
 
 def start_status(args: argparse.Namespace) -> int:
     """Show the hedge as the journal last saw it."""
-    from bot.cli.commands.status import read_adl_ranks, resolve_venue, show_status
+    from bot.cli.commands.status import (
+        LegBands,
+        read_adl_ranks,
+        read_lease,
+        resolve_venue,
+        show_status,
+    )
 
     config = _config(args)
     with _journal_to_read(config) as journal:
         venue = resolve_venue(journal, args.venue, mask_url(config.journal.url))
         ranks = asyncio.run(read_adl_ranks(config, venue, journal.held_symbols(venue)))
-        print(show_status(journal, venue, ranks))
+        lease = read_lease(journal, venue)
+        print(show_status(journal, venue, ranks, LegBands.of(config), lease))
     return 0
+
+
+def start_serve(args: argparse.Namespace) -> int:
+    """Serve the status page over the journal until interrupted."""
+    from bot.cli.commands.serve import run_serve
+
+    config = _config(args)
+    access = http_access(args.http, args.http_token)
+    with _journal_to_read(config) as journal:
+        return run_serve(config, journal, args.venue, access, args.out)
 
 
 def start_report(args: argparse.Namespace) -> int:
@@ -789,6 +860,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else 2
     verbose = bool(getattr(args, "verbose", False))
     configure_logging(verbose, getattr(args, "log_json", False))
+    if getattr(args, "quiet", False):
+        quiet_console()  # -q: errors only on stderr (a --log-file still takes INFO)
+    use_color(wants_color(getattr(args, "no_color", False), sys.stdout, os.environ))
     try:
         return int(args.handler(args))
     except HedgebotError as error:
@@ -803,3 +877,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # the last resort: one line, never a traceback
         log.debug("unexpected error", exc_info=True)
         return _fail(error, EXIT_BUG, verbose)
+    finally:
+        use_color(False)  # the mode was this command's: text rendered after it is plain

@@ -1,1 +1,1 @@
-"""What the running bot serves about itself: Prometheus metrics and a health check over HTTP."""
+"""What the bot serves about itself over HTTP: metrics, health, the status page and its API."""

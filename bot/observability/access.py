@@ -52,15 +52,15 @@ def is_loopback(host: str) -> bool:
 def http_access(address: tuple[str, int], token: str | None) -> HttpAccess:
     """Return the access for ``address``; the token is ``token`` or `TOKEN_ENV`, and masked.
 
-    A non-loopback address without a token is refused (`ConfigError`): the metrics tell the
-    account's size and positions.
+    A non-loopback address without a token is refused (`ConfigError`): the metrics and the
+    status page tell the account's size and positions.
     """
     token = token or os.environ.get(TOKEN_ENV) or None
     remember(token)
     host, port = address
     if token is None and not is_loopback(host):
         raise ConfigError(
-            f"--http {host}:{port} is not a loopback address; serving the metrics there needs a "
-            f"token: set {TOKEN_ENV} (or --http-token), or bind 127.0.0.1"
+            f"--http {host}:{port} is not a loopback address; serving the metrics and the status "
+            f"page there needs a token: set {TOKEN_ENV} (or --http-token), or bind 127.0.0.1"
         )
     return HttpAccess(host, port, token)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from bot.core.domain import ZERO, PositionSide
 from bot.core.errors import HedgebotError
 from bot.journal.records import RebalanceStatus
 from bot.journal.store import Journal
-from bot.margin.binance import equity_at, liquidation_distance
+from bot.margin.binance import equity_at
+from bot.observability.model import leg_statuses
 from bot.runtime.engine import CycleReport
 from bot.settings.secrets import mask
 
@@ -148,17 +148,12 @@ class BotMetrics:
         """Set the per-leg gauges from the latest snapshots, as `hedgebot status` computes them."""
         for gauge in (self.hedge_ratio, self.target_ratio, self.liquidation):
             gauge.clear()
-        for snap in self.journal.latest_snapshots(self.venue):
-            if snap.hedged_value:
-                short = -snap.contracts * snap.mark_price
-                self.hedge_ratio.labels(snap.symbol).set(float(short / snap.hedged_value))
-                target = snap.target_notional if snap.target_notional is not None else ZERO
-                self.target_ratio.labels(snap.symbol).set(float(target / snap.hedged_value))
-            side = PositionSide.SHORT if snap.contracts < 0 else PositionSide.LONG
-            if snap.mark_price > 0:
-                distance = liquidation_distance(side, snap.mark_price, snap.liquidation_price)
-                if distance is not None:
-                    self.liquidation.labels(snap.symbol).set(float(distance))
+        for leg in leg_statuses(self.journal, self.venue):
+            if leg.hedge_ratio is not None and leg.target_ratio is not None:
+                self.hedge_ratio.labels(leg.symbol).set(float(leg.hedge_ratio))
+                self.target_ratio.labels(leg.symbol).set(float(leg.target_ratio))
+            if leg.distance is not None:
+                self.liquidation.labels(leg.symbol).set(float(leg.distance))
 
     def health(self) -> Health:
         """Return unhealthy when halted, or when no cycle succeeded for `STALE_INTERVALS`."""

@@ -1,41 +1,42 @@
-"""The bot's HTTP endpoints on aiohttp, in the bot's own event loop: ``/metrics``, ``/healthz``.
+"""The bot's HTTP server on aiohttp, in the bot's own event loop.
 
-A handler only renders what the last cycle left (no venue or journal call), and aiohttp writes
-to a slow client without holding the loop, so a scrape never delays a cycle.
+``/metrics`` and ``/healthz`` for the running bot (a handler only renders what the last cycle
+left: no venue or journal call), the status page and its API (`bot.observability.page`: journal
+reads in worker threads), the login form (`bot.observability.auth`). aiohttp writes to a slow
+client without holding the loop, so a request never delays a cycle.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.core.errors import ConfigError
 from bot.observability.access import HttpAccess
+from bot.observability.auth import add_login, guard
 from bot.observability.metrics import BotMetrics
+from bot.observability.page import StatusPage, add_page, login_form
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+"""On every response: only our own files run, nothing frames the page, no referrer leaves."""
 
 
-def build_app(metrics: BotMetrics, token: str | None = None) -> web.Application:
-    """Return the app serving ``metrics``; with a ``token`` every request must bear it."""
+async def _secure_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
 
-    @web.middleware
-    async def bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
-        given = request.headers.get("Authorization", "")
-        if token is not None and not hmac.compare_digest(
-            given.encode(), f"Bearer {token}".encode()
-        ):
-            return web.Response(
-                status=401,
-                text="unauthorized: send Authorization: Bearer <token>\n",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return await handler(request)
 
+def _add_metrics(app: web.Application, metrics: BotMetrics) -> None:
     async def scrape(_request: web.Request) -> web.Response:
         return web.Response(
             body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
@@ -45,16 +46,31 @@ def build_app(metrics: BotMetrics, token: str | None = None) -> web.Application:
         health = metrics.health()
         return web.Response(status=200 if health.ok else 503, text=health.reason + "\n")
 
-    app = web.Application(middlewares=[bearer])
     app.router.add_get("/metrics", scrape)
     app.router.add_get("/healthz", healthz)
+
+
+def build_app(
+    metrics: BotMetrics | None, token: str | None = None, page: StatusPage | None = None
+) -> web.Application:
+    """Return the app serving ``metrics`` and ``page`` (each if given).
+
+    With a ``token`` every request must bear it, or the cookie the login form gives for it.
+    """
+    app = web.Application(middlewares=[] if token is None else [guard(token)])
+    app.on_response_prepare.append(_secure_headers)
+    if metrics is not None:
+        _add_metrics(app, metrics)
+    if page is not None:
+        add_page(app, page)
+        add_login(app, token, login_form())
     return app
 
 
 @contextlib.asynccontextmanager
-async def serving(metrics: BotMetrics, access: HttpAccess) -> AsyncIterator[HttpAccess]:
-    """Serve ``metrics`` for the block; yield the access with the port actually bound."""
-    runner = web.AppRunner(build_app(metrics, access.token), access_log=None)
+async def serving(app: web.Application, access: HttpAccess) -> AsyncIterator[HttpAccess]:
+    """Serve ``app`` for the block; yield the access with the port actually bound."""
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         try:

@@ -1,21 +1,23 @@
 """Logging: plain or JSON lines, each carrying the rebalance id of the cycle that wrote it.
 
 Every line is masked (`bot.settings.secrets.mask`): URL passwords and known secrets never reach a
-log, whichever library wrote the record.
+log, whichever library wrote the record. JSON lines come from python-json-logger.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter as LibraryJsonFormatter
 
 from bot.settings.secrets import mask
 
@@ -45,23 +47,47 @@ class MaskingFormatter(logging.Formatter):
         return mask(super().format(record))
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, rebalance id, message (and exception)."""
+JSON_FIELDS = ("levelname", "name", "rebalance_id", "message")
+"""What every JSON line carries besides its ``time`` (and ``exception``, ``stack`` when set)."""
+JSON_NAMES = {
+    "levelname": "level",
+    "name": "logger",
+    "exc_info": "exception",
+    "stack_info": "stack",
+}
+"""python-json-logger's names for the fields → the names the lines carry."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        """Return the record as a JSON line, secrets masked."""
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "rebalance_id": getattr(record, "rebalance_id", "-"),
-            "message": mask(record.getMessage()),
-        }
-        if record.exc_info:
-            entry["exception"] = mask(self.formatException(record.exc_info))
-        if record.stack_info:
-            entry["stack"] = mask(self.formatStack(record.stack_info))
-        return json.dumps(entry, ensure_ascii=False)
+
+def _masked(value: Any) -> Any:
+    """Return ``value`` with every text in it masked; numbers, booleans and times as they are."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, Mapping):
+        return {str(key): _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | datetime):
+        return value
+    return mask(str(value))
+
+
+class JsonFormatter(LibraryJsonFormatter):
+    """One JSON object per line: time, level, logger, rebalance id, message, extras, exception.
+
+    Every text in it is masked, extras passed with ``extra=`` included.
+    """
+
+    def __init__(self) -> None:
+        """Name the fields; the time in ISO 8601 UTC."""
+        super().__init__(
+            list(JSON_FIELDS), rename_fields=JSON_NAMES, timestamp="time", json_ensure_ascii=False
+        )
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        """Mask every value; put the time first; a record no filter stamped has the id ``-``."""
+        masked = {key: _masked(value) for key, value in log_data.items()}
+        masked["rebalance_id"] = masked.get("rebalance_id") or "-"
+        return {"time": masked.pop("time"), **masked}
 
 
 class PrivateRotatingFileHandler(RotatingFileHandler):
@@ -111,3 +137,9 @@ def configure_logging(verbose: bool, as_json: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def quiet_console() -> None:
+    """Keep only errors on stderr (``-q``); a `log_file` still takes everything from INFO up."""
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.ERROR)

@@ -296,6 +296,10 @@ CASES: dict[str, Case] = {
     "status, no journal": Case(c("status"), 2, f"journal sqlite:///{JOURNAL} does not exist"),
     "journal, no journal": Case(c("journal", "orders"), 2, "run `hedgebot run`"),
     "report, no journal": Case(c("report"), 2, "does not exist"),
+    "serve, no journal": Case(c("serve"), 2, f"journal sqlite:///{JOURNAL} does not exist"),
+    "serve, a public address without a token": Case(
+        c("serve", "--http", "0.0.0.0:0"), 2, "is not a loopback address", empty_journal
+    ),
     "status, empty journal": Case(c("status"), 1, "is empty", empty_journal),
     "report, empty journal": Case(c("report"), 1, "is empty", empty_journal),
     "status, unknown venue": Case(

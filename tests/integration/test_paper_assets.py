@@ -71,7 +71,7 @@ def test_a_volatility_reference_not_held_is_loaded_and_measured_from_the_first_c
     assert "BTC" in setup.data.spot and "BTC" not in setup.data.perp
     assert setup.notes == ()
     assert reports[0].status is not RebalanceStatus.SKIPPED
-    assert "realized vol of BTC over 14d is" in reports[0].reason
+    assert "downside vol of BTC over 7d is" in reports[0].reason
 
 
 def test_a_missing_optional_asset_is_left_out_and_a_missing_holding_is_an_error(

@@ -180,7 +180,10 @@ def _replay(journal_url: str) -> RunResult:
         )
     )
     spec = RunSpec(
-        "regime", StrategyConfig.model_validate({"name": "volatility_regime", "reference": "BTC"})
+        "regime",
+        StrategyConfig.model_validate(
+            {"name": "volatility_regime", "reference": "BTC", "window": "14d", "downside": False}
+        ),
     )
     strategy = create_strategy(spec.strategy.name, spec.strategy.params())
     base = build_paper(config, None, strategy=strategy)

@@ -32,6 +32,7 @@ DEFERRED = {
     ("bot.cli.main", "bot.cli.commands.run"): "ccxt only for `run`",
     ("bot.cli.main", "bot.cli.commands.status"): "loaded by `status` alone",
     ("bot.cli.main", "bot.cli.commands.notify"): "apprise (~0.2 s) only for `notify`",
+    ("bot.cli.main", "bot.cli.commands.serve"): "aiohttp (~0.2 s) only for `serve`",
     ("bot.notify.notifier", "bot.notify.sender"): "apprise (~0.2 s) only once an alert is sent",
     ("bot.cli.main", "bot.cli.commands.stress"): "ccxt and the market data only for `stress`",
     ("bot.cli.commands.stress", "bot.reporting.stress_plot"): "matplotlib only with --plot",

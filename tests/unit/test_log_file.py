@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import stat
 from pathlib import Path
@@ -56,3 +57,25 @@ def test_the_log_file_rotates_at_the_size_given(tmp_path: Path) -> None:
         assert all("[20220110T0000-paper-logs]" in line for line in text.splitlines())
     assert "line 099" in path.read_text(encoding="utf-8")
     assert not any(isinstance(h, PrivateRotatingFileHandler) for h in logging.getLogger().handlers)
+
+
+def test_json_log_lines_carry_the_rebalance_id_and_mask_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "bot.log"
+    log = logging.getLogger("test.json")
+    token = rebalance_id.set("20220110T0000-paper-logs")
+    try:
+        with log_file(path, max_bytes=1 << 20, backups=1, as_json=True):
+            log.warning("journal %s", "postgresql://bot:hunter2@db/hedge", extra={"leg": "BTC"})
+            try:
+                raise ValueError("postgresql://bot:hunter2@db/hedge")
+            except ValueError:
+                log.exception("failed")
+    finally:
+        rebalance_id.reset(token)
+
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [line["rebalance_id"] for line in lines] == ["20220110T0000-paper-logs"] * 2
+    assert lines[0]["message"] == "journal postgresql://bot:***@db/hedge"
+    assert lines[0]["leg"] == "BTC" and lines[0]["level"] == "WARNING"
+    assert "ValueError" in lines[1]["exception"]
+    assert "hunter2" not in path.read_text(encoding="utf-8")

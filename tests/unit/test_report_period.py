@@ -12,11 +12,12 @@ from decimal import Decimal
 
 import pytest
 
-from bot.cli.commands.report import TOO_SHORT, render_report, show_report, yearly_cost
+from bot.cli.commands.report import render_report, show_report
 from bot.cli.commands.status import show_status
 from bot.core.domain import Fill, FundingPayment, Side
 from bot.journal.records import PositionSnapshot, RebalanceRecord, RebalanceStatus, RunMode
 from bot.journal.store import Journal
+from bot.observability.cells import TOO_SHORT, yearly_cost
 from bot.reporting.insurance import insurance_report
 
 VENUE = "paper:report-period"

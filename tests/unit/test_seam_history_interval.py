@@ -70,7 +70,8 @@ async def test_realized_vol_is_measured_on_the_4h_bars_whatever_the_interval(
     config = parse_config(paper_config_dict(interval=interval))
     clock = ReplayClock(NOW)
     venue = PaperVenue(four_hour_market(), clock, {"BTC": Decimal(1)}, Decimal(50000), ZERO, ZERO)
-    strategy = Recording(VolatilityRegimeParams.model_validate({"window": "2d"}))
+    params = {"window": "2d", "downside": False}  # every move: the zigzag reads 60%
+    strategy = Recording(VolatilityRegimeParams.model_validate(params))
     engine = Engine(config, venue, journal, strategy, clock, RunMode.PAPER)
 
     seen = await engine.observe()

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from bot.core.errors import ConfigError
+from strategies.analytics import YEAR_SECONDS
 from strategies.base import HoldingView, StrategyInput
+from strategies.estimators import volatility
 from strategies.registry import create_strategy
-from strategies.volatility_regime import VolatilityRegime, next_regime
+from strategies.volatility_regime import VolatilityRegime, VolatilityRegimeParams, next_regime
 
 H4 = 4 * 3600
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -29,7 +31,7 @@ def closes_with_vol(vol: float, bars: int = 12) -> list[Decimal]:
 
 
 def regime(**params: Any) -> VolatilityRegime:
-    strategy = create_strategy("volatility_regime", {"window": "2d", **params})
+    strategy = create_strategy("volatility_regime", {"window": "2d", "downside": False, **params})
     assert isinstance(strategy, VolatilityRegime)
     return strategy
 
@@ -180,3 +182,55 @@ def test_table_is_configurable_and_checked() -> None:
         regime(hysteresis=0.3)
     with pytest.raises(ConfigError, match="must start at min_vol 0"):
         regime(regimes=[{"name": "x", "min_vol": 0.1, "ratio": [0, 1]}], start_regime="x")
+
+
+def _closes(returns: list[float]) -> list[Decimal]:
+    closes = [100.0]
+    for step in returns:
+        closes.append(closes[-1] * math.exp(step))
+    return [Decimal(f"{c:.10f}") for c in closes]
+
+
+def _btc(returns: list[float], strategy: VolatilityRegime) -> Any:
+    history = {"BTC": _closes(returns)}
+    holdings = (HoldingView("BTC", Decimal(1), history["BTC"][-1]),)
+    return strategy.decide(
+        StrategyInput(T0, holdings, history=history, history_interval_seconds=H4)
+    )
+
+
+def test_by_default_only_the_falls_of_the_last_7_days_count() -> None:
+    params = VolatilityRegimeParams()
+    assert (params.window, params.downside, params.estimator) == (
+        timedelta(days=7),
+        True,
+        "realized",
+    )
+    default = create_strategy("volatility_regime", {})
+    assert isinstance(default, VolatilityRegime)
+    rally = [0.01, 0.03] * 21  # 42 bars of 4h: 7 days of rises only
+    rising = _btc(rally, default)
+    assert rising.inputs["realized_vol"] == 0 and rising.inputs["regime"] == "calm"
+    assert rising.ratios["BTC"] == 0 and "downside vol of BTC over 7d is 0%" in rising.reason
+    falling = _btc([-r for r in rally], default)
+    assert falling.inputs["regime"] == "extreme"  # the same moves, down
+    every_move = regime(window="7d")  # downside = false: both read alike
+    assert _btc(rally, every_move).inputs == _btc([-r for r in rally], every_move).inputs
+
+
+def test_a_series_as_likely_to_rise_as_to_fall_reads_the_same_downside_or_not() -> None:
+    moves = [0.02, -0.02, 0.01, -0.01] * 10
+    root_mean_square = math.sqrt(sum(m * m for m in moves) / len(moves) * YEAR_SECONDS / H4)
+    assert volatility(moves, H4, downside=True) == pytest.approx(root_mean_square)
+    assert volatility([abs(m) for m in moves], H4, "ewma", 6, downside=True) == 0
+    assert volatility(moves[:1], H4) is None
+
+
+def test_an_ewma_reads_a_fresh_fall_sooner_and_forgets_it_sooner() -> None:
+    calm = [0.002, -0.002] * 18
+    crash = [-0.06, -0.05, -0.07]
+    fresh, later = calm + crash, calm + crash + calm[:36]  # 6 half-lives later
+    assert volatility(fresh, H4, "ewma", 6) > 1.3 * volatility(fresh, H4)
+    assert volatility(later, H4, "ewma", 6) < 0.5 * volatility(later, H4)
+    decision = _btc(fresh, regime(estimator="ewma", half_life="1d", window="7d"))
+    assert "realized vol (EWMA, half-life 1d) of BTC over 7d" in decision.reason

@@ -7,6 +7,7 @@ import asyncio
 import importlib.util
 import logging
 import os
+import sys
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from bot.backtest.frontier import line_ratios
+from bot.backtest.frontier_output import render_frontier, write_frontier
+from bot.backtest.frontier_runs import measure_frontier, static_label
 from bot.backtest.insurance import backtest_effectiveness
 from bot.backtest.metrics import measure
 from bot.backtest.output import render_table, write_csv, write_curves, write_json
@@ -28,9 +32,10 @@ from bot.backtest.runner import (
     run_one,
     slug,
 )
-from bot.backtest.windows import describe_windows, find_window
+from bot.backtest.windows import RISES, WINDOWS, describe_windows, find_window, select
 from bot.core.errors import ConfigError
 from bot.market.history import find_data_dir
+from bot.reporting.progress import ReplayBars, bars_wanted
 from bot.settings.config import Config, StrategyConfig
 from bot.sim.paper_account import PaperSetup, session_tag
 from strategies.registry import create_strategy
@@ -46,10 +51,6 @@ class Period:
     start: datetime | None
     end: datetime | None
     title: str
-
-
-def _static_label(ratio: Decimal) -> str:
-    return f"static {float(ratio * 100):g}%"
 
 
 def parse_spec(text: str) -> RunSpec:
@@ -81,7 +82,7 @@ def parse_spec(text: str) -> RunSpec:
             spec = RunSpec(text, StrategyConfig.model_validate({"name": name, **params}))
         else:
             config = StrategyConfig.model_validate({"name": "static", "ratio": str(ratio)})
-            spec = RunSpec(_static_label(ratio), config)
+            spec = RunSpec(static_label(ratio), config)
     create_strategy(spec.strategy.name, spec.strategy.params(), f"--compare {text}")
     return spec
 
@@ -92,7 +93,7 @@ def config_spec(config: Config) -> RunSpec:
     ratio = strategy.params().get("ratio")
     label = strategy.name
     if strategy.name == "static" and ratio is not None:
-        label = _static_label(Decimal(str(ratio)))
+        label = static_label(Decimal(str(ratio)))
     return RunSpec(label, strategy)
 
 
@@ -170,21 +171,30 @@ def _replay_all(
         for index, spec in enumerate(specs, 1)
     ]
     workers = min(len(runs), os.cpu_count() or 1)
+    bars = ReplayBars(base.start, base.end, bars_wanted(quiet, sys.stdout, os.environ))
+    for spec, venue in runs:
+        bars.add(venue, spec.label)
+    told = bars.reached if bars.shown else None
     if journal == MEMORY_JOURNAL and workers > 1:
-        replayed: Iterable[RunResult] = replay_in_processes(config, base, runs, workers)
+        replayed: Iterable[RunResult] = replay_in_processes(config, base, runs, workers, told)
     else:  # one journal database: one writer at a time
-        replayed = (asyncio.run(run_one(config, base, s, venue, journal)) for s, venue in runs)
+        replayed = (
+            asyncio.run(run_one(config, base, s, venue, journal, told)) for s, venue in runs
+        )
     results = []
-    for result in replayed:
-        results.append(result)
-        if not quiet:
-            off = result.unreconciled >= RECONCILED
-            check = f" [unreconciled {result.unreconciled}]" if off else ""
-            print(
-                f"  {result.spec.label}: {len(result.points)} cycles in {result.seconds:.1f}s, "
-                f"{result.totals.orders} orders, venue {result.venue}{check}",
-                flush=True,
-            )
+    with bars:
+        for result in replayed:
+            results.append(result)
+            bars.finish(result.venue)
+            if not quiet:
+                off = result.unreconciled >= RECONCILED
+                check = f" [unreconciled {result.unreconciled}]" if off else ""
+                print(
+                    f"  {result.spec.label}: {len(result.points)} cycles in "
+                    f"{result.seconds:.1f}s, {result.totals.orders} orders, venue "
+                    f"{result.venue}{check}",
+                    flush=True,
+                )
     return results
 
 
@@ -230,6 +240,34 @@ def _plot(results: Sequence[RunResult], title: str, out: Path) -> list[Path]:
     return [comparison, *written]
 
 
+def _frontier(config: Config, args: argparse.Namespace, specs: Sequence[RunSpec]) -> int:
+    """Replay the crash and calm periods for ``specs`` and the static line; print the verdicts."""
+    if args.window or args.since or args.until or args.journal:
+        raise ConfigError(
+            "--frontier replays its own periods in memory: choose them with --crash and --calm "
+            "and leave out --window, --from, --to and --journal"
+        )
+    crash = select(args.crash or ["all"], WINDOWS, "--crash")
+    calm = select(args.calm or ["all"], RISES, "--calm")
+    ratios, out, data_dir = line_ratios(args.static), _out_dir(args.out), _data_dir(config, args)
+    with _guard_warnings_held_back(args.verbose):
+        frontier = measure_frontier(
+            config, data_dir, specs, (crash, calm), ratios, None if args.quiet else print
+        )
+    print()
+    print(render_frontier(frontier))
+    holdings = {asset: str(amount) for asset, amount in config.paper.holdings.items()}
+    about = {"data": str(data_dir), "config": args.config, "holdings": holdings}
+    written = [write_frontier(out / "frontier.json", frontier, about)]
+    if args.plots:
+        from bot.backtest.plots import plot_frontier
+
+        written.append(plot_frontier(frontier, out / "frontier.png"))
+    print()
+    print("wrote " + ", ".join(str(path) for path in written))
+    return 0
+
+
 def run_backtest(config: Config, args: argparse.Namespace) -> int:
     """Replay the period once per strategy; print the table; write JSON, CSV and plots."""
     if args.window == "list":
@@ -238,6 +276,10 @@ def run_backtest(config: Config, args: argparse.Namespace) -> int:
     specs = [parse_spec(text) for text in args.compare] if args.compare else [config_spec(config)]
     if args.plots:
         _require_matplotlib()
+    if args.frontier:
+        return _frontier(config, args, specs)
+    if args.crash or args.calm or args.static:
+        raise ConfigError("--crash, --calm and --static go with --frontier; add it")
     period = resolve_period(config, args)
     paper = config.paper.model_copy(update={"start": period.start, "end": period.end})
     config = config.model_copy(update={"paper": paper})

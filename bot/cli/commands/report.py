@@ -7,34 +7,11 @@ from datetime import datetime
 from bot.core.domain import ForcedClose
 from bot.journal.records import RunMode
 from bot.journal.store import Journal
-from bot.reporting.display import money, percent, signed, table
+from bot.observability.cells import cost_cells
+from bot.reporting.display import Tone, money, table
 from bot.reporting.forced import ForcedLoss, total_lost
-from bot.reporting.insurance import MIN_YEARLY_DAYS, InsuranceReport, LegCost, insurance_report
+from bot.reporting.insurance import MIN_YEARLY_DAYS, InsuranceReport, insurance_report
 from bot.runtime.kill_switch import KillSwitch
-
-TOO_SHORT = f"n/a (<{MIN_YEARLY_DAYS} day)"
-
-
-def yearly_cost(report: InsuranceReport, leg: LegCost, places: int = 2) -> str:
-    """Return the leg's carry cost per year as a percentage, or why there is none."""
-    if report.too_short_to_annualise:
-        return TOO_SHORT
-    return percent(report.cost_per_year(leg), places)
-
-
-def _row(report: InsuranceReport, leg: LegCost) -> list[str]:
-    return [
-        leg.symbol,
-        money(leg.protected_value),
-        money(leg.fees),
-        money(leg.funding_received),
-        money(leg.funding_paid),
-        money(leg.carry_cost),
-        yearly_cost(report, leg),
-        signed(leg.realized_pnl),
-        signed(leg.unrealized_pnl),
-        signed(leg.net),
-    ]
 
 
 def _forced_row(loss: ForcedLoss) -> list[str]:
@@ -98,8 +75,9 @@ def render_report(report: InsuranceReport) -> str:
         "unrealized",
         "net",
     ]
-    rows = [_row(report, leg) for leg in report.legs]
-    rows.append(_row(report, report.total))
+    rows = [list(cost_cells(report, leg).values()) for leg in report.legs]
+    rows.append(list(cost_cells(report, report.total).values()))
+    tones: list[Tone | None] = [None] * len(report.legs) + [Tone.STRONG]
     days = (report.until - report.since).total_seconds() / 86400
     return "\n".join(
         [
@@ -107,7 +85,7 @@ def render_report(report: InsuranceReport) -> str:
             f"period {report.since:%Y-%m-%d %H:%M} → {report.until:%Y-%m-%d %H:%M} UTC "
             f"({days:.1f} days)",
             "",
-            table(headers, rows),
+            table(headers, rows, tones),
             "",
             "carry cost = fees + funding paid − funding received; cost/yr = carry cost ÷ average "
             f"protected spot value ÷ years (n/a under {MIN_YEARLY_DAYS} day)",

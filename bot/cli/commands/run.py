@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,8 +25,11 @@ from bot.notify.targets import parse_targets
 from bot.notify.watch import JournalWatch
 from bot.observability.access import HttpAccess
 from bot.observability.metrics import BotMetrics
-from bot.observability.server import serving
+from bot.observability.page import StatusPage
+from bot.observability.server import build_app, serving
+from bot.observability.state import running_state
 from bot.reporting.display import cycle_line, money, percent, signed
+from bot.reporting.progress import ReplayBars, bars_wanted
 from bot.runtime.engine import CycleReport, Engine
 from bot.runtime.reaction import Reactor, streaming
 from bot.settings.config import Config
@@ -282,16 +288,23 @@ def _ignore(_report: CycleReport) -> None:
 
 @contextlib.asynccontextmanager
 async def served(http: HttpAccess | None, engine: Engine, venue: str) -> AsyncIterator[OnCycle]:
-    """Serve ``venue``'s metrics and health over ``http`` for the block (`bot.observability`).
+    """Serve ``venue``'s metrics, health and status page over ``http`` for the block.
 
-    Yield the callback that takes each cycle into them; one that does nothing without ``http``.
+    Yield the callback that takes each cycle into them (`bot.observability`); one that does
+    nothing without ``http``.
     """
     if http is None:
         yield _ignore
         return
-    metrics = BotMetrics(engine.journal, venue, engine.config.interval_seconds)
-    async with serving(metrics, http) as bound:
-        print(f"metrics on {bound.shown}/metrics, health on {bound.shown}/healthz", flush=True)
+    interval = engine.config.interval_seconds
+    metrics = BotMetrics(engine.journal, venue, interval)
+    page = StatusPage(engine.journal, venue, interval, running_state(engine))
+    async with serving(build_app(metrics, http.token, page), http) as bound:
+        print(
+            f"metrics on {bound.shown}/metrics, health on {bound.shown}/healthz, "
+            f"status page on {bound.shown}/",
+            flush=True,
+        )
         yield lambda report: metrics.observe(report, engine.last_cycle_seconds)
 
 
@@ -332,6 +345,12 @@ async def _run_paper(
         engine = Engine(config, setup.venue, journal, strategy, setup.clock, RunMode.PAPER)
         watch = _watch(notifier, config, journal, setup.venue.name)
         every = max(1, (span_days * 86400 // config.interval_seconds) // 20)
+        until = setup.end  # where the bar ends: the replay's end, or the last cycle allowed
+        if args.max_cycles:
+            cycles_allowed = timedelta(seconds=config.interval_seconds * args.max_cycles)
+            until = min(until, setup.start + cycles_allowed)
+        bars = ReplayBars(setup.start, until, bars_wanted(args.quiet, sys.stdout, os.environ))
+        bars.add("replay", "replay")
 
         previous: list[tuple[RebalanceStatus, str]] = []  # the last cycle's status and reason
 
@@ -346,21 +365,25 @@ async def _run_paper(
                 tell_new(notifier, watch)
             if args.quiet:
                 return
+            bars.reached("replay", report.time)
             if (
-                tally.cycles % every == 0
+                (tally.cycles % every == 0 and not bars.shown)  # the bar says it on a terminal
                 or (report.status in PROBLEMS and not halted)
                 or halt_begins
             ):
                 print(progress_line(report), flush=True)
 
         async with served(http, engine, setup.venue.name) as measure:
-            cycles = await engine.run(
-                stop,
-                setup.end,
-                each(measure, progress),
-                args.max_cycles,
-                recheck_seconds=setup.venue.bar_seconds,
-            )
+            with bars:
+                cycles = await engine.run(
+                    stop,
+                    setup.end,
+                    each(measure, progress),
+                    args.max_cycles,
+                    recheck_seconds=setup.venue.bar_seconds,
+                )
+                if not stop.is_set():
+                    bars.finish("replay")
         lease.check()
         _stopped(notifier, setup.venue.name, cycles)
         if tally.first is not None and tally.last is not None:

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.cli.commands.report import yearly_cost
 from bot.cli.session import open_session
-from bot.core.domain import PositionSide
 from bot.core.errors import ConfigError, HedgebotError, NothingToShow
+from bot.journal.lease import LeaseInfo
 from bot.journal.records import EventRecord
 from bot.journal.store import Journal
-from bot.margin.binance import liquidation_distance
-from bot.reporting.display import money, percent, signed, table
+from bot.observability.cells import leg_cells, yearly_cost
+from bot.observability.model import leg_statuses
+from bot.reporting.display import Tone, money, paint, signed, status_tone, table
 from bot.reporting.insurance import insurance_report
 from bot.settings.config import Config
 from bot.venue.base import Venue
@@ -132,21 +133,92 @@ def session_span(journal: Journal, venue: str) -> str:
     return f" (venue {venue} covers {first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC)"
 
 
-def show_status(journal: Journal, venue: str | None, ranks: AdlRanks | None = None) -> str:
-    """Render holdings, each leg's hedge, liquidation distance, ADL rank and running costs.
+@dataclass(frozen=True, slots=True)
+class LegBands:
+    """When a leg is on target (gap within ``deadband`` × target) or near liquidation."""
 
-    Without ``ranks`` (not asked) the ADL column says "unknown".
+    deadband: Decimal
+    warning: Decimal
+
+    @classmethod
+    def of(cls, config: Config) -> LegBands:
+        """Return the bands ``config`` trades by: hedge.deadband, risk.liquidation_warning."""
+        return cls(config.hedge.deadband, config.risk.liquidation_warning)
+
+    def tone(self, short: Decimal, target: Decimal | None, distance: Decimal | None) -> Tone | None:
+        """Return a leg's tone: near liquidation (at or below the warning), on or off target."""
+        if distance is not None and distance <= self.warning:
+            return Tone.BAD
+        if target is None:
+            return None
+        return Tone.GOOD if abs(short - target) <= self.deadband * target else Tone.WARN
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseState:
+    """The account's lease row (None: there is none) as read at ``now``."""
+
+    info: LeaseInfo | None
+    now: datetime
+
+    def line(self) -> str:
+        """Say who holds the lease, since when and how fresh its heartbeat is; or that none does."""
+        info = self.info
+        if info is None:
+            return "lease: no bot holds the lease"
+        heartbeat = _age((self.now - info.heartbeat_at).total_seconds())
+        if info.expires_at <= self.now:
+            return (
+                f"lease: no bot holds the lease ({info.holder}'s expired "
+                f"{info.expires_at:%Y-%m-%d %H:%M:%S} UTC, last heartbeat {heartbeat} ago)"
+            )
+        return (
+            f"lease: held by {info.holder} since {info.acquired_at:%Y-%m-%d %H:%M:%S} UTC, "
+            f"last heartbeat {heartbeat} ago"
+        )
+
+
+def read_lease(journal: Journal, venue: str) -> LeaseState:
+    """Read the lease on ``venue`` (the account's key) without taking it."""
+    return LeaseState(journal.lease(venue).current(), datetime.now(UTC))
+
+
+def _age(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    if whole < 120:
+        return f"{whole} s"
+    if whole < 7200:
+        return f"{whole // 60} min"
+    if whole < 2 * 86400:
+        return f"{whole // 3600} h"
+    return f"{whole // 86400} days"
+
+
+def show_status(
+    journal: Journal,
+    venue: str | None,
+    ranks: AdlRanks | None = None,
+    bands: LegBands | None = None,
+    lease: LeaseState | None = None,
+) -> str:
+    """Render the lease, holdings, each leg's hedge, liquidation distance, ADL rank and costs.
+
+    Without ``ranks`` (not asked) the ADL column says "unknown"; with ``bands`` each leg is
+    coloured on a terminal (on target, off target, near liquidation); without ``lease`` the
+    lease is not said.
     """
     venue = venue or latest_venue(journal)
     if venue is None:
         return "the journal is empty: run `hedgebot run` or `hedgebot rebalance` first"
     rebalances = journal.rebalances(1, venue=venue)
     lines = [f"venue {venue}"]
+    if lease is not None:
+        lines.append(lease.line())
     if rebalances:
         last = rebalances[-1]
         lines.append(
             f"last rebalance {last.id} at {last.time:%Y-%m-%d %H:%M} UTC: "
-            f"{last.status} — {last.reason}"
+            f"{paint(last.status, status_tone(last.status))} — {last.reason}"
         )
         # its notes: unhedged holdings, limits, each proxy's effectiveness (journaled "; "-joined)
         lines += [f"note: {note}" for note in (last.note or "").split("; ") if note]
@@ -157,29 +229,14 @@ def show_status(journal: Journal, venue: str | None, ranks: AdlRanks | None = No
         ]
         lines += ["", table(["asset", "amount", "price", "value"], rows)]
     policy = journal.events(1, kind="margin_policy", venue=venue)
-    required = {leg["symbol"]: leg["required"] for leg in policy[-1].data["legs"]} if policy else {}
     rows = []
-    for snap in journal.latest_snapshots(venue):
-        short = -snap.contracts * snap.mark_price
-        side = PositionSide.SHORT if snap.contracts < 0 else PositionSide.LONG
-        distance = liquidation_distance(side, snap.mark_price, snap.liquidation_price)
-        ratio = short / snap.hedged_value if snap.hedged_value else None
-        rows.append(
-            [
-                snap.symbol,
-                f"{snap.contracts.normalize():f}",
-                money(snap.mark_price, 4),
-                money(short),
-                money(snap.target_notional),
-                percent(ratio),
-                money(snap.liquidation_price, 4),
-                percent(distance),
-                percent(Decimal(required[snap.symbol])) if snap.symbol in required else "-",
-                money(snap.isolated_margin),
-                f"{snap.leverage}x",
-                ranks.cell(snap.symbol) if ranks is not None else "unknown",
-            ]
+    tones: list[Tone | None] = []
+    for leg in leg_statuses(journal, venue):  # the figures the status page shows too
+        tones.append(
+            bands.tone(leg.short_notional, leg.target_notional, leg.distance) if bands else None
         )
+        rank = ranks.cell(leg.symbol) if ranks is not None else "unknown"
+        rows.append([*leg_cells(leg).values(), rank])
     headers = [
         "leg",
         "contracts",
@@ -194,7 +251,7 @@ def show_status(journal: Journal, venue: str | None, ranks: AdlRanks | None = No
         "lev",
         "ADL rank",
     ]
-    lines += ["", table(headers, rows), *_rank_notes(ranks), *policy_lines(policy)]
+    lines += ["", table(headers, rows, tones), *_rank_notes(ranks), *policy_lines(policy)]
     totals = journal.totals(venue=venue)
     lines += [
         "",
@@ -283,7 +340,8 @@ def journal_table(what: str, rows: Sequence[dict[str, Any]]) -> str:
     """Render journal rows of one kind as a table."""
     columns = _COLUMNS[what]
     body = [[_cell(row.get(c)) for c in columns] for row in rows]
-    return table(columns, body) + f"\n{len(rows)} row(s)"
+    tones = [status_tone(str(row.get("status"))) if what == "rebalances" else None for row in rows]
+    return table(columns, body, tones) + f"\n{len(rows)} row(s)"
 
 
 def _cell(value: Any) -> str:
