@@ -55,6 +55,18 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(MEMORY_TEMP_ROOT)
 
 
+WORKERS_PER_CORE = 2
+"""xdist workers per core for ``-n auto``: many tests mostly wait on the wall clock (hedgebot
+subprocesses starting and settling, sockets, the streams' timers), and a second worker per core
+runs while they wait."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Return the workers ``-n auto`` starts: `WORKERS_PER_CORE` per core this process may use."""
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return WORKERS_PER_CORE * (len(usable) if usable else os.cpu_count() or 1)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the tests marked ``slow`` first (stable order otherwise).
 

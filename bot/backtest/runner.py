@@ -224,7 +224,11 @@ async def _replay(
             kill_switch=kill_switch,
         )
         await engine.run(
-            asyncio.Event(), setup.end, record, recheck_seconds=setup.venue.bar_seconds
+            asyncio.Event(),
+            setup.end,
+            record,
+            recheck_seconds=setup.venue.bar_seconds,
+            give_up_after=1,
         )
         await setup.venue.close()
         totals = journal.totals(venue=venue)

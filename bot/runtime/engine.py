@@ -474,12 +474,17 @@ class Engine:
         max_cycles: int | None = None,
         reactor: Reactor | None = None,
         recheck_seconds: float = RECHECK_SECONDS,
+        give_up_after: int | None = None,
     ) -> int:
         """Repeat `cycle` every interval until stopped, past ``until`` or after ``max_cycles``.
 
         A cycle that left something unsettled (an order in flight, a doubt, stale prices) is
         followed by another after ``recheck_seconds``; a replay passes its bar length, since
         nothing it reads changes sooner.
+
+        A failed cycle is retried with back-off, forever unless ``give_up_after`` consecutive
+        failures raise the last one: a replay passes 1, since its clock runs on without waiting
+        for anything to heal (a full disk would fail every cycle of the rest of the period).
 
         With a ``reactor`` (the exchange's streams), a cycle also runs as soon as it asks for
         one, and the loop waits at most its poll period while the streams are down.
@@ -500,6 +505,8 @@ class Engine:
                 raise
             except HedgebotError as error:  # venue down, journal locked: retry soon, never crash
                 failures += 1
+                if give_up_after is not None and failures >= give_up_after:
+                    raise
                 wait = min(interval, RETRY_AFTER_FAILURE * 2 ** min(failures - 1, 6))
                 log.error(
                     "cycle failed (%s: %s); retrying in %.0f s", type(error).__name__, error, wait

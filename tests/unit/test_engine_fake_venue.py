@@ -7,6 +7,7 @@ outcome: what the exchange holds and what the journal says, never call counts al
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from bot.core.clock import ReplayClock
 from bot.core.domain import OrderStatus, Side
-from bot.core.errors import InsufficientMargin
+from bot.core.errors import InsufficientMargin, JournalError
 from bot.core.planner import client_order_id
 from bot.journal.records import RebalanceStatus, RunMode
 from bot.journal.store import Journal
@@ -418,3 +419,32 @@ async def test_funding_is_journaled_once_whatever_the_cycles(
     assert report.new_funding == 1
     (journaled,) = journal.funding(venue=venue.name)
     assert journaled.payment_id == paid.payment_id and journaled.amount == Decimal("0.8")
+
+
+async def test_a_replay_ends_at_its_first_failed_cycle_where_a_live_loop_retries(
+    tmp_path: Path,
+    venue: FakeVenue,
+    journal: Journal,
+    clock: ReplayClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A journal that cannot grow fails every cycle: a replay (``give_up_after=1``) says so at
+    once instead of replaying the rest of its period unrecorded; the live loop backs off."""
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        raise JournalError("journal j.sqlite: cannot record rebalance: database or disk is full")
+
+    monkeypatch.setattr(journal, "record_cycle", disk_full)
+    start = clock.now()
+    with pytest.raises(JournalError, match="disk is full"):
+        await engine(tmp_path, venue, journal, clock).run(
+            asyncio.Event(), start + timedelta(days=1), give_up_after=1
+        )
+    assert clock.now() == start  # no retry slept: the period did not run on
+
+    cycles = await engine(tmp_path, venue, journal, clock).run(
+        asyncio.Event(), start + timedelta(minutes=5)
+    )
+    assert cycles == 0  # every cycle failed, none raised
+    waits = [30, 60, 120, 240]  # doubling back-off; the fourth retry ends past the 5 minutes
+    assert clock.now() - start == timedelta(seconds=sum(waits))

@@ -381,6 +381,7 @@ async def _run_paper(
                     each(measure, progress),
                     args.max_cycles,
                     recheck_seconds=setup.venue.bar_seconds,
+                    give_up_after=1,
                 )
                 if not stop.is_set():
                     bars.finish("replay")
