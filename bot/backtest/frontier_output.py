@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.backtest.frontier import Frontier, Measure, PeriodShare, Point, Verdict
 from bot.reporting.display import table
+from bot.runtime.private_files import write_private
 
 HEADERS = (
     "run",
@@ -158,5 +159,5 @@ def document(frontier: Frontier, about: Mapping[str, Any]) -> dict[str, Any]:
 
 def write_frontier(path: Path, frontier: Frontier, about: Mapping[str, Any]) -> Path:
     """Write the frontier document as JSON to ``path``; return the path."""
-    path.write_text(json.dumps(document(frontier, about), indent=2) + "\n", encoding="utf-8")
+    write_private(path, json.dumps(document(frontier, about), indent=2) + "\n")
     return path

@@ -1,4 +1,4 @@
-"""Backtest results as a side-by-side table, as JSON and as CSV."""
+"""Backtest results as a side-by-side table, as JSON and as CSV (files 0600)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 from bot.backtest.metrics import Metrics
 from bot.backtest.runner import RunResult
 from bot.reporting.display import table
+from bot.runtime.private_files import open_private, write_private
 
 
 def _pct(value: float | None) -> str:
@@ -63,13 +64,13 @@ def render_table(metrics: Sequence[Metrics]) -> str:
 def write_json(path: Path, metrics: Sequence[Metrics], about: dict[str, Any]) -> None:
     """Write the period and settings (``about``) and every portfolio's metrics."""
     document = {**about, "portfolios": [asdict(m) for m in metrics]}
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    write_private(path, json.dumps(document, indent=2) + "\n")
 
 
 def write_csv(path: Path, metrics: Sequence[Metrics]) -> None:
     """Write one row per portfolio, one column per metric."""
     names = [f.name for f in fields(Metrics)]
-    with path.open("w", newline="", encoding="utf-8") as out:
+    with open_private(path) as out:
         writer = csv.DictWriter(out, fieldnames=names)
         writer.writeheader()
         for item in metrics:
@@ -92,7 +93,7 @@ CURVE_COLUMNS = (
 
 def write_curves(path: Path, results: Sequence[RunResult]) -> None:
     """Write every run's per-cycle values (exact decimals) in one long CSV."""
-    with path.open("w", newline="", encoding="utf-8") as out:
+    with open_private(path) as out:
         writer = csv.writer(out)
         writer.writerow(CURVE_COLUMNS)
         for result in results:

@@ -20,6 +20,7 @@ from PIL import Image
 from bot.backtest.frontier import Frontier
 from bot.backtest.metrics import drawdowns
 from bot.backtest.runner import RunResult
+from bot.runtime.private_files import open_private
 
 DPI = 90
 COLORS = 64
@@ -46,8 +47,8 @@ def _finish(figure: Figure, axes: Sequence[Any], title: str, path: Path) -> None
     buffer = BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     buffer.seek(0)
-    with Image.open(buffer) as image:
-        image.convert("RGB").quantize(colors=COLORS).save(path, format="PNG", optimize=True)
+    with Image.open(buffer) as image, open_private(path, binary=True) as file:
+        image.convert("RGB").quantize(colors=COLORS).save(file, format="PNG", optimize=True)
 
 
 def plot_run(result: RunResult, title: str, path: Path) -> None:

@@ -1,10 +1,10 @@
 """Named periods a backtest replays by name: crash windows and rising (calm) periods.
 
 A crash window (``--window november-2022``, the frontier's ``--crash``) is a market crash with a
-lead-in so the hedge is in place; a rising period (the frontier's ``--calm``) is a stretch where
-the market went up, and the hedge only cost upside. Each named period belongs to one `Split`:
-rules are tuned on the ``tuning`` periods (2020–2022) only and judged on the ``held-out`` ones
-(November 2022 onwards), which no tuning has seen.
+lead-in so the hedge is in place; a rising period (``--window q1-2023``, the frontier's ``--calm``)
+is a stretch where the market went up, and the hedge only cost upside. Each named period belongs
+to one `Split`: rules are tuned on the ``tuning`` periods (2020–2022) only and judged on the
+``held-out`` ones (November 2022 onwards), which no tuning has seen.
 """
 
 from __future__ import annotations
@@ -124,13 +124,14 @@ RISES: dict[str, Window] = {
 
 
 def find_window(name: str) -> Window:
-    """Return the named crash window, or raise `ConfigError` listing the names there are."""
-    try:
-        return WINDOWS[name]
-    except KeyError:
+    """Return the named crash window or rising period, or raise `ConfigError` listing them."""
+    found = WINDOWS.get(name) or RISES.get(name)
+    if found is None:
         raise ConfigError(
-            f"--window: unknown crash window {name!r}; use one of {', '.join(WINDOWS)}"
-        ) from None
+            f"--window: unknown window {name!r}; use a crash window ({', '.join(WINDOWS)}) or "
+            f"a rising period ({', '.join(RISES)}); `--window list` shows them"
+        )
+    return found
 
 
 def _custom(text: str, flag: str) -> Window:

@@ -15,6 +15,7 @@ import csv
 import errno
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -70,30 +71,38 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _utc(text: str) -> datetime:
+    """Parse an ISO date or time; without an offset it is UTC. Returned in UTC."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # OverflowError: a year 1 or 9999 moved out by its offset
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a date; write e.g. 2022-01-01 or 2022-01-01T12:00 (UTC)"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _number(kind: Callable[[str], Any], low: float, inclusive: bool, what: str) -> Any:
+def _number(
+    kind: Callable[[str], Any], low: float, inclusive: bool, what: str, high: float = math.inf
+) -> Any:
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number; {what}") from None
-        if value != value or value < low or (value == low and not inclusive):  # NaN too
+        out = value < low or (value == low and not inclusive) or value > high
+        if out or value != value:  # NaN too
             raise argparse.ArgumentTypeError(f"{text}: {what}")
         return value
 
     return parse
 
 
-_positive_int = _number(int, 1, True, "use a whole number of at least 1")
-_count = _number(int, 0, True, "use a whole number of at least 0")
+_MOST = 10**9
+"""The largest count an option takes (cycles, rows, backups): beyond it SQLite or time overflow."""
+_positive_int = _number(
+    int, 1, True, f"use a whole number of at least 1 and at most {_MOST:,}", _MOST
+)
+_count = _number(int, 0, True, f"use a whole number of at least 0 and at most {_MOST:,}", _MOST)
 _speed = _number(float, 0, True, "use 0 (flat out) or a positive number")
 _positive_speed = _number(float, 0, False, "use a positive number (1 = real time)")
 
@@ -136,6 +145,10 @@ def _assets(text: str) -> list[str]:
     return assets
 
 
+_MOST_RISE = Decimal(10)
+"""The largest rise ``--shock`` takes (+1000%): a scenario, not an overflow."""
+
+
 def _shock(text: str) -> tuple[str, Decimal]:
     """Parse ``--shock BTC=-35%`` into (asset, fraction); a price cannot fall 100% or more."""
     asset, _, move = text.partition("=")
@@ -154,6 +167,10 @@ def _shock(text: str) -> tuple[str, Decimal]:
     if fraction <= -1:
         raise argparse.ArgumentTypeError(
             f"{text!r}: a price cannot fall 100% or more; use e.g. {asset}=-99%"
+        )
+    if fraction > _MOST_RISE:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a shock moves a price between -100% and +1000%; use e.g. {asset}=+40%"
         )
     return asset, fraction
 
@@ -298,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_paper(backtest)
     backtest.add_argument("--from", dest="since", type=_utc, help="start, e.g. 2022-01-01")
     backtest.add_argument("--to", dest="until", type=_utc, help="end, e.g. 2023-01-01")
-    backtest.add_argument("--window", help="named crash window, e.g. november-2022 (list: 'list')")
+    backtest.add_argument(
+        "--window", help="named period, crash or rising: november-2022, q1-2023 (list: 'list')"
+    )
     backtest.add_argument(
         "--compare",
         nargs="+",
@@ -525,9 +544,21 @@ def _journal_to_read(config: Config) -> Journal:
 
 
 def _check_journal_writable(config: Config) -> None:
+    """Refuse a journal that cannot be written, or whose directory would be made elsewhere.
+
+    A missing directory is made only inside the working directory (``var/`` of the demo): a
+    mistyped absolute path must not create folders anywhere.
+    """
     path = _sqlite_file(config.journal.url)
-    if path is not None:
-        check_writable(path, "journal", "pass --journal elsewhere")
+    if path is None:
+        return
+    folder = path.parent.resolve()
+    if not folder.exists() and Path.cwd().resolve() not in folder.parents:
+        raise ConfigError(
+            f"journal {path}: directory {path.parent} does not exist; create it "
+            f"(mkdir -p {path.parent}) or fix --journal / journal.url"
+        )
+    check_writable(path, "journal", "pass --journal elsewhere")
 
 
 # -- the commands -------------------------------------------------------------------------------
@@ -595,6 +626,7 @@ def start_status(args: argparse.Namespace) -> int:
     from bot.cli.commands.status import (
         LegBands,
         read_adl_ranks,
+        read_kill_switch,
         read_lease,
         resolve_venue,
         show_status,
@@ -605,7 +637,8 @@ def start_status(args: argparse.Namespace) -> int:
         venue = resolve_venue(journal, args.venue, mask_url(config.journal.url))
         ranks = asyncio.run(read_adl_ranks(config, venue, journal.held_symbols(venue)))
         lease = read_lease(journal, venue)
-        print(show_status(journal, venue, ranks, LegBands.of(config), lease))
+        switch = read_kill_switch(journal, venue, config, args.config)
+        print(show_status(journal, venue, ranks, LegBands.of(config), lease, switch))
     return 0
 
 

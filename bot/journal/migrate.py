@@ -118,15 +118,20 @@ def _upgrade(connection: Connection, head: str) -> None:
             MigrationContext.configure(connection).stamp(_scripts(), head)
             return
         found = tables & FIRST_RELEASE_TABLES
-        if found:
-            missing = sorted(FIRST_RELEASE_TABLES - tables)
-            if missing:
-                raise MigrationError(
-                    f"database has journal tables {', '.join(sorted(found))} but not "
-                    f"{', '.join(missing)} and no alembic_version: not a hedgebot journal; "
-                    "nothing changed"
-                )
-            command.stamp(config, FIRST_REVISION)  # made by create_all before migrations
+        if not found:
+            raise MigrationError(
+                f"database holds tables {', '.join(sorted(tables))}, none of a journal, and no "
+                "alembic_version: not a hedgebot journal; nothing changed; pass --journal a new "
+                "file or an empty database"
+            )
+        missing = sorted(FIRST_RELEASE_TABLES - tables)
+        if missing:
+            raise MigrationError(
+                f"database has journal tables {', '.join(sorted(found))} but not "
+                f"{', '.join(missing)} and no alembic_version: not a hedgebot journal; "
+                "nothing changed"
+            )
+        command.stamp(config, FIRST_REVISION)  # made by create_all before migrations
     elif current not in known_revisions():
         raise MigrationError(
             f"journal schema is at revision {current}, unknown to this hedgebot (newest "

@@ -11,6 +11,10 @@ from bot.settings.secrets import remember
 
 TOKEN_ENV = "HEDGEBOT_HTTP_TOKEN"
 """The environment variable that holds the bearer token (safer than ``--http-token``)."""
+MIN_TOKEN_LENGTH = 16
+"""The shortest token accepted: anything shorter is guessed, whatever the bind address."""
+MAKE_TOKEN = 'python -c "import secrets; print(secrets.token_urlsafe(24))"'
+"""The command the refusal of a weak token suggests."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +57,11 @@ def http_access(address: tuple[str, int], token: str | None) -> HttpAccess:
     """Return the access for ``address``; the token is ``token`` or `TOKEN_ENV`, and masked.
 
     A non-loopback address without a token is refused (`ConfigError`): the metrics and the
-    status page tell the account's size and positions.
+    status page tell the account's size and positions. So is a weak token (`check_token`).
     """
     token = token or os.environ.get(TOKEN_ENV) or None
+    if token is not None:
+        check_token(token)  # before `remember`: a space remembered would mask every space
     remember(token)
     host, port = address
     if token is None and not is_loopback(host):
@@ -64,3 +70,15 @@ def http_access(address: tuple[str, int], token: str | None) -> HttpAccess:
             f"page there needs a token: set {TOKEN_ENV} (or --http-token), or bind 127.0.0.1"
         )
     return HttpAccess(host, port, token)
+
+
+def check_token(token: str) -> None:
+    """Refuse (`ConfigError`) a token with whitespace or shorter than `MIN_TOKEN_LENGTH`.
+
+    The message never shows the token.
+    """
+    if len(token) < MIN_TOKEN_LENGTH or any(char.isspace() for char in token):
+        raise ConfigError(
+            f"the HTTP token ({TOKEN_ENV} or --http-token) must be at least {MIN_TOKEN_LENGTH} "
+            f"characters without whitespace; make one with: {MAKE_TOKEN}"
+        )

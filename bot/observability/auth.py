@@ -1,12 +1,13 @@
 """Who may read what the bot serves: a bearer token, or the cookie the login form gives for it.
 
 With a token (`bot.observability.access`) every request except the login form and the static
-files must bear ``Authorization: Bearer <token>`` or the session cookie. The cookie holds an
-HMAC of the token, never the token itself; it is HttpOnly (no script reads it), SameSite=Strict
-(no other site's page sends it) and Secure when the request came over TLS (directly, or through
-a proxy that says ``X-Forwarded-Proto: https``). Every comparison takes constant time
-(`hmac.compare_digest`). A browser asking for the page without either goes to the login form;
-any other request gets 401. Without a token (a loopback bind) everything is open.
+files must bear ``Authorization: Bearer <token>`` (the scheme in any case) or the session
+cookie. The cookie holds an HMAC of the token, never the token itself; it is HttpOnly (no script
+reads it), SameSite=Strict (no other site's page sends it) and Secure when the request came
+over TLS (directly, or through a proxy that says ``X-Forwarded-Proto: https``). Every
+comparison takes constant time (`hmac.compare_digest`). A browser asking for the page without
+either goes to the login form; any other request gets 401. Without a token (a loopback bind)
+everything is open.
 """
 
 from __future__ import annotations
@@ -40,9 +41,15 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def bearer_token(header: str) -> str:
+    """Return the token of an ``Authorization: Bearer <token>`` header (scheme in any case)."""
+    scheme, _, credentials = header.strip().partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""
+
+
 def authorized(request: web.Request, token: str, session: str) -> bool:
     """Return whether ``request`` bears the token or the session cookie."""
-    bearer = _same(request.headers.get("Authorization", ""), f"Bearer {token}")
+    bearer = _same(bearer_token(request.headers.get("Authorization", "")), token)
     return bearer or _same(request.cookies.get(COOKIE, ""), session)
 
 

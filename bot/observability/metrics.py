@@ -50,12 +50,18 @@ class BotMetrics:
         venue: str,
         interval_seconds: int,
         wall: Callable[[], float] = time.time,
+        halt_said: Callable[[], str] | None = None,
     ) -> None:
-        """Read ``venue``'s rows from ``journal``; ``wall`` is the clock health is judged by."""
+        """Read ``venue``'s rows from ``journal``; ``wall`` is the clock health is judged by.
+
+        ``halt_said`` says a halt in the health: the switch and the command that lifts it with
+        the bot's config (`halted_message`); without it, the halted cycle's reason.
+        """
         self.journal = journal
         self.venue = venue
         self.interval_seconds = interval_seconds
         self.wall = wall
+        self.halt_said = halt_said
         self.registry = CollectorRegistry(auto_describe=True)
         self.last_success: float | None = None
         self.halted: str | None = None
@@ -107,7 +113,9 @@ class BotMetrics:
         self.cycles.labels(report.status.value).inc()
         for execution in report.executions:
             self.orders.labels(execution.status.value).inc()
-        self.halted = report.reason if report.status is RebalanceStatus.HALTED else None
+        self.halted = None
+        if report.status is RebalanceStatus.HALTED:
+            self.halted = self.halt_said() if self.halt_said else report.reason
         if report.status in UNSUCCESSFUL:
             self.problem = f"last cycle {report.status.value}: {report.reason}"
         else:

@@ -10,7 +10,8 @@ parameter is a 400 with one line saying which and what to write.
 Every journal read runs in a worker thread (`asyncio.to_thread`), at most `READERS` at a time,
 so a long read never holds the loop the bot's cycles run on. The status model (a year of 4h
 cycles is seconds of reading) is read again only once the journal has news for the venue: a
-rebalance row, a fill or a funding payment.
+rebalance row, a fill or a funding payment. Without a venue named, the page shows the journal's
+latest venue (session) at each read: a new paper run's session as soon as it writes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from bot.core.errors import HedgebotError
+from bot.core.errors import HedgebotError, NothingToShow
 from bot.journal.store import Journal
 from bot.observability.backtests import backtest_json
 from bot.observability.model import StatusModel, status_model
@@ -66,15 +67,15 @@ class StatusPage:
     def __init__(
         self,
         journal: Journal,
-        venue: str,
+        venue: str | None,
         interval_seconds: int,
         state: StateSource,
         backtests: Path | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """Show ``venue`` of ``journal``; ``backtests``: a backtest's ``--out`` directory."""
+        """Show ``venue`` of ``journal`` (None: the latest); ``backtests``: an ``--out`` dir."""
         self.journal = journal
-        self.venue = venue
+        self.named = venue
         self.interval_seconds = interval_seconds
         self.state = state
         self.backtests = backtests
@@ -87,23 +88,31 @@ class StatusPage:
         async with self._readers:
             return await asyncio.to_thread(work)
 
-    def _news(self) -> tuple[object, ...]:
-        """Return what changes whenever a cycle or a sync journals something for the venue."""
-        latest = self.journal.rebalances(1, venue=self.venue)
+    def venue(self) -> str:
+        """Return the venue shown now: the one named, else the journal's latest (blocking)."""
+        venue = self.named or self.journal.latest_venue()
+        if venue is None:
+            raise NothingToShow("the journal is empty")
+        return venue
+
+    def _news(self, venue: str) -> tuple[object, ...]:
+        """Return what changes whenever a cycle or a sync journals something for ``venue``."""
+        latest = self.journal.rebalances(1, venue=venue)
         last = (latest[-1].id, latest[-1].status) if latest else None
-        fills = self.journal.fill_watermark(self.venue)
-        return (last, fills, self.journal.last_funding_time(self.venue))
+        fills = self.journal.fill_watermark(venue)
+        return (venue, last, fills, self.journal.last_funding_time(venue))
 
     def status(self) -> dict[str, Any]:
         """Return `/api/status` (blocking)."""
-        news = self._news()
+        venue = self.venue()
+        news = self._news(venue)
         if self._model is None or self._model[0] != news:
-            self._model = (news, status_model(self.journal, self.venue, self.wall()))
-        return status_json(self._model[1], self.state(), self.interval_seconds)
+            self._model = (news, status_model(self.journal, venue, self.wall()))
+        return status_json(self._model[1], self.state(venue), self.interval_seconds)
 
     def snapshots(self, window: Window) -> dict[str, Any]:
         """Return `/api/snapshots` over ``window`` (blocking)."""
-        journal, venue = self.journal, self.venue
+        journal, venue = self.journal, self.venue()
         since, until = window.since, window.until
         before = None if since is None else journal.totals(venue=venue, until=since)
         return series_json(
@@ -122,14 +131,12 @@ class StatusPage:
 
         The kill switch is the account's: `hedgebot halt` journals it without a venue.
         """
-        since, until = window.since, window.until
+        since, until, venue = window.since, window.until, self.venue()
         found = []
         for kind in TIMELINE:
-            found += self.journal.events(
-                limit, kind=kind, venue=self.venue, since=since, until=until
-            )
+            found += self.journal.events(limit, kind=kind, venue=venue, since=since, until=until)
         switch = self.journal.events(limit, kind="kill_switch", since=since, until=until)
-        found += [event for event in switch if event.venue in (None, self.venue)]
+        found += [event for event in switch if event.venue in (None, venue)]
         found.sort(key=lambda event: event.time, reverse=True)
         return [event_json(event) for event in found[:limit]]
 

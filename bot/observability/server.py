@@ -9,9 +9,12 @@ client without holding the loop, so a request never delays a cycle.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.log import server_logger
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.core.errors import ConfigError
@@ -34,6 +37,28 @@ SECURITY_HEADERS = {
 
 async def _secure_headers(_request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(SECURITY_HEADERS)
+
+
+class BadRequestLine(logging.Filter):
+    """Log a request aiohttp could not parse (too long, malformed) as one warning line.
+
+    aiohttp answers it 400 and logs the parser's traceback as an error: any client could fill
+    the log with them. The line names the error's kind and status, not the client's bytes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the traceback of an `HttpProcessingError`; let every other record through."""
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg = f"{record.getMessage()}: {type(error).__name__} (answered {error.code})"
+            record.args = None
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+BAD_REQUEST_LINE = BadRequestLine()
+"""On aiohttp's server logger while we serve (added once)."""
 
 
 def _add_metrics(app: web.Application, metrics: BotMetrics) -> None:
@@ -70,6 +95,7 @@ def build_app(
 @contextlib.asynccontextmanager
 async def serving(app: web.Application, access: HttpAccess) -> AsyncIterator[HttpAccess]:
     """Serve ``app`` for the block; yield the access with the port actually bound."""
+    server_logger.addFilter(BAD_REQUEST_LINE)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:

@@ -26,15 +26,22 @@ class BotState:
     sooner: bool = False
     """The last cycle left an order in flight or a doubt: the loop looks again within seconds."""
 
+    def switch_line(self, config_file: str) -> str:
+        """Say the kill switch as `hedgebot status` prints it: off, or on, why and the way out."""
+        if self.halted is None:
+            return "kill switch: off"
+        resume = f"`hedgebot resume --config {config_file}`"
+        return f"kill switch: ON — {self.halted}; {resume} lifts it"
 
-StateSource = Callable[[], BotState]
-"""Reads the state now (called in a worker thread: it may read files and the journal)."""
+
+StateSource = Callable[[str], BotState]
+"""Reads the state of a venue's bot now (in a worker thread: it may read files and the journal)."""
 
 
 def running_state(engine: Engine) -> StateSource:
     """Return the state of the bot that runs ``engine`` and serves the page."""
 
-    def state() -> BotState:
+    def state(_venue: str) -> BotState:
         return BotState(
             True,
             "running: `hedgebot run` serves this page",
@@ -47,13 +54,12 @@ def running_state(engine: Engine) -> StateSource:
 
 def journal_state(
     journal: Journal,
-    venue: str,
     switch: KillSwitch,
     wall: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> StateSource:
-    """Return the state of ``venue``'s bot as its journal lease and ``switch`` tell it."""
+    """Return the state of a venue's bot as its journal lease and ``switch`` tell it."""
 
-    def state() -> BotState:
+    def state(venue: str) -> BotState:
         lease = journal.lease(venue).current()
         halted = switch.reason()
         if lease is not None and lease.expires_at > wall():

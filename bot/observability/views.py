@@ -53,14 +53,15 @@ def _when(moment: datetime | None) -> str | None:
 
 
 def _date(name: str, text: str) -> datetime:
+    """Return ``text`` as a UTC time (UTC unless it says); `BadQuery` if it is none in UTC."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # OverflowError: out of range once in UTC
         raise BadQuery(
             f"{name}={text!r} is not a date; write e.g. {name}=2022-01-01 or "
             f"{name}=2022-01-01T12:00 (UTC)"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def parse_window(query: Mapping[str, str]) -> Window:

@@ -1,4 +1,4 @@
-"""Progress bars with an ETA for replays (`run` in paper mode, `backtest`), on a terminal only.
+"""Progress bars with an ETA for replays (`run` in paper mode, `backtest`), on a terminal in colour.
 
 One bar per replay, over the replayed time of its period; the ETA comes from the wall time spent
 so far. While the bars are shown, lines printed and console log records go above them (a forked
@@ -25,12 +25,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bot.reporting.terminal import console, is_terminal
+from bot.reporting.terminal import color_enabled, console, is_terminal
 
 
 def bars_wanted(quiet: bool, stream: TextIO, environ: Mapping[str, str]) -> bool:
-    """Return True when progress bars go to ``stream``: a terminal, and not ``-q``."""
-    return not quiet and is_terminal(stream, environ)
+    """Return True when progress bars go to ``stream``: a terminal, not ``-q``, not plain.
+
+    Plain mode (``--no-color``, ``NO_COLOR``: `color_enabled` is False) has no escape codes at
+    all, so no live bar: the progress lines are printed as when piped.
+    """
+    return not quiet and color_enabled() and is_terminal(stream, environ)
 
 
 class _AboveBars:

@@ -13,6 +13,7 @@ from matplotlib.ticker import PercentFormatter
 from PIL import Image
 
 from bot.reporting.stress import Outcome
+from bot.runtime.private_files import open_private
 
 DPI = 90
 COLORS = 64
@@ -58,5 +59,5 @@ def _draw(outcomes: Sequence[Outcome], title: str, path: Path) -> None:
     buffer = BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     buffer.seek(0)
-    with Image.open(buffer) as image:
-        image.convert("RGB").quantize(colors=COLORS).save(path, format="PNG", optimize=True)
+    with Image.open(buffer) as image, open_private(path, binary=True) as file:
+        image.convert("RGB").quantize(colors=COLORS).save(file, format="PNG", optimize=True)

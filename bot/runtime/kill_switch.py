@@ -18,10 +18,12 @@ it exists (an upgrade never lifts a halt by itself); `hedgebot resume` removes i
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
 from bot.core.errors import StorageError
+from bot.runtime.private_files import write_private
 from bot.settings.config import Config
 
 HALT_DIRECTORY = Path("var/halt")
@@ -121,8 +123,7 @@ class KillSwitch:
         """Stop new orders from the next cycle on; raise `StorageError` when it cannot."""
         said = " ".join(reason.split()) or "halted by operator"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(f"{said} (since {now:%Y-%m-%d %H:%M:%S} UTC)\n", encoding="utf-8")
+            write_private(self.path, f"{said} (since {now:%Y-%m-%d %H:%M:%S} UTC)\n")
         except OSError as error:
             raise StorageError(
                 f"cannot write the kill switch {self.path}: {error.strerror}; fix that path (a "
@@ -138,6 +139,8 @@ class KillSwitch:
             except FileNotFoundError:
                 continue
             except OSError as error:
+                if not os.path.lexists(path):  # a read-only file system says so even then
+                    continue
                 raise StorageError(
                     f"cannot remove the kill switch {path}: {error.strerror}; "
                     f"remove {path} by hand, or make {path.parent} writable"

@@ -178,6 +178,27 @@ CASES: dict[str, Case] = {
     "stress, a shock without %": Case(
         c("stress", "--shock", "BTC=-35"), 2, "the move is not a percentage"
     ),
+    "run, cycles beyond any run": Case(
+        c("run", "--max-cycles", "99999999999999999999999"), 2, "at most 1,000,000,000"
+    ),
+    "journal, limit beyond any query": Case(
+        c("journal", "fills", "--limit", "99999999999999999999999999"), 2, "at most 1,000,000,000"
+    ),
+    "stress, a shock beyond +1000%": Case(
+        c("stress", "--shock", "BTC=+99999999999999999999999999999%"),
+        2,
+        "a shock moves a price between -100% and +1000%",
+    ),
+    "stress, a shock of an asset neither held nor hedged": Case(
+        c("stress", "--shock", "FOO=-10%"),
+        2,
+        "--shock FOO: neither held nor hedged, the shock would change nothing; shock one of BTC",
+    ),
+    "stress, plot in a missing directory": Case(
+        c("stress", "--plot", "missing/x.png"),
+        2,
+        "--plot missing/x.png: the directory missing does not exist; create it",
+    ),
     "emulator, port out of range": Case(("emulator", "--port", "70000"), 2, "1..65535"),
     "emulator, port zero": Case(("emulator", "--port", "0"), 2, "1..65535"),
     "emulator, zero speed": Case(("emulator", "--speed", "0"), 2, "use a positive number"),
@@ -242,7 +263,7 @@ CASES: dict[str, Case] = {
         history(),
     ),
     "backtest, unknown window": Case(
-        c("backtest", "--data-dir", "data", "--window", "nope"), 2, "unknown crash window"
+        c("backtest", "--data-dir", "data", "--window", "nope"), 2, "unknown window"
     ),
     "backtest, from after to": Case(
         c("backtest", "--from", "2022-02-01", "--to", "2022-01-01"), 2, "must be after --from"
@@ -296,6 +317,14 @@ CASES: dict[str, Case] = {
     "status, no journal": Case(c("status"), 2, f"journal sqlite:///{JOURNAL} does not exist"),
     "journal, no journal": Case(c("journal", "orders"), 2, "run `hedgebot run`"),
     "report, no journal": Case(c("report"), 2, "does not exist"),
+    "run, journal in a directory that does not exist": Case(
+        c("run", "--journal", "sqlite:////nonexistent-hedgebot-dir/j.sqlite"),
+        2,
+        "directory /nonexistent-hedgebot-dir does not exist",
+    ),
+    "report, a date out of range once in UTC": Case(
+        c("report", "--from", "0001-01-01T00:00+05:00"), 2, "is not a date"
+    ),
     "serve, no journal": Case(c("serve"), 2, f"journal sqlite:///{JOURNAL} does not exist"),
     "serve, a public address without a token": Case(
         c("serve", "--http", "0.0.0.0:0"), 2, "is not a loopback address", empty_journal

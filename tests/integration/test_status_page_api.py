@@ -73,7 +73,7 @@ def paper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaperRun]:
 
 
 def page_of(run: PaperRun, backtests: Path | None = None) -> StatusPage:
-    state = journal_state(run.journal, run.venue, run.switch)
+    state = journal_state(run.journal, run.switch)
     return StatusPage(run.journal, run.venue, 4 * 3600, state, backtests)
 
 
@@ -194,6 +194,9 @@ async def test_the_charts_series_follow_the_journal_and_its_date_filter(paper: P
         ("/api/snapshots?from=2022-02-01&to=2022-01-01", "to=2022-01-01 must be after"),
         ("/api/events?limit=0", "limit='0': write a whole number from 1 to 5000"),
         ("/api/events?from=2022-01-01&limit=many", "limit='many'"),
+        ("/api/snapshots?from=0001-01-01T00:00%2B05:00", "from='0001-01-01T00:00+05:00' is not"),
+        ("/api/snapshots?to=9999-12-31T23:00-05:00", "to='9999-12-31T23:00-05:00' is not a date"),
+        ("/api/events?from=0001-01-01T00:00%2B05:00", "from='0001-01-01T00:00+05:00' is not"),
     ],
 )
 async def test_a_bad_query_is_a_400_with_one_line(paper: PaperRun, query: str, said: str) -> None:
@@ -260,6 +263,23 @@ async def test_with_a_token_only_the_bearer_or_the_login_cookie_read(paper: Pape
         assert "Secure" in proxied.headers["Set-Cookie"]
         client.session.cookie_jar.clear()
         assert (await client.get("/api/status")).status == 401
+
+
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [
+        (f"bearer {TOKEN}", 200),
+        (f"BEARER {TOKEN}", 200),
+        (f"Bearer {TOKEN}x", 401),
+        (f"Basic {TOKEN}", 401),
+        (TOKEN, 401),
+    ],
+)
+async def test_the_bearer_scheme_is_read_in_any_case(
+    paper: PaperRun, header: str, code: int
+) -> None:
+    got, _ = await fetch(paper, "/api/status", token=TOKEN, headers={"Authorization": header})
+    assert got == code
 
 
 async def test_without_a_token_the_login_form_sends_the_browser_to_the_page(

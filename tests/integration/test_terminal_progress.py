@@ -83,11 +83,17 @@ def environment() -> dict[str, str]:
     return env | {"TERM": "xterm-256color", "COLUMNS": "120", "PYTHONPATH": str(REPO)}
 
 
-def run_in_terminal(argv: list[str], cwd: Path) -> tuple[int, str]:
-    """Run ``argv`` with a pseudo-terminal as stdin, stdout and stderr; return code and output."""
+def run_in_terminal(
+    argv: list[str], cwd: Path, extra: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run ``argv`` with a pseudo-terminal as stdin, stdout and stderr; return code and output.
+
+    ``extra``: environment variables on top of `environment`.
+    """
     leader, follower = pty.openpty()
+    env = environment() | (extra or {})
     process = subprocess.Popen(
-        argv, cwd=cwd, env=environment(), stdin=follower, stdout=follower, stderr=follower
+        argv, cwd=cwd, env=env, stdin=follower, stdout=follower, stderr=follower
     )
     os.close(follower)
     chunks = []
@@ -120,6 +126,22 @@ def test_a_backtest_on_a_terminal_shows_a_progress_bar_with_eta_then_the_table(
     assert re.search(r"static ━+ 100% 2022-01-16 ETA 0:00:00", shown), shown  # at the end
     table = shown.index("max drawdown")
     assert shown.index("100%") < table < shown.index("wrote out/metrics.json")
+
+
+@pytest.mark.parametrize(
+    ("flags", "extra"), [(["--no-color"], {}), ([], {"NO_COLOR": "1"})], ids=["flag", "env"]
+)
+def test_no_color_on_a_terminal_shows_no_bar_and_no_escape_codes(
+    tmp_path: Path, flags: list[str], extra: dict[str, str]
+) -> None:
+    (tmp_path / "bars.toml").write_text(CONFIG, encoding="utf-8")
+    history(tmp_path / "data")
+
+    code, out = run_in_terminal([*backtest_argv(), *flags], tmp_path, extra)
+
+    assert code == 0, out
+    assert "\x1b" not in out and "━" not in out and "ETA" not in out
+    assert "  static: 60 cycles in" in out and "max drawdown" in out
 
 
 def test_a_piped_backtest_shows_no_bar(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:

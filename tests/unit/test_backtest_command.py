@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.backtest.windows import WINDOWS, find_window
+from bot.backtest.windows import RISES, WINDOWS, find_window
 from bot.cli.commands.backtest import parse_spec, resolve_period
 from bot.cli.main import main
 from bot.core.errors import ConfigError
@@ -65,6 +65,17 @@ def test_the_period_comes_from_the_window_then_from_and_to() -> None:
         resolve_period(config, _args(since=later, until=later))
     with pytest.raises(ConfigError, match="november-2022"):
         resolve_period(config, _args(window="crash"))
+
+
+def test_a_rising_period_listed_by_window_list_is_a_window_too() -> None:
+    config = parse_config(paper_config_dict())
+    calm = RISES["q1-2023"]
+    period = resolve_period(config, _args(window="q1-2023"))
+    assert (period.start, period.end) == (calm.start, calm.end)
+    assert period.title == "q1-2023: recovery after FTX"
+    assert find_window("november-2022") is WINDOWS["november-2022"]
+    with pytest.raises(ConfigError, match=r"unknown window 'nope'.*q1-2023.*--window list"):
+        find_window("nope")
 
 
 def test_the_named_windows_cover_the_six_crashes() -> None:

@@ -460,6 +460,17 @@ def test_tables_of_something_else_are_refused_untouched(engine: Engine, journal_
     assert set(inspect(engine).get_table_names()) == {"fills"}
 
 
+def test_a_database_of_something_else_entirely_is_refused_untouched(
+    engine: Engine, journal_url: str
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)"))
+    with pytest.raises(JournalError, match="holds tables customers, none of a journal") as refused:
+        Journal.open(journal_url)
+    assert "nothing changed" in str(refused.value)
+    assert set(inspect(engine).get_table_names()) == {"customers"}
+
+
 def test_schema_of_a_newer_hedgebot_is_refused(engine: Engine, journal_url: str) -> None:
     Journal.open(journal_url).close()
     with engine.begin() as connection:

@@ -34,6 +34,7 @@ from bot.backtest.runner import (
 )
 from bot.backtest.windows import RISES, WINDOWS, describe_windows, find_window, select
 from bot.core.errors import ConfigError
+from bot.journal.account_lock import make_private_directory
 from bot.market.history import find_data_dir
 from bot.reporting.progress import ReplayBars, bars_wanted
 from bot.settings.config import Config, StrategyConfig
@@ -134,10 +135,10 @@ def _data_dir(config: Config, args: argparse.Namespace) -> Path:
 
 
 def _out_dir(text: str) -> Path:
-    """Create the output directory; raise ConfigError naming ``--out`` when it cannot be."""
+    """Create the output directory (0700); raise ConfigError naming ``--out`` when it cannot be."""
     out = Path(text).expanduser()
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        make_private_directory(out)
     except OSError as error:
         raise ConfigError(
             f"--out {text}: cannot create the directory ({error.strerror}); "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from contextlib import ExitStack
 
@@ -76,10 +77,7 @@ async def _rebalance(config: Config, args: argparse.Namespace, session: Session)
             if not sys.stdin.isatty():
                 print("\nrefusing to place orders without confirmation: pass --yes")
                 return 1
-            prompt = f"\nplace {len(intents)} order(s)? [y/N] "
-            answer = (await asyncio.to_thread(input, prompt)).strip().lower()
-            if answer not in ("y", "yes"):
-                print("nothing placed.")
+            if not await _confirm(f"\nplace {len(intents)} order(s)? [y/N] "):
                 return 1
         if lease is not None:
             lease.renew()  # raises LeaseLost if another instance took over meanwhile
@@ -98,3 +96,41 @@ async def _rebalance(config: Config, args: argparse.Namespace, session: Session)
                     f"fee {money(fill.fee, 4)} {fill.fee_currency} (order {result.client_order_id})"
                 )
         return 0 if report.status in ("done", "held") else 1
+
+
+async def _confirm(prompt: str) -> bool:
+    """Ask ``prompt`` on the terminal; True for y or yes, else say nothing was placed.
+
+    stdin is read from the event loop, not a thread: a thread blocked in ``input()`` cannot be
+    interrupted, and `asyncio.run` would wait for it forever after Ctrl-C. Ctrl-D (end of input)
+    declines; Ctrl-C cancels the command (which releases the lease) and exits 130.
+    """
+    print(prompt, end="", flush=True)
+    try:
+        line = await _read_line(sys.stdin.fileno())
+    except asyncio.CancelledError:
+        print("\nnothing placed: interrupted.", flush=True)
+        raise
+    if not line:
+        print("\nnothing placed: no answer (end of input).")
+        return False
+    if line.decode(errors="replace").strip().lower() in ("y", "yes"):
+        return True
+    print("nothing placed.")
+    return False
+
+
+async def _read_line(fd: int) -> bytes:
+    """Return the next line the terminal gives on ``fd`` (b"" at end of input)."""
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[bytes] = loop.create_future()
+
+    def readable() -> None:
+        if not line.done():
+            line.set_result(os.read(fd, 4096))
+
+    loop.add_reader(fd, readable)
+    try:
+        return await line
+    finally:
+        loop.remove_reader(fd)

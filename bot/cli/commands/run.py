@@ -31,6 +31,7 @@ from bot.observability.state import running_state
 from bot.reporting.display import cycle_line, money, percent, signed
 from bot.reporting.progress import ReplayBars, bars_wanted
 from bot.runtime.engine import CycleReport, Engine
+from bot.runtime.kill_switch import halted_message
 from bot.runtime.reaction import Reactor, streaming
 from bot.settings.config import Config
 from bot.settings.secrets import load_credentials, load_notify_urls, mask, mask_url
@@ -256,7 +257,7 @@ async def _run_live(
 
         async with (
             live_streams(config) as reactor,
-            served(http, engine, session.venue.name) as measure,
+            served(http, engine, session.venue.name, args.config) as measure,
         ):
             cycles = await engine.run(stop, None, each(measure, progress), args.max_cycles, reactor)
         lease.check()
@@ -287,17 +288,24 @@ def _ignore(_report: CycleReport) -> None:
 
 
 @contextlib.asynccontextmanager
-async def served(http: HttpAccess | None, engine: Engine, venue: str) -> AsyncIterator[OnCycle]:
+async def served(
+    http: HttpAccess | None, engine: Engine, venue: str, config_file: str
+) -> AsyncIterator[OnCycle]:
     """Serve ``venue``'s metrics, health and status page over ``http`` for the block.
 
     Yield the callback that takes each cycle into them (`bot.observability`); one that does
-    nothing without ``http``.
+    nothing without ``http``. A halt's health names ``config_file`` in `hedgebot resume`.
     """
     if http is None:
         yield _ignore
         return
     interval = engine.config.interval_seconds
-    metrics = BotMetrics(engine.journal, venue, interval)
+    metrics = BotMetrics(
+        engine.journal,
+        venue,
+        interval,
+        halt_said=lambda: halted_message(engine.kill_switch, config_file),
+    )
     page = StatusPage(engine.journal, venue, interval, running_state(engine))
     async with serving(build_app(metrics, http.token, page), http) as bound:
         print(
@@ -373,7 +381,7 @@ async def _run_paper(
             ):
                 print(progress_line(report), flush=True)
 
-        async with served(http, engine, setup.venue.name) as measure:
+        async with served(http, engine, setup.venue.name, args.config) as measure:
             with bars:
                 cycles = await engine.run(
                     stop,

@@ -19,8 +19,8 @@ from bot.settings.config import Config
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-async def serve_page(page: StatusPage, access: HttpAccess) -> int:
-    """Serve ``page`` on ``access`` until SIGINT or SIGTERM; return the exit code (0)."""
+async def serve_page(page: StatusPage, access: HttpAccess, title: str) -> int:
+    """Serve ``page`` (of ``title``) on ``access`` until SIGINT or SIGTERM; return 0."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
@@ -28,7 +28,7 @@ async def serve_page(page: StatusPage, access: HttpAccess) -> int:
     try:
         async with serving(build_app(None, access.token, page), access) as bound:
             print(
-                f"status page of {page.venue} on {bound.shown}/ (API under {bound.shown}/api/); "
+                f"status page of {title} on {bound.shown}/ (API under {bound.shown}/api/); "
                 "Ctrl-C stops",
                 flush=True,
             )
@@ -42,12 +42,13 @@ async def serve_page(page: StatusPage, access: HttpAccess) -> int:
 def run_serve(
     config: Config, journal: Journal, venue: str | None, access: HttpAccess, out: str | None
 ) -> int:
-    """Serve the status page of ``venue`` (default: the latest) in ``journal``.
+    """Serve the status page of ``venue`` (default: the latest at each read) in ``journal``.
 
     ``out``: a `hedgebot backtest --out` directory whose results the page also shows.
     """
     shown = resolve_venue(journal, venue, journal.shown_url)
     backtests: Path | None = None if out is None else results_dir(out)
-    state = journal_state(journal, shown, kill_switch_for(config))
-    page = StatusPage(journal, shown, config.interval_seconds, state, backtests)
-    return asyncio.run(serve_page(page, access))
+    state = journal_state(journal, kill_switch_for(config))
+    page = StatusPage(journal, venue, config.interval_seconds, state, backtests)
+    title = shown if venue else f"{shown} (and any later session)"
+    return asyncio.run(serve_page(page, access, title))

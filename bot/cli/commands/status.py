@@ -16,8 +16,10 @@ from bot.journal.records import EventRecord
 from bot.journal.store import Journal
 from bot.observability.cells import leg_cells, yearly_cost
 from bot.observability.model import leg_statuses
+from bot.observability.state import journal_state
 from bot.reporting.display import Tone, money, paint, signed, status_tone, table
 from bot.reporting.insurance import insurance_report
+from bot.runtime.kill_switch import kill_switch_for
 from bot.settings.config import Config
 from bot.venue.base import Venue
 
@@ -183,6 +185,12 @@ def read_lease(journal: Journal, venue: str) -> LeaseState:
     return LeaseState(journal.lease(venue).current(), datetime.now(UTC))
 
 
+def read_kill_switch(journal: Journal, venue: str, config: Config, config_file: str) -> str:
+    """Return the kill switch's line for ``venue``, read as the status page reads it."""
+    state = journal_state(journal, kill_switch_for(config))(venue)
+    return paint(state.switch_line(config_file), Tone.BAD if state.halted else None)
+
+
 def _age(seconds: float) -> str:
     whole = max(0, int(seconds))
     if whole < 120:
@@ -200,12 +208,13 @@ def show_status(
     ranks: AdlRanks | None = None,
     bands: LegBands | None = None,
     lease: LeaseState | None = None,
+    switch: str | None = None,
 ) -> str:
-    """Render the lease, holdings, each leg's hedge, liquidation distance, ADL rank and costs.
+    """Render the lease, kill switch, holdings, legs (hedge, liquidation, ADL rank) and costs.
 
     Without ``ranks`` (not asked) the ADL column says "unknown"; with ``bands`` each leg is
     coloured on a terminal (on target, off target, near liquidation); without ``lease`` the
-    lease is not said.
+    lease is not said, without ``switch`` (`read_kill_switch`'s line) the kill switch.
     """
     venue = venue or latest_venue(journal)
     if venue is None:
@@ -214,6 +223,8 @@ def show_status(
     lines = [f"venue {venue}"]
     if lease is not None:
         lines.append(lease.line())
+    if switch is not None:
+        lines.append(switch)
     if rebalances:
         last = rebalances[-1]
         lines.append(

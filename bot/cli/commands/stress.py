@@ -409,22 +409,46 @@ def _require_matplotlib() -> None:
         )
 
 
+def _plot_path(text: str) -> Path:
+    """Return the ``--plot`` file; raise ConfigError when its directory does not exist."""
+    path = Path(text).expanduser()
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"--plot {text}: the directory {path.parent} does not exist; create it, "
+            "or pass --plot elsewhere"
+        )
+    return path
+
+
+def _check_shocked(book: Book, shocks: Sequence[tuple[str, Decimal]] | None) -> None:
+    """Refuse a ``--shock`` of an asset neither held nor hedged: it would change nothing."""
+    known = sorted({h.asset for h in book.holdings} | {leg.asset for leg in book.legs})
+    idle = sorted({asset for asset, _ in shocks or ()} - set(known))
+    if idle:
+        could = f"shock one of {', '.join(known)}" if known else "nothing is held or hedged"
+        raise ConfigError(
+            f"--shock {', '.join(idle)}: neither held nor hedged, the shock would change "
+            f"nothing; {could} (held assets and hedge legs)"
+        )
+
+
 async def run_stress(config: Config, args: argparse.Namespace) -> int:
     """Read the book, apply every scenario, print the table (or JSON), draw the plot."""
     extra = custom(args.shock)  # a bad --shock fails before the venue is asked anything
-    if args.plot:
+    path = _plot_path(args.plot) if args.plot else None
+    if path is not None:
         _require_matplotlib()
     snapshot = await read_book(config, args.data_dir)
+    _check_shocked(snapshot.book, args.shock)
     history, notes = history_scenarios(config, args.data_dir, snapshot.book)
     outcomes = [apply(snapshot.book, s) for s in (*NAMED, *history, *extra)]
     if args.json:
         print(as_json(snapshot, outcomes, notes))
     else:
         print(render(snapshot, outcomes, notes))
-    if args.plot:
+    if path is not None:
         from bot.reporting.stress_plot import plot_stress
 
-        path = Path(args.plot)
         plot_stress(
             outcomes, f"stress — {snapshot.label}, {snapshot.time:%Y-%m-%d %H:%M} UTC", path
         )
