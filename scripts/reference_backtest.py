@@ -82,7 +82,13 @@ def hedgebot_config(start: datetime, end: datetime, setup: Setup = SETUP) -> dic
         },
         "strategy": {"name": "static", "ratio": str(setup.ratio)},
         "hedge": {"deadband": 0},
-        "risk": {"leverage": setup.leverage, "max_leverage": setup.leverage},
+        # the reference keeps no margin: the guard's three levels alone (never reached with this
+        # collateral), not the jump policy's top-ups and the years of history it reads
+        "risk": {
+            "leverage": setup.leverage,
+            "max_leverage": setup.leverage,
+            "margin_policy": "fixed",
+        },
     }
 
 
