@@ -106,6 +106,32 @@ class LeaseInfo:
     heartbeat_at: datetime
     expires_at: datetime
 
+    def live_at(self, now: datetime) -> bool:
+        """Return True while the lease is unexpired and its holder may be running.
+
+        A holder on this host whose process is gone (killed: it could not delete its row) is
+        not running, whatever the row's expiry says; one on another host is taken at its word.
+        """
+        return self.expires_at > now and not holder_gone(self.holder)
+
+
+def holder_gone(holder: str) -> bool:
+    """Return True when ``holder`` (``hostname:pid:random``) is a process of this host now gone.
+
+    False when it exists, or runs on another host (which cannot be told from here).
+    """
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process: it exists
+        return False
+    return False
+
 
 def holder_id() -> str:
     """Return a new holder id: ``hostname:pid:random``."""

@@ -62,7 +62,7 @@ def journal_state(
     def state(venue: str) -> BotState:
         lease = journal.lease(venue).current()
         halted = switch.reason()
-        if lease is not None and lease.expires_at > wall():
+        if lease is not None and lease.live_at(wall()):
             renewed = f"{lease.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
             return BotState(True, f"running elsewhere: its lease was renewed at {renewed}", halted)
         return BotState(False, "not running: `hedgebot serve` shows its journal", halted)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import stat
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli.commands.status import LeaseState
-from bot.journal.lease import LeaseInfo
+from bot.journal.lease import LeaseInfo, holder_gone
 from bot.journal.records import PositionSnapshot, RebalanceRecord, RebalanceStatus, RunMode
 from bot.journal.store import Journal
 from bot.reporting.terminal import color_enabled
@@ -167,6 +170,24 @@ def test_a_lease_that_expired_or_none_means_no_bot_holds_it() -> None:
     assert LeaseState(live, now).line() == (
         "lease: held by host-a:4242:beef since 2024-02-27 12:00:00 UTC, last heartbeat 2 min ago"
     )
+
+
+def test_a_killed_holder_on_this_host_holds_nothing_however_fresh_its_lease() -> None:
+    """A bot killed with SIGKILL leaves its row unexpired: its process is what tells."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: its pid names no process now
+    now = datetime.now(UTC)
+    killed = f"{socket.gethostname()}:{child.pid}:dead"
+    info = LeaseInfo(VENUE, killed, now - timedelta(hours=1), now, now + timedelta(seconds=55))
+    assert holder_gone(killed) and not info.live_at(now)
+    assert LeaseState(info, now).line() == (
+        f"lease: no bot holds the lease ({killed}'s process is gone, last heartbeat 0 s ago; "
+        "the next `hedgebot run` takes over at once)"
+    )
+    alive = f"{socket.gethostname()}:{os.getpid()}:here"
+    elsewhere = "another-host:1:beef"
+    assert not holder_gone(alive) and not holder_gone(elsewhere)  # another host: its word
+    assert LeaseInfo(VENUE, alive, now, now, now + timedelta(seconds=55)).live_at(now)
 
 
 PAPER = """\

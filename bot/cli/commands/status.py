@@ -174,6 +174,11 @@ class LeaseState:
                 f"lease: no bot holds the lease ({info.holder}'s expired "
                 f"{info.expires_at:%Y-%m-%d %H:%M:%S} UTC, last heartbeat {heartbeat} ago)"
             )
+        if not info.live_at(self.now):
+            return (
+                f"lease: no bot holds the lease ({info.holder}'s process is gone, last heartbeat "
+                f"{heartbeat} ago; the next `hedgebot run` takes over at once)"
+            )
         return (
             f"lease: held by {info.holder} since {info.acquired_at:%Y-%m-%d %H:%M:%S} UTC, "
             f"last heartbeat {heartbeat} ago"
