@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 BAR_MS = 4 * 3600 * 1000
 """One 4h candle in milliseconds."""
 JAN_2022 = 1_640_995_200_000
@@ -12,8 +15,18 @@ CANDLES_HEADER = "timestamp_ms,open,high,low,close,volume\n"
 """The header of a history CSV."""
 
 
-def tiny_config(account: str = "tiny", journal: str | None = None) -> str:
-    """Return the tiny paper config journaling as ``account``; ``journal``: a SQLite file path."""
+def tiny_config(
+    account: str = "tiny",
+    journal: str | None = None,
+    holdings: Mapping[str, str] = MappingProxyType({"BTC": "1"}),
+    ratio: str | None = "0.4",
+) -> str:
+    """Return the tiny paper config journaling as ``account``.
+
+    ``journal``: a SQLite file path (None: the default); ``holdings``: asset → amount;
+    ``ratio``: the static hedge ratio (None: no [strategy] section, the default strategy).
+    """
+    held = "".join(f"{asset} = {amount}\n" for asset, amount in holdings.items())
     text = f"""\
 interval = "4h"
 
@@ -28,12 +41,9 @@ start = 2022-01-10T00:00:00Z
 end = 2022-02-10T00:00:00Z
 
 [paper.holdings]
-BTC = 1
-
-[strategy]
-name = "static"
-ratio = 0.4
-"""
+{held}"""
+    if ratio is not None:
+        text += f'\n[strategy]\nname = "static"\nratio = {ratio}\n'
     return text if journal is None else f'{text}\n[journal]\nurl = "sqlite:///{journal}"\n'
 
 

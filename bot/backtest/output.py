@@ -14,6 +14,13 @@ from bot.backtest.runner import RunResult
 from bot.reporting.display import table
 from bot.runtime.private_files import open_private, write_private
 
+METRICS_JSON = "metrics.json"
+"""The file of an ``--out`` directory with each run's metrics and what was run (`write_json`)."""
+METRICS_CSV = "metrics.csv"
+"""The same metrics as a spreadsheet (`write_csv`)."""
+CURVES_CSV = "curves.csv"
+"""Each run's portfolio value per cycle (`write_curves`)."""
+
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.2f}%"

@@ -10,7 +10,7 @@ alike (half-open ``since <= t < until``). It has no lease: one process owns it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -465,12 +465,17 @@ class MemoryJournal(Journal):
         venue: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        kinds: Collection[str] | None = None,
     ) -> list[EventRecord]:
-        """Return the latest ``limit`` events (all when None), oldest first."""
+        """Return the latest ``limit`` events (all when None), oldest first.
+
+        ``kind``: of that kind only; ``kinds``: of any of those.
+        """
         rows = (
             ((e.time, n), e)
             for n, e in self._events
             if _within(e.time, since, until, (e.venue, venue), (e.kind, kind))
+            and (kinds is None or e.kind in kinds)
         )
         return _latest(rows, limit)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -509,11 +509,17 @@ class Journal:
         venue: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        kinds: Collection[str] | None = None,
     ) -> list[EventRecord]:
-        """Return the latest ``limit`` events (all when None), oldest first."""
+        """Return the latest ``limit`` events (all when None), oldest first.
+
+        ``kind``: of that kind only; ``kinds``: of any of those.
+        """
         conditions = _Window(venue, None, since, until).on(EventRow.time, EventRow.venue, None)
         if kind is not None:
             conditions.append(EventRow.kind == kind)
+        if kinds is not None:
+            conditions.append(EventRow.kind.in_(kinds))
         order = (EventRow.time, EventRow.id)
         return self._recent(EventRow, order, conditions, limit, EventRow.to_record)
 

@@ -17,13 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.backtest.metrics import Metrics
-from bot.backtest.output import render_table
+from bot.backtest.output import CURVES_CSV, METRICS_JSON, render_table
 from bot.core.errors import ConfigError
 from bot.journal.records import to_jsonable
 from bot.observability.series import ValuePoint, thin
-
-METRICS = "metrics.json"
-CURVES = "curves.csv"
 
 
 def results_dir(text: str) -> Path:
@@ -34,9 +31,9 @@ def results_dir(text: str) -> Path:
             f"--out {text}: no such directory; pass the directory `hedgebot backtest --out` "
             "wrote to (default var/backtest)"
         )
-    if not (path / METRICS).is_file():
+    if not (path / METRICS_JSON).is_file():
         raise ConfigError(
-            f"--out {text} holds no {METRICS}; run `hedgebot backtest --out {text}` first"
+            f"--out {text} holds no {METRICS_JSON}; run `hedgebot backtest --out {text}` first"
         )
     return path
 
@@ -64,9 +61,9 @@ def backtest_json(out: Path) -> dict[str, Any]:
     Files that cannot be read or parsed give ``error`` (one line) instead of the results.
     """
     try:
-        document = json.loads((out / METRICS).read_text(encoding="utf-8"))
+        document = json.loads((out / METRICS_JSON).read_text(encoding="utf-8"))
         metrics = [Metrics(**portfolio) for portfolio in document["portfolios"]]
-        curves = _curves(out / CURVES)
+        curves = _curves(out / CURVES_CSV)
     except (OSError, ValueError, KeyError, TypeError, InvalidOperation, csv.Error) as error:
         return {"directory": str(out), "error": f"cannot read the results in {out}: {error}"}
     return {

@@ -132,9 +132,7 @@ class StatusPage:
         The kill switch is the account's: `hedgebot halt` journals it without a venue.
         """
         since, until, venue = window.since, window.until, self.venue()
-        found = []
-        for kind in TIMELINE:
-            found += self.journal.events(limit, kind=kind, venue=venue, since=since, until=until)
+        found = self.journal.events(limit, kinds=TIMELINE, venue=venue, since=since, until=until)
         switch = self.journal.events(limit, kind="kill_switch", since=since, until=until)
         found += [event for event in switch if event.venue in (None, venue)]
         found.sort(key=lambda event: event.time, reverse=True)

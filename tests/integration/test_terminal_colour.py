@@ -24,6 +24,7 @@ from bot.journal.records import PositionSnapshot, RebalanceRecord, RebalanceStat
 from bot.journal.store import Journal
 from bot.reporting.terminal import color_enabled
 from tests.cli_inprocess import run_cli
+from tests.tiny_config import tiny_config
 
 VENUE = "paper:colour"
 T0 = datetime(2024, 3, 1, 8, tzinfo=UTC)
@@ -190,25 +191,7 @@ def test_a_killed_holder_on_this_host_holds_nothing_however_fresh_its_lease() ->
     assert LeaseInfo(VENUE, alive, now, now, now + timedelta(seconds=55)).live_at(now)
 
 
-PAPER = """\
-interval = "4h"
-
-[exchange]
-name = "paper"
-account = "quiet"
-
-[paper]
-collateral = 10000
-simulated_bars = 30
-start = 2022-01-10T00:00:00Z
-end = 2022-02-10T00:00:00Z
-
-[paper.holdings]
-BTC = 0.1
-
-[journal]
-url = "sqlite:///var/quiet.sqlite"
-"""
+PAPER = tiny_config("quiet", "var/quiet.sqlite", {"BTC": "0.1"}, ratio=None)
 
 
 def test_quiet_silences_warnings_but_the_log_file_keeps_them(

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_inprocess import run_cli
+from tests.tiny_config import tiny_config
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots"
 SESSION = re.compile(r"paper:\d{8}T\d{6}-[0-9a-f]{4}")
@@ -23,30 +24,7 @@ ESCAPE = "\x1b["
 UPDATE = bool(os.environ.get("HEDGEBOT_UPDATE_SNAPSHOTS"))
 """Read before the tests hide the HEDGEBOT_* variables (tests/conftest.py)."""
 
-CONFIG = """\
-interval = "4h"
-
-[exchange]
-name = "paper"
-account = "snap"
-
-[paper]
-collateral = 10000
-simulated_bars = 30
-start = 2022-01-10T00:00:00Z
-end = 2022-02-10T00:00:00Z
-
-[paper.holdings]
-BTC = 0.1
-ETH = 1
-
-[strategy]
-name = "static"
-ratio = 0.4
-
-[journal]
-url = "sqlite:///var/snap.sqlite"
-"""
+CONFIG = tiny_config("snap", "var/snap.sqlite", {"BTC": "0.1", "ETH": "1"})
 
 
 def environment(**extra: str) -> dict[str, str]:

@@ -22,7 +22,15 @@ from bot.backtest.frontier_output import render_frontier, write_frontier
 from bot.backtest.frontier_runs import measure_frontier, static_label
 from bot.backtest.insurance import backtest_effectiveness
 from bot.backtest.metrics import measure
-from bot.backtest.output import render_table, write_csv, write_curves, write_json
+from bot.backtest.output import (
+    CURVES_CSV,
+    METRICS_CSV,
+    METRICS_JSON,
+    render_table,
+    write_csv,
+    write_curves,
+    write_json,
+)
 from bot.backtest.runner import (
     MEMORY_JOURNAL,
     RunResult,
@@ -299,10 +307,10 @@ def run_backtest(config: Config, args: argparse.Namespace) -> int:
     print(render_table(metrics))
     for line in backtest_effectiveness(config, base):
         print(f"note: {line} (closes before the start)")
-    write_json(out / "metrics.json", metrics, _about(config, args, base, period, results))
-    write_csv(out / "metrics.csv", metrics)
-    write_curves(out / "curves.csv", results)
-    written = [out / "metrics.json", out / "metrics.csv", out / "curves.csv"]
+    written = [out / METRICS_JSON, out / METRICS_CSV, out / CURVES_CSV]
+    write_json(written[0], metrics, _about(config, args, base, period, results))
+    write_csv(written[1], metrics)
+    write_curves(written[2], results)
     if args.plots:
         written += _plot(results, period.title, out)
     print()
